@@ -1,0 +1,5 @@
+import sys
+
+from slugbuild.cli import main
+
+sys.exit(main())

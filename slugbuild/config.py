@@ -1,0 +1,146 @@
+"""Settings: every value resolved once, flag > environment > default, keeping where it came from."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import platformdirs
+
+from slugbuild.errors import UsageError
+
+T = TypeVar("T")
+
+DEFAULT_STACK = "heroku-24"
+DEFAULT_MAX_SIZE_B = 1 << 30  # Heroku's limit since 2026
+DEFAULT_API_URL = "https://api.heroku.com"
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Sourced(Generic[T]):
+    value: T
+    source: str  # "--app", "HEROKU_APP", "default", "package.json engines.node"
+
+
+def pick(flag: T | None, flag_name: str, env: str, default: T, parse: Callable[[str], T]) -> Sourced[T]:
+    if flag is not None:
+        return Sourced(flag, flag_name)
+    if os.environ.get(env):
+        return Sourced(parse(os.environ[env]), env)
+    return Sourced(default, "default")
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `123`, `500M` or `1G` (1024-based)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise UsageError(f"--max-size {text!r} is not a size: use bytes or a number with K, M or G (500M, 1G)")
+    number, unit = float(match.group(1)), match.group(2).upper()
+    return int(number * 1024 ** "_KMGT".index(unit)) if unit else int(number)
+
+
+def parse_env_pairs(pairs: Sequence[str], what: str = "--env") -> dict[str, str]:
+    """`KEY=VALUE` strings as a dict; a bad pair is a UsageError naming it."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not _ENV_KEY.match(key):
+            raise UsageError(f"{what} {pair!r} is not KEY=VALUE with a KEY of letters, digits and _")
+        result[key] = value
+    return result
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """A `.env` file: KEY=VALUE lines, optional `export `, quotes, `#` comments and blank lines."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"--env-file {path}: {exc.strerror}; give a readable .env file") from None
+    result: dict[str, str] = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").lstrip()
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not _ENV_KEY.match(key):
+            raise UsageError(f"{path}:{lineno}: {raw.strip()!r} is not KEY=VALUE; fix or remove the line")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            quote, value = value[0], value[1:-1]
+            if quote == '"':
+                value = value.replace("\\n", "\n").replace('\\"', '"')
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        result[key] = value
+    return result
+
+
+def config_vars(env_pairs: Sequence[str] | None, env_file: Path | None,
+                base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Config vars for a build: `base` (the app's, when releasing), then --env-file, then --env."""
+    result = dict(base or {})
+    if env_file is not None:
+        result.update(read_env_file(env_file))
+    result.update(parse_env_pairs(env_pairs or []))
+    return result
+
+
+def default_cache_dir() -> Sourced[Path]:
+    if os.environ.get("SLUGBUILD_CACHE_DIR"):
+        return Sourced(Path(os.environ["SLUGBUILD_CACHE_DIR"]), "SLUGBUILD_CACHE_DIR")
+    return Sourced(Path(platformdirs.user_cache_dir("slugbuild")), "default")
+
+
+def source_date_epoch() -> int:
+    raw = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if not raw:
+        return 0
+    if not raw.isdigit():
+        raise UsageError(f"SOURCE_DATE_EPOCH={raw!r} is not a whole number of seconds; unset it or fix it")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    source_dir: Path
+    output: Path
+    buildpacks: tuple[str, ...] = ()
+    stack: str = DEFAULT_STACK
+    cache_dir: Sourced[Path] = field(default_factory=default_cache_dir)
+    clear_cache: bool = False
+    config: Mapping[str, str] = field(default_factory=dict)
+    commit: str | None = None
+    max_size_b: int = DEFAULT_MAX_SIZE_B
+    offline: bool = False
+    source_date_epoch: int = 0
+
+
+def build_settings(*, source: str, output: str | None, buildpacks: Sequence[str] | None, stack: str | None,
+                   cache_dir: str | None, clear_cache: bool, env: Sequence[str] | None,
+                   env_file: str | None, commit: str | None, max_size: str | None, offline: bool,
+                   base_config: Mapping[str, str] | None = None) -> BuildSettings:
+    """Validate the build flags once; every problem is a UsageError naming the flag or value."""
+    src = Path(source)
+    if not src.is_dir():
+        raise UsageError(f"source directory {source} does not exist; give the app's directory")
+    cache = Sourced(Path(cache_dir), "--cache-dir") if cache_dir else default_cache_dir()
+    return BuildSettings(
+        source_dir=src.resolve(),
+        output=Path(output or "slug.tgz").resolve(),
+        buildpacks=tuple(buildpacks or ()),
+        stack=stack or os.environ.get("STACK") or DEFAULT_STACK,
+        cache_dir=Sourced(cache.value.resolve(), cache.source),
+        clear_cache=clear_cache,
+        config=config_vars(env, Path(env_file) if env_file else None, base_config),
+        commit=commit,
+        max_size_b=parse_size(max_size) if max_size else DEFAULT_MAX_SIZE_B,
+        offline=offline,
+        source_date_epoch=source_date_epoch(),
+    )

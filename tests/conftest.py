@@ -1,0 +1,43 @@
+"""Shared fixtures: run the CLI in-process and see what a user would see."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+EXAMPLES = ROOT / "examples"
+MIRROR = ROOT / ".cache" / "mirror"
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def last_error_line(self) -> str:
+        lines = [line for line in self.stderr.strip().splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    """Run `slugbuild ARGS` as a user would (a subprocess), with its cache inside tmp_path by default."""
+
+    def run(*args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: float = 600) -> CliResult:
+        import os
+
+        full_env = {**os.environ, "SLUGBUILD_CACHE_DIR": str(tmp_path / "cache"), **(env or {})}
+        proc = subprocess.run([sys.executable, "-m", "slugbuild", *map(str, args)], capture_output=True,
+                              text=True, env=full_env, cwd=cwd or tmp_path, timeout=timeout)
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
