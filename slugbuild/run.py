@@ -1,0 +1,217 @@
+"""Boot a slug locally the way a dyno does: unpack, HOME and cwd at the app, PORT, DYNO, config vars,
+`.profile.d/*.sh` sourced in order, then the process's command; stop it and every child at the end."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from slugbuild.errors import DownloadFailed, SlugbuildError
+from slugbuild.fetch import extract
+
+STACK_PATH = "/usr/local/bin:/usr/bin:/bin"  # the only PATH a booted dyno starts with
+STOP_GRACE_S = 5.0  # Heroku waits 30 s between SIGTERM and SIGKILL; locally a short wait is kinder
+POLL_S = 0.1
+PROBE_TIMEOUT_S = 2.0
+TAIL_LINES = 20
+
+# Sourced by bash before the command, as a dyno does: .profile.d in glob (byte) order, then ~/.profile.
+# The command is evaluated in the same shell, so variables a script sets without `export` still apply.
+_STARTUP = """\
+for f in "$HOME"/.profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done; unset f
+if [ -r "$HOME/.profile" ]; then . "$HOME/.profile"; fi
+eval "$1"
+"""
+
+
+class BootFailed(SlugbuildError):
+    """The process did not answer HTTP: it exited early, never bound its port, or timed out."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a booted process answered over HTTP."""
+
+    status: int
+    body: str
+
+
+class Dyno(subprocess.Popen):
+    """A booted process. With capture, its output is drained by a thread and its last lines are kept."""
+
+    tail: deque[str]
+    drainer: threading.Thread | None = None
+
+    def start_draining(self, echo: bool) -> None:
+        self.tail = deque(maxlen=TAIL_LINES)
+        self.drainer = threading.Thread(target=self._drain, args=(echo,), daemon=True)
+        self.drainer.start()
+
+    def _drain(self, echo: bool) -> None:
+        assert self.stdout is not None
+        with contextlib.suppress(ValueError, OSError):  # the pipe closed under us at stop()
+            for raw in self.stdout:
+                line = raw.decode(errors="replace").rstrip("\n")
+                self.tail.append(line)
+                if echo:
+                    print(line, flush=True)
+
+    def last_output(self, wait_s: float = 1.0) -> list[str]:
+        """The last lines it printed (empty when its output was not captured)."""
+        if self.drainer is None:
+            return []
+        self.drainer.join(wait_s)  # lines written just before exit may still be in the pipe
+        return list(self.tail)
+
+
+def unpack(slug: Path, dest: Path) -> Path:
+    """Safely extract slug.tgz into dest; return dest/"app", the app directory."""
+    app_dir = Path(dest) / "app"
+    try:
+        extract(Path(slug), app_dir, strip_components=1)  # members are ./app/...; the app dir is dest/app
+    except DownloadFailed as exc:
+        raise SlugbuildError(f"{slug} is not a usable slug ({exc}); build it again") from None
+    return app_dir
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def dyno_env(app_dir: Path, *, port: int, config: Mapping[str, str] | None,
+             process_type: str) -> dict[str, str]:
+    """The environment a dyno starts with: the stack's PATH, then config vars, then what the platform sets."""
+    env = {"PATH": STACK_PATH, **(config or {})}
+    env.update(HOME=str(app_dir), PORT=str(port), DYNO=f"{process_type}.1")
+    return env
+
+
+@contextlib.contextmanager
+def booted(app_dir: Path, command: str, *, port: int, config: Mapping[str, str] | None = None,
+           process_type: str = "web", capture: bool = True, echo: bool = False,
+           stop_grace_s: float = STOP_GRACE_S) -> Iterator[Dyno]:
+    """Start `command` as a dyno in app_dir; on leaving, stop it and its whole process group.
+
+    With capture (the default) stdin is closed and output is kept (`Dyno.last_output`), echoed when asked;
+    without it the process shares this terminal's stdin, stdout and stderr.
+    """
+    app_dir = Path(app_dir).resolve()
+    env = dyno_env(app_dir, port=port, config=config, process_type=process_type)
+    streams = ({"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+               if capture else {})
+    # A session of its own makes the process group ours to signal, children included.
+    proc = Dyno(["bash", "-c", _STARTUP, f"{process_type}.1", command], cwd=app_dir, env=env,
+                start_new_session=True, **streams)
+    if capture:
+        proc.start_draining(echo)
+    try:
+        yield proc
+    finally:
+        stop(proc, stop_grace_s)
+
+
+def stop(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM the process group, SIGKILL whatever is left after grace_s, and reap the leader."""
+    pgid = proc.pid
+    if _group_alive(pgid):
+        _signal_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            _reap(proc, POLL_S)
+        _signal_group(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace_s)
+    if isinstance(proc, Dyno) and proc.drainer is not None:
+        proc.drainer.join(grace_s)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def forward_signal(proc: subprocess.Popen, signum: int) -> None:
+    """Pass a signal on to the process's whole group, as a dyno manager does."""
+    _signal_group(proc.pid, signum)
+
+
+def _reap(proc: subprocess.Popen, timeout_s: float) -> None:
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return
+    time.sleep(POLL_S)  # the leader is gone; give orphaned children a moment before checking again
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while any process of the group is running (zombies waiting to be reaped do not count)."""
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = status.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
+
+
+def probe(port: int, path: str = "/", timeout_s: float = PROBE_TIMEOUT_S) -> Answer:
+    """One HTTP GET to 127.0.0.1:port; raises OSError or http.client.HTTPException when it gets no answer."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+    try:
+        conn.request("GET", path, headers={"Connection": "close"})
+        response = conn.getresponse()
+        return Answer(response.status, response.read().decode(errors="replace"))
+    finally:
+        conn.close()
+
+
+def wait_for_answer(port: int, proc: subprocess.Popen, timeout_s: float, path: str = "/") -> Answer:
+    """Poll until the process answers HTTP on its port; raise BootFailed saying why it did not."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception = ConnectionRefusedError()
+    while True:
+        if proc.poll() is not None:
+            raise _exited_early(proc, port)
+        try:
+            return probe(port, path, min(PROBE_TIMEOUT_S, max(deadline - time.monotonic(), POLL_S)))
+        except (OSError, http.client.HTTPException) as exc:
+            last_error = exc
+        if time.monotonic() >= deadline:
+            raise _timed_out(port, timeout_s, last_error)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=POLL_S)
+
+
+def wait_for_http(port: int, proc: subprocess.Popen, timeout_s: float, path: str = "/") -> str:
+    """Poll http://127.0.0.1:port/path until it answers; return the body, or raise BootFailed."""
+    return wait_for_answer(port, proc, timeout_s, path).body
+
+
+def _exited_early(proc: subprocess.Popen, port: int) -> BootFailed:
+    status = proc.returncode
+    how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
+    lines = proc.last_output() if isinstance(proc, Dyno) else []
+    output = " | ".join(line for line in lines if line.strip()) or "no output"
+    return BootFailed(f"the process {how} before answering HTTP on port {port}; its last output: {output}")
+
+
+def _timed_out(port: int, timeout_s: float, last_error: Exception) -> BootFailed:
+    if isinstance(last_error, ConnectionRefusedError):
+        return BootFailed(f"the process never bound port {port} within {timeout_s:g} s; "
+                          "make it listen on $PORT")
+    return BootFailed(f"timed out after {timeout_s:g} s: port {port} accepted connections but gave no HTTP "
+                      f"answer ({type(last_error).__name__}: {last_error or 'no reply'})")
