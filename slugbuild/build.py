@@ -1,0 +1,243 @@
+"""The build pipeline: prepare -> detect -> compile -> release -> pack -> report."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slugbuild import buildpack as buildpacks
+from slugbuild import procfile, slug, source
+from slugbuild.buildpack import BuildContext, Buildpack, Detection, ReleaseInfo, Runtime
+from slugbuild.config import BuildSettings
+from slugbuild.errors import BuildFailed, UsageError
+from slugbuild.fetch import Fetcher
+from slugbuild.log import BuildLog
+
+PASSED_ENV = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "http_proxy", "https_proxy", "ftp_proxy",
+                        "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY",
+                        "NO_PROXY"})
+PASSED_ENV_PREFIXES = ("LC_", "SLUGBUILD_")
+CONFIG_VARS_PROFILE = ".profile.d/000_config_vars.sh"
+CACHEDIR_TAG = "CACHEDIR.TAG"
+CACHEDIR_TAG_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
+                     "# This file marks a slugbuild cache directory; --clear-cache empties it.\n")
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build produced; written beside the slug as `<slug>.json` and printed by `--json`."""
+
+    path: Path
+    checksum: str
+    size: int
+    process_types: Mapping[str, str]
+    stack: str
+    buildpack_provided_description: str
+    commit: str | None
+    runtimes: Sequence[Runtime] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "path": str(self.path), "checksum": self.checksum, "size": self.size,
+            "process_types": dict(self.process_types), "stack": self.stack,
+            "buildpack_provided_description": self.buildpack_provided_description,
+            "commit": self.commit, "runtimes": [r.as_json() for r in self.runtimes],
+        }
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """A buildpack picked for this build and what its detect said."""
+
+    buildpack: Buildpack
+    detection: Detection
+
+
+# -- detect ---------------------------------------------------------------------------------------------
+
+def _by_name(available: Sequence[Buildpack]) -> dict[str, Buildpack]:
+    names: dict[str, Buildpack] = {}
+    for bp in available:
+        names.setdefault(bp.name, bp)
+        for alias in getattr(bp, "aliases", ()):
+            names.setdefault(alias, bp)
+    return names
+
+
+def resolve_buildpack(spec: str, available: Sequence[Buildpack] | None = None) -> Buildpack:
+    """The buildpack a `--buildpack` value names (a registered name or alias)."""
+    if available is None:
+        return buildpacks.by_name(spec)
+    found = _by_name(available)
+    if spec not in found:
+        known = ", ".join(sorted({bp.name for bp in available}))
+        raise UsageError(f"unknown buildpack {spec!r}: use one of {known}, a directory, or a buildpack URL")
+    return found[spec]
+
+
+def _checked(bp: Buildpack, detection: Detection | None, spec: str) -> Chosen:
+    if detection is None:
+        raise BuildFailed(f"App not compatible with buildpack: {spec}; check SRC or drop --buildpack {spec}")
+    if detection.error:
+        raise BuildFailed(detection.error)
+    return Chosen(bp, detection)
+
+
+def detect(app_dir: Path, specs: Sequence[str], log: BuildLog,
+           available: Sequence[Buildpack] | None = None) -> list[Chosen]:
+    """The buildpacks to run: every `--buildpack` in order (each must detect), else the first that detects."""
+    if specs:
+        chosen = []
+        for spec in specs:
+            bp = resolve_buildpack(spec, available)
+            chosen.append(_checked(bp, bp.detect(app_dir), spec))
+        return chosen
+    order = buildpacks.detection_order() if available is None else list(available)
+    detected = [(bp, d) for bp in order if (d := bp.detect(app_dir)) is not None]
+    if not detected:
+        tried = ", ".join(bp.name for bp in order) or "none are installed"
+        raise BuildFailed(f"no buildpack detected this app (tried {tried}); pick one with --buildpack NAME")
+    first = _checked(*detected[0], detected[0][0].name)
+    if len(detected) > 1:
+        others = ", ".join(d.name for _, d in detected[1:])
+        log.warn(f"{others} also detected; using {first.detection.name} (pick others with --buildpack)")
+    return [first]
+
+
+# -- compile --------------------------------------------------------------------------------------------
+
+def build_env(environ: Mapping[str, str], stack: str, commit: str | None) -> dict[str, str]:
+    """The clean environment buildpacks run in: locale, proxies, PATH, HOME, slugbuild's own settings."""
+    env = {k: v for k, v in environ.items() if k in PASSED_ENV or k.startswith(PASSED_ENV_PREFIXES)}
+    env["STACK"] = stack
+    if commit:
+        env["SOURCE_VERSION"] = commit
+    return env
+
+
+def write_env_dir(env_dir: Path, config: Mapping[str, str]) -> Path:
+    """Heroku's ENV_DIR: one file per config var, named by the key, holding the value."""
+    env_dir.mkdir(parents=True)
+    for key, value in config.items():
+        (env_dir / key).write_text(value)
+    return env_dir
+
+
+def prepare_cache(cache_dir: Path, clear: bool) -> Path:
+    """Create the cache directory (tagged as a cache); with `clear`, empty it first."""
+    tag = cache_dir / CACHEDIR_TAG
+    if clear and cache_dir.is_dir() and any(cache_dir.iterdir()):
+        if not tag.is_file():
+            raise UsageError(f"--clear-cache: {cache_dir} has no {CACHEDIR_TAG}, so it is not a slugbuild "
+                             "cache; refusing to empty it; check --cache-dir")
+        for entry in cache_dir.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    if not tag.is_file():
+        tag.write_text(CACHEDIR_TAG_TEXT)
+    return cache_dir
+
+
+def compile_all(chosen: Sequence[Chosen], ctx: BuildContext, log: BuildLog) -> list[ReleaseInfo]:
+    """Compile each buildpack in order, then ask each for its release info."""
+    for c in chosen:
+        log.step(f"{c.detection.name} app detected")
+        c.buildpack.compile(ctx.for_buildpack(c.buildpack.name))
+    return [c.buildpack.release(ctx.for_buildpack(c.buildpack.name)) for c in chosen]
+
+
+# -- release --------------------------------------------------------------------------------------------
+
+def process_types(infos: Sequence[ReleaseInfo], declared: Mapping[str, str] | None,
+                  log: BuildLog) -> dict[str, str]:
+    """Buildpack defaults merged key by key (later buildpacks win), then the Procfile over all."""
+    defaults: dict[str, str] = {}
+    for info in infos:
+        defaults.update(info.process_types)
+    log.step("Discovering process types")
+    names = ", ".join(sorted(declared)) if declared else "(none)"
+    log.info(f"Procfile declares types -> {names}")
+    extra = sorted(set(defaults) - set(declared or {}))
+    if extra:
+        log.info(f"Default types for buildpack -> {', '.join(extra)}")
+    return {**defaults, **(declared or {})}
+
+
+def description(chosen: Sequence[Chosen], infos: Sequence[ReleaseInfo]) -> str:
+    """buildpack_provided_description: the last buildpack's own description, else its display name."""
+    return infos[-1].description or chosen[-1].detection.name
+
+
+def write_config_defaults(app_dir: Path, infos: Sequence[ReleaseInfo], log: BuildLog) -> None:
+    """Release config_vars become defaults at boot: `export K=${K:-value}` in `.profile.d`."""
+    defaults: dict[str, str] = {}
+    for info in infos:
+        defaults.update(info.config_vars)
+    lines = []
+    for key, value in sorted(defaults.items()):
+        if not key.isidentifier() or not key.isascii():
+            log.warn(f"config var default {key!r} is not a valid variable name; left out")
+            continue
+        lines.append(f"export {key}=${{{key}:-{shlex.quote(value)}}}\n")
+    if lines:
+        path = app_dir / CONFIG_VARS_PROFILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(lines))
+
+
+# -- the pipeline ---------------------------------------------------------------------------------------
+
+def _context(settings: BuildSettings, tree: source.SourceTree, work: Path, log: BuildLog) -> BuildContext:
+    cache = prepare_cache(settings.cache_dir.value, settings.clear_cache)
+    return BuildContext(
+        app_dir=tree.app_dir, cache_dir=cache, env_dir=write_env_dir(work / "env", settings.config),
+        env=build_env(os.environ, settings.stack, tree.commit), config=dict(settings.config),
+        stack=settings.stack, fetcher=Fetcher(cache, log, offline=settings.offline), log=log,
+        offline=settings.offline)
+
+
+def _report(packed: slug.Slug, ctx: BuildContext, procs: dict[str, str], desc: str,
+            commit: str | None) -> BuildReport:
+    return BuildReport(path=packed.path, checksum=packed.checksum, size=packed.size, process_types=procs,
+                       stack=ctx.stack, buildpack_provided_description=desc, commit=commit,
+                       runtimes=list(ctx.runtimes))
+
+
+def build(settings: BuildSettings, log: BuildLog,
+          available: Sequence[Buildpack] | None = None) -> BuildReport:
+    """Build the slug `settings` describe; `available` replaces the registered buildpacks (tests)."""
+    output = settings.output
+    with tempfile.TemporaryDirectory(prefix="slugbuild-") as tmp:
+        work = Path(tmp)
+        tree = source.prepare(settings.source_dir, work / "app", log, commit=settings.commit,
+                              exclude=(output, slug.metadata_path(output)))
+        chosen = detect(tree.app_dir, settings.buildpacks, log, available)
+        ctx = _context(settings, tree, work, log)
+        infos = compile_all(chosen, ctx, log)
+        procs = process_types(infos, procfile.read(tree.app_dir, log), log)
+        write_config_defaults(tree.app_dir, infos, log)
+        log.step("Compressing...")
+        packed = slug.pack(tree.app_dir, output, log, epoch=settings.source_date_epoch,
+                           max_size_b=settings.max_size_b)
+        log.info(f"Done: {slug.human_size(packed.size)}")
+    report = _report(packed, ctx, procs, description(chosen, infos), tree.commit)
+    slug.write_metadata(output, report.as_json())
+    return report
+
+
+def print_summary(report: BuildReport, log: BuildLog) -> None:
+    """The text summary after a build: process types, size, checksum, path."""
+    log.step("Slug built")
+    for name, command in sorted(report.process_types.items()):
+        log.info(f"{name}: {command}")
+    log.info(f"Size: {slug.human_size(report.size)} ({report.size} bytes)")
+    log.info(f"Checksum: {report.checksum}")
+    log.info(f"Path: {report.path}")

@@ -1,0 +1,59 @@
+"""Procfile parsing with Heroku's rules: `name: command` lines, blanks and `#` comments ignored."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from slugbuild.errors import BuildFailed
+from slugbuild.log import BuildLog
+
+PROCESS_TYPE = re.compile(r"^[-\w]{1,128}$", re.ASCII)
+
+
+class BadProcessType(BuildFailed):
+    def __init__(self, lineno: int, name: str) -> None:
+        super().__init__(f"Procfile:{lineno}: process type {name!r} may use only letters, digits, - and _ "
+                         "(at most 128 characters); rename it")
+
+
+class UnreadableProcfile(BuildFailed):
+    def __init__(self, why: str) -> None:
+        super().__init__(f"Procfile: {why}; save it as a UTF-8 text file of `name: command` lines")
+
+
+def parse(text: str, log: BuildLog) -> dict[str, str]:
+    """Process types in file order; a bad name is an error, a line that is not `name: command` a warning."""
+    types: dict[str, str] = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, command = line.partition(":")
+        name, command = name.strip(), command.strip()
+        if not sep or not name or not command:
+            log.warn(f"Procfile:{lineno}: {line!r} is not `name: command`; line skipped")
+            continue
+        if not PROCESS_TYPE.match(name):
+            raise BadProcessType(lineno, name)
+        if name in types:
+            log.warn(f"Procfile:{lineno}: process type {name!r} declared again; the last one wins")
+            del types[name]
+        types[name] = command
+    return types
+
+
+def read(app_dir: Path, log: BuildLog) -> dict[str, str] | None:
+    """The app's Procfile process types, or None when it has no Procfile."""
+    path = Path(app_dir) / "Procfile"
+    if not path.exists() and not path.is_symlink():
+        return None
+    if not path.resolve().is_relative_to(Path(app_dir).resolve()):
+        raise UnreadableProcfile("a symlink pointing outside the app (nothing outside the source is read)")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UnreadableProcfile("not valid UTF-8") from None
+    except OSError as exc:
+        raise UnreadableProcfile(exc.strerror or str(exc)) from None
+    return parse(text, log)

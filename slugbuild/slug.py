@@ -1,0 +1,259 @@
+"""The slug: a deterministic gzip tar of the app under `./app/`, hashed and sized while it is written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import stat
+import tarfile
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from zlib_ng import gzip_ng_threaded
+
+from slugbuild.errors import BuildFailed, SlugbuildError
+from slugbuild.log import BuildLog
+
+ROOT = "./app"
+COMPRESS_LEVEL = 6
+# The compressed bytes do not depend on the thread count, but pinning it keeps the machine out of the
+# question entirely.
+COMPRESS_THREADS = 2
+SOFT_LIMIT_B = 300 * 1024 * 1024  # Heroku's soft limit, above which boot gets slower
+CHUNK_B = 1 << 20
+JOIN_POLL_S = 0.2
+
+
+@dataclass(frozen=True)
+class Slug:
+    path: Path
+    sha256: str
+    size: int
+
+    @property
+    def checksum(self) -> str:
+        return f"SHA256:{self.sha256}"
+
+
+class SlugTooLarge(BuildFailed):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"Compiled slug size: {human_size(size)} is too large (max is {human_size(limit)}); "
+                         "leave files out with .slugignore or raise --max-size")
+
+
+class MetadataMissing(SlugbuildError):
+    """A slug's `<slug>.json` is missing or unreadable."""
+
+
+def human_size(size: int) -> str:
+    """`512B`, `12.3K`, `45.3M`, `1G`: Heroku's short form, 1024-based."""
+    value, unit = float(size), "B"
+    for unit in ("B", "K", "M", "G", "T"):
+        if value < 1024 or unit == "T":
+            break
+        value /= 1024
+    if unit == "B":
+        return f"{size}B"
+    return f"{value:.1f}".removesuffix(".0") + unit
+
+
+def metadata_path(slug_path: Path) -> Path:
+    return Path(f"{slug_path}.json")
+
+
+class HashingWriter:
+    """A write-only file that hashes and counts what passes through. Past `limit` bytes it stops writing
+    to disk and only counts, so an oversized slug costs no disk space yet its size is still known."""
+
+    def __init__(self, raw: BinaryIO, limit: int) -> None:
+        self.raw, self.limit = raw, limit
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> int:
+        n = len(data)
+        self.size += n
+        if self.size <= self.limit:
+            self.digest.update(data)
+            self.raw.write(data)
+        return n
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+def normalised(info: tarfile.TarInfo, st: os.stat_result, epoch: int) -> tarfile.TarInfo:
+    """The only place slug headers are set: owner, time and mode depend on nothing but the file kind."""
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = epoch
+    info.devmajor = info.devminor = 0
+    info.pax_headers = {}
+    if stat.S_ISDIR(st.st_mode):
+        info.type, info.mode, info.size = tarfile.DIRTYPE, 0o755, 0
+    elif stat.S_ISLNK(st.st_mode):
+        info.type, info.mode, info.size = tarfile.SYMTYPE, 0o777, 0
+    else:
+        executable = st.st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        info.type, info.mode, info.size = tarfile.REGTYPE, 0o755 if executable else 0o644, st.st_size
+    return info
+
+
+def _children(directory: Path, arc_dir: str, log: BuildLog) -> list[tuple[str, Path, os.stat_result]]:
+    children = []
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        st = entry.stat(follow_symlinks=False)
+        arcname = f"{arc_dir}/{entry.name}"
+        if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            children.append((arcname, Path(entry.path), st))
+        else:
+            log.warn(f"{arcname[2:]}: not a regular file, directory or symlink; left out of the slug")
+    return children
+
+
+def _entries(app_dir: Path, log: BuildLog) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """(archive name, path, lstat) depth first, sorted by name in each directory, as `tar --sort=name`."""
+    yield ROOT, app_dir, os.lstat(app_dir)
+    pending = [iter(_children(app_dir, ROOT, log))]
+    while pending:
+        item = next(pending[-1], None)
+        if item is None:
+            pending.pop()
+            continue
+        yield item
+        arcname, path, st = item
+        if stat.S_ISDIR(st.st_mode):
+            pending.append(iter(_children(path, arcname, log)))
+
+
+def _points_outside(arcname: str, target: str) -> bool:
+    if target.startswith("/"):
+        return not (target == "/app" or target.startswith("/app/"))
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(arcname), target))
+    return not (resolved == ROOT[2:] or resolved.startswith(ROOT[2:] + "/"))
+
+
+def _add(tar: tarfile.TarFile, arcname: str, path: Path, st: os.stat_result, epoch: int,
+         log: BuildLog) -> None:
+    info = normalised(tarfile.TarInfo(arcname), st, epoch)
+    if info.type == tarfile.SYMTYPE:
+        info.linkname = os.readlink(path)
+        if _points_outside(arcname, info.linkname):
+            log.warn(f"{arcname[2:]} -> {info.linkname}: symlink points outside the app; "
+                     "it will dangle on a dyno")
+    if info.type != tarfile.REGTYPE:
+        tar.addfile(info)
+        return
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below; only its open is the app's problem
+    except OSError as exc:
+        raise BuildFailed(f"could not read {arcname[2:]}: {exc.strerror}; make it readable or leave it "
+                          "out with .slugignore") from None
+    with fh:
+        tar.addfile(info, fh)
+
+
+def _write_tar(app_dir: Path, out: BinaryIO, epoch: int, log: BuildLog, cancel: threading.Event) -> None:
+    # Stream mode ("w|") hands the compressor fixed-size records, so the gzip blocks depend only on the
+    # tar bytes, not on how they were written.
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT) as tar:
+        for arcname, path, st in _entries(app_dir, log):
+            if cancel.is_set():
+                raise KeyboardInterrupt
+            _add(tar, arcname, path, st, epoch, log)
+
+
+def _in_thread(work: Callable[[threading.Event], None]) -> None:
+    """Run `work` in its own thread; the caller stays free to notice Ctrl-C and cancel it."""
+    cancel = threading.Event()
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            work(cancel)
+        except BaseException as exc:  # handed back to the caller below
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name="slug-tar", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(JOIN_POLL_S)
+    except BaseException:
+        cancel.set()
+        thread.join()
+        raise
+    if failure:
+        raise failure[0]
+
+
+def _compress(app_dir: Path, raw: BinaryIO, epoch: int, limit: int, log: BuildLog) -> HashingWriter:
+    sink = HashingWriter(raw, limit)
+
+    def work(cancel: threading.Event) -> None:
+        with gzip_ng_threaded.open(sink, "wb", compresslevel=COMPRESS_LEVEL, threads=COMPRESS_THREADS) as gz:
+            _write_tar(app_dir, gz, epoch, log, cancel)
+
+    _in_thread(work)
+    return sink
+
+
+def pack(app_dir: Path, output: Path, log: BuildLog, *, epoch: int = 0, max_size_b: int) -> Slug:
+    """Write `app_dir` as a slug at `output`, all or nothing: a failure leaves no file behind."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            sink = _compress(Path(app_dir), raw, epoch, max_size_b, log)
+        if sink.size > max_size_b:
+            raise SlugTooLarge(sink.size, max_size_b)
+        os.chmod(tmp, 0o644)
+        metadata_path(output).unlink(missing_ok=True)  # never leave the old report beside a new slug
+        os.replace(tmp, output)
+    except OSError as exc:
+        raise BuildFailed(f"could not write the slug {exc.filename or output}: {exc.strerror}; "
+                          "check the file and the free space") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    if sink.size > SOFT_LIMIT_B:
+        log.warn(f"Warning: Your slug size ({human_size(sink.size)}) exceeds our soft limit "
+                 f"({human_size(SOFT_LIMIT_B)}) which may affect boot time.")
+    return Slug(output, sink.digest.hexdigest(), sink.size)
+
+
+def write_metadata(slug_path: Path, data: dict[str, object]) -> Path:
+    """Write `<slug>.json` atomically, keys sorted so the same build gives the same bytes."""
+    path = metadata_path(slug_path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def read_metadata(slug_path: Path) -> dict[str, object]:
+    """The build report written beside a slug (`<slug>.json`)."""
+    path = metadata_path(slug_path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise MetadataMissing(f"{path} not found: rebuild the slug with `slugbuild build`, which writes it "
+                              "beside the slug") from None
+    except (OSError, ValueError) as exc:
+        raise MetadataMissing(f"{path} is not readable JSON ({exc}); rebuild the slug with "
+                              "`slugbuild build`") from None
+    if not isinstance(data, dict):
+        raise MetadataMissing(f"{path} is not a JSON object; rebuild the slug with `slugbuild build`")
+    return data

@@ -1,0 +1,161 @@
+"""Copy the app's source into a fresh build directory: `.git` out, `.slugignore` applied, commit id found."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from slugbuild.errors import BuildFailed
+from slugbuild.log import BuildLog
+
+SLUGIGNORE = ".slugignore"
+ALWAYS_LEFT_OUT = frozenset({".git"})
+GIT_TIMEOUT_S = 10
+
+
+@dataclass(frozen=True)
+class SourceTree:
+    """The prepared copy of the source and the commit it came from (None when unknown)."""
+
+    app_dir: Path
+    commit: str | None
+
+
+@dataclass(frozen=True)
+class IgnorePattern:
+    """One `.slugignore` pattern: with a `/` it is anchored at the root, otherwise it matches at any depth."""
+
+    parts: tuple[str, ...]
+    anchored: bool
+
+    @classmethod
+    def parse(cls, token: str) -> IgnorePattern:
+        anchored = "/" in token.rstrip("/")
+        parts = tuple(p for p in token.strip("/").split("/") if p not in ("", "."))
+        return cls(parts, anchored)
+
+    def matches(self, rel_parts: tuple[str, ...]) -> bool:
+        if not self.anchored:
+            return fnmatch.fnmatchcase(rel_parts[-1], self.parts[0])
+        return _match_parts(self.parts, rel_parts)
+
+
+def _match_parts(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
+    if not pattern:
+        return not path
+    if pattern[0] == "**":
+        return any(_match_parts(pattern[1:], path[i:]) for i in range(len(path) + 1))
+    return bool(path) and fnmatch.fnmatchcase(path[0], pattern[0]) and _match_parts(pattern[1:], path[1:])
+
+
+def parse_slugignore(text: str, log: BuildLog) -> list[IgnorePattern]:
+    """Whitespace-separated patterns; `#` starts a comment to the end of the line; no negation."""
+    patterns = []
+    for line in text.splitlines():
+        for token in line.split():
+            if token.startswith("#"):
+                break
+            if token.startswith("!"):
+                log.warn(f".slugignore: {token!r} ignored: negation is not supported (as on Heroku)")
+                continue
+            pattern = IgnorePattern.parse(token)
+            if pattern.parts:
+                patterns.append(pattern)
+    return patterns
+
+
+class _Copier:
+    """Copies one tree without following links, leaving out what `.slugignore` and the caller exclude."""
+
+    def __init__(self, src: Path, dest: Path, patterns: list[IgnorePattern], excluded: set[Path],
+                 log: BuildLog) -> None:
+        self.src, self.dest, self.patterns, self.excluded, self.log = src, dest, patterns, excluded, log
+        self.ignored_files = 0
+
+    def copy(self) -> None:
+        self.dest.mkdir(parents=True)
+        self._copy_dir(self.src, ())
+
+    def _is_left_out(self, path: Path, rel: tuple[str, ...]) -> bool:
+        return rel[-1] in ALWAYS_LEFT_OUT or path in self.excluded
+
+    def _copy_dir(self, directory: Path, rel_dir: tuple[str, ...]) -> None:
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            path, rel = Path(entry.path), (*rel_dir, entry.name)
+            if self._is_left_out(path, rel):
+                continue
+            st = entry.stat(follow_symlinks=False)
+            if any(p.matches(rel) for p in self.patterns):
+                self.ignored_files += _count_files(path, st)
+                continue
+            self._copy_entry(path, rel, st)
+
+    def _copy_entry(self, path: Path, rel: tuple[str, ...], st: os.stat_result) -> None:
+        target = self.dest.joinpath(*rel)
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(path), target)
+        elif stat.S_ISDIR(st.st_mode):
+            target.mkdir()
+            self._copy_dir(path, rel)
+            os.chmod(target, stat.S_IMODE(st.st_mode) | stat.S_IRWXU)
+        elif stat.S_ISREG(st.st_mode):
+            shutil.copyfile(path, target, follow_symlinks=False)
+            os.chmod(target, stat.S_IMODE(st.st_mode) | stat.S_IRUSR | stat.S_IWUSR)
+        else:
+            self.log.warn(f"{'/'.join(rel)}: not a regular file, directory or symlink; left out of the slug")
+
+
+def _count_files(path: Path, st: os.stat_result) -> int:
+    if not stat.S_ISDIR(st.st_mode):
+        return 1
+    return sum(len(files) + sum(1 for d in dirs if os.path.islink(os.path.join(root, d)))
+               for root, dirs, files in os.walk(path))
+
+
+def _read_slugignore(src: Path, log: BuildLog) -> list[IgnorePattern]:
+    path = src / SLUGIGNORE
+    if not path.is_file() or path.is_symlink():
+        return []
+    return parse_slugignore(path.read_text(errors="replace"), log)
+
+
+def git_commit(src: Path) -> str | None:
+    """`git rev-parse HEAD` of the checkout holding `src`, or None when it is not one (or git is missing)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    try:
+        done = subprocess.run(["git", "-C", str(src), "rev-parse", "--verify", "-q", "HEAD"],
+                              capture_output=True, text=True, env=env, timeout=GIT_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None
+
+
+def _commit(src: Path, flag: str | None, log: BuildLog) -> str | None:
+    commit = git_commit(src)
+    if commit and flag and flag != commit:
+        log.warn(f"--commit {flag} ignored: {src} is a git checkout at {commit}")
+    return commit or flag
+
+
+def prepare(src: Path, dest: Path, log: BuildLog, *, exclude: Iterable[Path] = (),
+            commit: str | None = None) -> SourceTree:
+    """Copy `src` into `dest` (which must not exist) with `.git`, `.slugignore` matches and `exclude` left
+    out; symlinks are copied as links and never followed, so nothing outside `src` is read."""
+    src = Path(src)
+    patterns = _read_slugignore(src, log)
+    copier = _Copier(src, Path(dest), patterns, {Path(p) for p in exclude}, log)
+    try:
+        copier.copy()
+    except OSError as exc:
+        raise BuildFailed(f"could not copy the source {exc.filename or src}: {exc.strerror}; "
+                          "make it readable") from None
+    if copier.ignored_files:
+        log.step(f"Deleting {copier.ignored_files} files matching .slugignore patterns.")
+    return SourceTree(Path(dest), _commit(src, commit, log))
