@@ -41,6 +41,10 @@ class Download:
     verified: bool
 
 
+class NotFound(DownloadFailed):
+    """The server (or the mirror directory) says the file does not exist: a 404, not a transient failure."""
+
+
 class _Retryable(Exception):
     """A transient failure (connection, 5xx, short body) worth another attempt."""
 
@@ -170,7 +174,7 @@ class Fetcher:
         if urllib.parse.urlsplit(url).scheme == "file":
             source = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
             if not source.is_file():
-                raise DownloadFailed(f"{url} does not exist; check the mirror directory")
+                raise NotFound(f"{url} does not exist; check the mirror directory")
             shutil.copyfile(source, dest)
             return
         try:
@@ -180,6 +184,8 @@ class Fetcher:
         with response:
             if response.status_code >= 500 or response.status_code == 429:
                 raise _Retryable(f"HTTP {response.status_code}")
+            if response.status_code == 404:
+                raise NotFound(f"could not download {url}: HTTP 404; check the version and the mirror")
             if response.status_code != 200:
                 raise DownloadFailed(f"could not download {url}: HTTP {response.status_code}; "
                                      "check the version and the mirror")
