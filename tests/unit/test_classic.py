@@ -1,0 +1,211 @@
+"""Classic buildpacks: detect, compile with cache and ENV_DIR, export folding, release YAML, failures."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from slugbuild import classic
+from slugbuild.buildpack import BuildContext, Detection
+from slugbuild.errors import BuildFailed, DownloadFailed
+from slugbuild.fetch import Fetcher
+from slugbuild.log import RecordingLog
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+GREETER = FIXTURES / "classic-greeter"
+READER = FIXTURES / "classic-export-reader"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    app_dir = tmp_path / "app"
+    shutil.copytree(FIXTURES / "classic-app", app_dir)
+    return app_dir
+
+
+def make_ctx(tmp_path: Path, app_dir: Path, config: dict[str, str] | None = None) -> BuildContext:
+    env_dir = tmp_path / "env"
+    env_dir.mkdir(exist_ok=True)
+    for key, value in (config or {}).items():
+        (env_dir / key).write_text(value)
+    log = RecordingLog()
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "STACK": "heroku-24", "SOURCE_VERSION": "abc123"}
+    return BuildContext(app_dir=app_dir, cache_dir=tmp_path / "cache", env_dir=env_dir, env=env,
+                        config=dict(config or {}), stack="heroku-24",
+                        fetcher=Fetcher(tmp_path / "cache", log), log=log)
+
+
+def compile_with(bp: classic.ClassicBuildpack, ctx: BuildContext) -> None:
+    bp.compile(ctx.for_buildpack(bp.name))
+
+
+def test_detect_names_the_buildpack(app: Path):
+    assert classic.ClassicBuildpack(GREETER, str(GREETER)).detect(app) == Detection("Greeter")
+
+
+def test_an_app_the_buildpack_does_not_detect_says_so_with_detects_stderr(tmp_path: Path):
+    detection = classic.ClassicBuildpack(GREETER, "./greeter").detect(tmp_path)
+    assert detection is not None
+    assert detection.error == "App not compatible with buildpack: ./greeter (no greeting.txt in the app)"
+
+
+def test_compile_uses_env_dir_stack_and_cache_and_streams_its_output(tmp_path: Path, app: Path):
+    ctx = make_ctx(tmp_path, app, {"GREETING_STYLE": "loud"})
+    bp = classic.ClassicBuildpack(GREETER, str(GREETER))
+    compile_with(bp, ctx)
+    assert (app / "public" / "index.html").read_text() == "Hello from a classic buildpack (loud)\n"
+    assert "-----> Greeting on stack heroku-24 from source abc123" in ctx.log.texts("child")
+    assert "build number 1 according to the cache" in ctx.log.texts("child")
+    compile_with(classic.ClassicBuildpack(GREETER, str(GREETER)), ctx)
+    assert "build number 2 according to the cache" in ctx.log.texts("child")
+
+
+def test_the_buildpack_runs_from_a_private_copy(tmp_path: Path, app: Path):
+    before = sorted(p.relative_to(GREETER) for p in GREETER.rglob("*"))
+    compile_with(classic.ClassicBuildpack(GREETER, str(GREETER)), make_ctx(tmp_path, app))
+    assert sorted(p.relative_to(GREETER) for p in GREETER.rglob("*")) == before
+    assert not (GREETER / "export").exists()
+
+
+def test_export_is_folded_into_the_env_every_later_buildpack_sees(tmp_path: Path, app: Path):
+    ctx = make_ctx(tmp_path, app, {"GREETING_STYLE": "quiet"})
+    compile_with(classic.ClassicBuildpack(GREETER, str(GREETER)), ctx)
+    assert ctx.env["GREETER_STYLE"] == "quiet"
+    assert ctx.env["PATH"] == f"{app}/.greeter/bin:/usr/local/bin:/usr/bin:/bin"
+    assert "SHLVL" not in ctx.env and "PWD" not in ctx.env
+    compile_with(classic.ClassicBuildpack(READER, str(READER)), ctx)
+    assert (app / "public" / "reader.txt").read_text() == "greeter-tool says hi in style quiet\n"
+
+
+def test_a_later_buildpack_without_the_export_fails_with_its_status_and_last_lines(tmp_path: Path, app: Path):
+    with pytest.raises(BuildFailed) as failure:
+        compile_with(classic.ClassicBuildpack(READER, "reader"), make_ctx(tmp_path, app))
+    assert str(failure.value) == ("buildpack reader: bin/compile failed with exit status 4; its last output: "
+                                  "greeter-tool is not on PATH: run classic-greeter first")
+
+
+def test_release_yaml_gives_process_types_and_config_defaults(tmp_path: Path, app: Path):
+    bp = classic.ClassicBuildpack(GREETER, str(GREETER))
+    bp.detect(app)
+    info = bp.release(make_ctx(tmp_path, app))
+    assert info.process_types == {
+        "web": 'python3 -m http.server "$PORT" --bind 127.0.0.1 --directory public'}
+    assert info.config_vars == {"GREETER_MOOD": "cheerful"}
+    assert info.description == "Greeter"
+
+
+def test_compile_failure_names_the_exit_status_and_the_last_lines(tmp_path: Path, app: Path):
+    bp = classic.ClassicBuildpack(FIXTURES / "classic-compile-fails", "compile-fails")
+    with pytest.raises(BuildFailed) as failure:
+        compile_with(bp, make_ctx(tmp_path, app))
+    assert str(failure.value) == (
+        "buildpack compile-fails: bin/compile failed with exit status 3; its last output: "
+        "resolving dependencies | fetching widget 1.2 | widget 1.2 needs a compiler this stack lacks")
+
+
+def test_a_missing_bin_compile_is_named(tmp_path: Path, app: Path):
+    bp = classic.ClassicBuildpack(FIXTURES / "classic-no-compile", "no-compile")
+    with pytest.raises(BuildFailed) as failure:
+        compile_with(bp, make_ctx(tmp_path, app))
+    assert str(failure.value) == ("buildpack no-compile has no bin/compile; a classic buildpack needs "
+                                  "bin/detect and bin/compile")
+
+
+def test_unreadable_release_yaml_is_named(tmp_path: Path, app: Path):
+    bp = classic.ClassicBuildpack(FIXTURES / "classic-bad-release-yaml", "bad-yaml")
+    with pytest.raises(BuildFailed) as failure:
+        bp.release(make_ctx(tmp_path, app))
+    message = str(failure.value)
+    assert message.startswith("buildpack bad-yaml: bin/release printed unreadable YAML (")
+    assert message.endswith("); it must print a mapping with default_process_types")
+    assert "\n" not in message
+
+
+def test_a_buildpack_without_bin_release_offers_nothing(tmp_path: Path, app: Path):
+    info = classic.ClassicBuildpack(FIXTURES / "classic-no-compile", "x").release(make_ctx(tmp_path, app))
+    assert dict(info.process_types) == {} and dict(info.config_vars) == {}
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ("node", False), ("heroku/nodejs", False), ("./greeter", True), ("/srv/bp", True),
+    ("https://example.invalid/bp.tgz", True), ("file:///srv/bp.git#v2", True), ("git@host:bp.git", True),
+])
+def test_which_specs_name_classic_buildpacks(spec: str, expected: bool):
+    assert classic.is_classic_spec(spec) is expected
+
+
+def git(*args: str | Path, cwd: Path) -> str:
+    return subprocess.run(["git", *map(str, args)], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture
+def greeter_repo(tmp_path: Path) -> Path:
+    """A git repository of classic-greeter whose tag v1 detects as `Greeter v1`."""
+    repo = tmp_path / "greeter-repo"
+    shutil.copytree(GREETER, repo)
+    git("init", "-q", cwd=repo)
+    identity = ("-c", "user.name=t", "-c", "user.email=t@example.invalid")
+    detect = repo / "bin" / "detect"
+    detect.write_text(detect.read_text().replace('echo "Greeter"', 'echo "Greeter v1"'))
+    git(*identity, "add", ".", cwd=repo)
+    git(*identity, "commit", "-qm", "v1", cwd=repo)
+    git("tag", "v1", cwd=repo)
+    detect.write_text(detect.read_text().replace("Greeter v1", "Greeter v2"))
+    git(*identity, "commit", "-qam", "v2", cwd=repo)
+    return repo
+
+
+def test_a_git_url_is_cloned_once_and_a_ref_picks_the_version(tmp_path: Path, app: Path, greeter_repo: Path):
+    log = RecordingLog()
+    latest = classic.resolve(f"file://{greeter_repo}", tmp_path / "cache", log)
+    pinned = classic.resolve(f"file://{greeter_repo}#v1", tmp_path / "cache", log)
+    assert latest.detect(app) == Detection("Greeter v2")
+    assert pinned.detect(app) == Detection("Greeter v1")
+    shutil.rmtree(greeter_repo)
+    again = classic.resolve(f"file://{greeter_repo}#v1", tmp_path / "cache", log, offline=True)
+    assert again.detect(app) == Detection("Greeter v1")
+    assert log.texts("step").count(f"Cloning buildpack file://{greeter_repo} at v1") == 1
+
+
+def test_an_unknown_git_ref_is_one_clear_error(tmp_path: Path, greeter_repo: Path):
+    with pytest.raises(DownloadFailed) as failure:
+        classic.resolve(f"file://{greeter_repo}#v9", tmp_path / "cache", RecordingLog())
+    assert str(failure.value).startswith(f"could not check out 'v9' of buildpack file://{greeter_repo} (")
+    assert not list((tmp_path / "cache" / "buildpacks").iterdir())
+
+
+def test_an_uncloned_git_url_offline_is_one_clear_error(tmp_path: Path, greeter_repo: Path):
+    with pytest.raises(DownloadFailed, match="--offline: buildpack file://.* has not been cloned"):
+        classic.resolve(f"file://{greeter_repo}", tmp_path / "cache", RecordingLog(), offline=True)
+
+
+def greeter_tarball(tmp_path: Path) -> bytes:
+    """classic-greeter as GitHub serves archives: inside one top directory."""
+    shutil.copytree(GREETER, tmp_path / "src" / "greeter-main")
+    archive = shutil.make_archive(str(tmp_path / "greeter"), "gztar", tmp_path / "src")
+    return Path(archive).read_bytes()
+
+
+def test_a_tgz_url_is_downloaded_and_unpacked(tmp_path: Path, app: Path, httpserver):
+    httpserver.expect_request("/buildpacks/greeter.tgz").respond_with_data(
+        greeter_tarball(tmp_path), content_type="application/gzip")
+    url = httpserver.url_for("/buildpacks/greeter.tgz")
+    bp = classic.resolve(url, tmp_path / "cache", RecordingLog())
+    assert bp.detect(app) == Detection("Greeter")
+    ctx = make_ctx(tmp_path, app)
+    compile_with(bp, ctx)
+    assert (app / "public" / "index.html").is_file()
+    offline = classic.resolve(url, tmp_path / "cache", RecordingLog(), offline=True)
+    assert offline.detect(app) == Detection("Greeter")
+
+
+def test_a_tgz_url_that_is_missing_fails_clearly(tmp_path: Path, httpserver):
+    httpserver.expect_request("/nope.tgz").respond_with_data("not here", status=404)
+    url = httpserver.url_for("/nope.tgz")
+    with pytest.raises(DownloadFailed) as failure:
+        classic.resolve(url, tmp_path / "cache", RecordingLog())
+    assert url in str(failure.value) and "\n" not in str(failure.value)
