@@ -29,20 +29,23 @@ class SourceTree:
 
 @dataclass(frozen=True)
 class IgnorePattern:
-    """One `.slugignore` pattern: with a `/` it is anchored at the root, otherwise it matches at any depth."""
+    """One `.slugignore` pattern. As on Heroku, a pattern holding a `/` is anchored at the root, any other
+    matches at any depth; a trailing `/` matches directories only."""
 
     parts: tuple[str, ...]
     anchored: bool
+    dirs_only: bool
 
     @classmethod
     def parse(cls, token: str) -> IgnorePattern:
-        anchored = "/" in token.rstrip("/")
-        parts = tuple(p for p in token.strip("/").split("/") if p not in ("", "."))
-        return cls(parts, anchored)
+        parts = tuple(p for p in token.split("/") if p not in ("", "."))
+        return cls(parts, "/" in token, token.endswith("/"))
 
-    def matches(self, rel_parts: tuple[str, ...]) -> bool:
+    def matches(self, rel_parts: tuple[str, ...], is_dir: bool) -> bool:
+        if self.dirs_only and not is_dir:
+            return False
         if not self.anchored:
-            return fnmatch.fnmatchcase(rel_parts[-1], self.parts[0])
+            return len(self.parts) == 1 and fnmatch.fnmatchcase(rel_parts[-1], self.parts[0])
         return _match_parts(self.parts, rel_parts)
 
 
@@ -91,7 +94,7 @@ class _Copier:
             if self._is_left_out(path, rel):
                 continue
             st = entry.stat(follow_symlinks=False)
-            if any(p.matches(rel) for p in self.patterns):
+            if any(p.matches(rel, stat.S_ISDIR(st.st_mode)) for p in self.patterns):
                 self.ignored_files += _count_files(path, st)
                 continue
             self._copy_entry(path, rel, st)
@@ -127,7 +130,8 @@ def _read_slugignore(src: Path, log: BuildLog) -> list[IgnorePattern]:
 
 def git_commit(src: Path) -> str | None:
     """`git rev-parse HEAD` of the checkout holding `src`, or None when it is not one (or git is missing)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    # A caller's GIT_DIR would make git answer for another repository than SRC's.
+    env = {k: v for k, v in os.environ.items() if k not in ("GIT_DIR", "GIT_WORK_TREE")}
     try:
         done = subprocess.run(["git", "-C", str(src), "rev-parse", "--verify", "-q", "HEAD"],
                               capture_output=True, text=True, env=env, timeout=GIT_TIMEOUT_S)
