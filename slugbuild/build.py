@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from slugbuild import buildpack as buildpacks
-from slugbuild import procfile, slug, source
+from slugbuild import classic, procfile, slug, source
 from slugbuild.buildpack import BuildContext, Buildpack, Detection, ReleaseInfo, Runtime
 from slugbuild.config import BuildSettings
 from slugbuild.errors import BuildFailed, UsageError
@@ -69,8 +69,12 @@ def _by_name(available: Sequence[Buildpack]) -> dict[str, Buildpack]:
     return names
 
 
-def resolve_buildpack(spec: str, available: Sequence[Buildpack] | None = None) -> Buildpack:
-    """The buildpack a `--buildpack` value names (a registered name or alias)."""
+def resolve_buildpack(spec: str, available: Sequence[Buildpack] | None = None,
+                      sources: classic.Sources | None = None) -> Buildpack:
+    """The buildpack a `--buildpack` value names: a registered name or alias, else (given `sources`) the
+    directory, git URL or .tgz URL of a classic buildpack."""
+    if sources is not None and classic.is_classic_spec(spec):
+        return sources.resolve(spec)
     if available is None:
         return buildpacks.by_name(spec)
     found = _by_name(available)
@@ -89,12 +93,13 @@ def _checked(bp: Buildpack, detection: Detection | None, spec: str) -> Chosen:
 
 
 def detect(app_dir: Path, specs: Sequence[str], log: BuildLog,
-           available: Sequence[Buildpack] | None = None) -> list[Chosen]:
+           available: Sequence[Buildpack] | None = None,
+           sources: classic.Sources | None = None) -> list[Chosen]:
     """The buildpacks to run: every `--buildpack` in order (each must detect), else the first that detects."""
     if specs:
         chosen = []
         for spec in specs:
-            bp = resolve_buildpack(spec, available)
+            bp = resolve_buildpack(spec, available, sources)
             chosen.append(_checked(bp, bp.detect(app_dir), spec))
         return chosen
     order = buildpacks.detection_order() if available is None else list(available)
@@ -196,7 +201,7 @@ def write_config_defaults(app_dir: Path, infos: Sequence[ReleaseInfo], log: Buil
 # -- the pipeline ---------------------------------------------------------------------------------------
 
 def _context(settings: BuildSettings, tree: source.SourceTree, work: Path, log: BuildLog) -> BuildContext:
-    cache = prepare_cache(settings.cache_dir.value, settings.clear_cache)
+    cache = settings.cache_dir.value  # prepared by build() before detect
     return BuildContext(
         app_dir=tree.app_dir, cache_dir=cache, env_dir=write_env_dir(work / "env", settings.config),
         env=build_env(os.environ, settings.stack, tree.commit), config=dict(settings.config),
@@ -219,7 +224,10 @@ def build(settings: BuildSettings, log: BuildLog,
         work = Path(tmp)
         tree = source.prepare(settings.source_dir, work / "app", log, commit=settings.commit,
                               exclude=(output, slug.metadata_path(output)))
-        chosen = detect(tree.app_dir, settings.buildpacks, log, available)
+        # Prepared before detect: classic buildpacks given by URL are fetched into it while detecting.
+        cache = prepare_cache(settings.cache_dir.value, settings.clear_cache)
+        chosen = detect(tree.app_dir, settings.buildpacks, log, available,
+                        classic.Sources(cache, log, settings.offline))
         ctx = _context(settings, tree, work, log)
         infos = compile_all(chosen, ctx, log)
         procs = process_types(infos, procfile.read(tree.app_dir, log), log)

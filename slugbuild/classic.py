@@ -15,6 +15,7 @@ import tempfile
 import urllib.parse
 import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -36,8 +37,9 @@ class BuildpackUnusable(BuildFailed):
 
 
 def is_classic_spec(spec: str) -> bool:
-    """True when a `--buildpack` value names a directory or a URL rather than a registered name."""
-    return (spec.startswith(("/", "./", "../", "~", "git@")) or "://" in spec or Path(spec).is_dir())
+    """True when a `--buildpack` value is a path (`./bp`, `/srv/bp`, `~/bp`) or a URL, never a
+    registered name (`node`, `heroku/nodejs`), so a directory named like a buildpack cannot shadow it."""
+    return spec.startswith(("/", "./", "../", "~", "git@")) or "://" in spec or spec in (".", "..")
 
 
 def _safe_label(text: str) -> str:
@@ -175,6 +177,18 @@ def _string_map(spec: str, data: dict[object, object], key: str) -> dict[str, st
 
 
 # -- where a classic buildpack comes from ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Sources:
+    """What resolving a classic buildpack needs from the build: the cache, the log, --offline."""
+
+    cache_dir: Path
+    log: BuildLog
+    offline: bool = False
+
+    def resolve(self, spec: str) -> ClassicBuildpack:
+        return resolve(spec, self.cache_dir, self.log, offline=self.offline)
+
 
 def resolve(spec: str, cache_dir: Path, log: BuildLog, *, offline: bool = False) -> ClassicBuildpack:
     """The classic buildpack a directory, git URL (`#ref`) or `.tgz` URL names; downloads are cached."""
