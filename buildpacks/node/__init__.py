@@ -1,0 +1,180 @@
+"""The Node.js buildpack: package.json apps, node from the upstream index, npm, yarn or pnpm."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from buildpacks.node import package_json, package_manager, runtime, versions
+from buildpacks.node.cache import ModulesCache, signature
+from buildpacks.node.package_json import PackageJson
+from buildpacks.node.package_manager import PackageManager
+from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
+from slugbuild.errors import BuildFailed, CommandFailed
+
+SECRET_HINTS = ("TOKEN", "AUTH", "PASSWORD", "SECRET", "KEY")
+SHOWN_PREFIXES = ("NPM_CONFIG_", "YARN_", "NODE_")
+CACHE_PATH_VARS = ("NPM_CONFIG_CACHE", "YARN_CACHE_FOLDER", "NPM_CONFIG_STORE_DIR")
+OUT_OF_SYNC = ("EUSAGE", "can only install packages when your package.json and package-lock.json",
+               "ERR_PNPM_OUTDATED_LOCKFILE", "YN0028", "Your lockfile needs to be updated")
+NO_START_WARNING = ("This app may not specify any way to start a node process: add a start script to "
+                    "package.json, a server.js, or a Procfile")
+
+
+class ScriptFailed(BuildFailed):
+    def __init__(self, script: str, status: int) -> None:
+        super().__init__(f"the {script!r} script in package.json failed with exit status {status}; "
+                         "its output is above: fix the script and build again")
+
+
+class InstallFailed(BuildFailed):
+    def __init__(self, argv: list[str], status: int, lockfile: str | None, out_of_sync: bool) -> None:
+        fix = (f"{lockfile} is out of sync with package.json: run the install locally and commit {lockfile}"
+               if out_of_sync and lockfile else "its output is above: fix the dependencies and build again")
+        super().__init__(f"`{' '.join(argv)}` failed with exit status {status}; {fix}")
+
+
+class NodeBuildpack:
+    """Heroku's Node.js buildpack, in Python: same detection, versions, scripts, pruning and defaults."""
+
+    name = "node"
+    aliases = ("heroku/nodejs",)
+
+    def detect(self, app_dir: Path) -> Detection | None:
+        if not (app_dir / "package.json").is_file():
+            return None
+        try:
+            package_json.read(app_dir)
+            package_manager.check_lockfiles(app_dir)
+        except BuildFailed as exc:
+            return Detection("Node.js", error=str(exc))
+        return Detection("Node.js")
+
+    def compile(self, ctx: BuildContext) -> None:
+        pkg = package_json.read(ctx.app_dir)
+        pm = package_manager.choose(ctx.app_dir, pkg)
+        runtime.check_node_home(ctx.app_dir)
+        env = self._runtime_environment(ctx)
+        node_version, node_home = self._install_node(ctx, pkg, env)
+        npm_version = runtime.bundled_npm_version(node_home) or "unknown"
+        ctx.log.info(f"Using npm {npm_version}")
+        self._install_package_manager(ctx, pm, env)
+        runtime.write_profile(ctx.app_dir)
+        self._run_script(ctx, pkg, pm, "heroku-prebuild", env)
+        sig = signature(ctx.app_dir, [ctx.stack, f"node {node_version}", f"npm {npm_version}",
+                                      f"{pm.name} {pm.version_spec()}",
+                                      " ".join(pm.install(package_manager.is_production_only(env)))])
+        self._install_dependencies(ctx, pm, env, sig)
+        self._build(ctx, pkg, pm, env)
+        self._save_cache(ctx, env, sig)
+        self._prune(ctx, pm, env)
+        self._run_script(ctx, pkg, pm, "heroku-cleanup", env)
+        if not has_start(ctx.app_dir, pkg) and not (ctx.app_dir / "Procfile").is_file():
+            ctx.log.warn(NO_START_WARNING)
+
+    def release(self, ctx: BuildContext) -> ReleaseInfo:
+        pkg = package_json.read(ctx.app_dir)
+        web = {"web": "npm start"} if has_start(ctx.app_dir, pkg) else {}
+        return ReleaseInfo(process_types=web, description="Node.js")
+
+    # -- the steps of compile -------------------------------------------------------------------------
+
+    def _runtime_environment(self, ctx: BuildContext) -> dict[str, str]:
+        ctx.log.step("Creating runtime environment")
+        env = package_manager.build_env(ctx.config, ctx.cache_dir)
+        for key in sorted(shown_variables(env)):
+            ctx.log.info(f"{key}={env[key]}")
+        return env
+
+    def _install_node(self, ctx: BuildContext, pkg: PackageJson, env: Mapping[str, str]) -> tuple[str, Path]:
+        ctx.log.step("Installing binaries")
+        requested = pkg.engine("node")
+        ctx.log.info(f"engines.node (package.json): {requested if requested is not None else 'unspecified'}")
+        base = runtime.mirror_base(ctx)
+        index = runtime.index(ctx, base)
+        wide = env.get("NODEJS_ALLOW_WIDE_RANGE", "").lower() == "true"
+        resolution = versions.resolve(requested, index, allow_wide_range=wide)
+        if resolution.capped_from:
+            ctx.log.warn(f"engines.node {requested!r} in package.json also matches {resolution.capped_from}, "
+                         f"above the newest LTS; using {resolution.version} (pin a major such as "
+                         f"\"{index.suggestion()}\", or set NODEJS_ALLOW_WIDE_RANGE=true)")
+        why = (f"{requested} from {versions.ENGINES_SOURCE}" if resolution.source == versions.ENGINES_SOURCE
+               else resolution.source)
+        ctx.log.step(f"Installing node {resolution.version} ({why})")
+        return resolution.version, runtime.install(ctx, resolution, base)
+
+    def _install_package_manager(self, ctx: BuildContext, pm: PackageManager, env: Mapping[str, str]) -> None:
+        if pm.name == "npm":
+            return
+        if pm.name == "pnpm" and pm.requested is None:
+            ctx.log.warn("No pnpm version in packageManager or engines.pnpm; installing the latest pnpm "
+                         "(pin one with \"packageManager\": \"pnpm@<version>\")")
+        spec = f"{pm.name}@{pm.version_spec()}"
+        ctx.log.info(f"Installing {spec} with npm")
+        ctx.run(["npm", "install", "--global", spec], env=env)
+
+    def _install_dependencies(self, ctx: BuildContext, pm: PackageManager, env: Mapping[str, str],
+                              sig: str) -> None:
+        ctx.log.step("Installing dependencies")
+        cache = ModulesCache(ctx.cache_dir)
+        committed = (ctx.app_dir / "node_modules").exists()
+        if not committed and env.get("NODE_MODULES_CACHE") != "false" and cache.matches(sig):
+            cache.restore(ctx.app_dir)
+            what = pm.lockfile or "package.json"
+            ctx.log.info(f"Restored node_modules from the cache ({what}, node, npm and stack unchanged)")
+            return
+        argv = pm.install(package_manager.is_production_only(env))
+        ctx.log.info(f"Running {' '.join(argv)}")
+        try:
+            ctx.run(argv, env=env)
+        except CommandFailed as exc:
+            out_of_sync = any(marker in line for line in exc.tail for marker in OUT_OF_SYNC)
+            raise InstallFailed(exc.argv, exc.status, pm.lockfile, out_of_sync) from None
+
+    def _build(self, ctx: BuildContext, pkg: PackageJson, pm: PackageManager, env: Mapping[str, str]) -> None:
+        ctx.log.step("Build")
+        script = next((s for s in ("heroku-postbuild", "build") if pkg.has_script(s)), None)
+        if script is None:
+            ctx.log.info("No build script (heroku-postbuild or build) in package.json")
+            return
+        self._run_script(ctx, pkg, pm, script, env)
+
+    def _run_script(self, ctx: BuildContext, pkg: PackageJson, pm: PackageManager, script: str,
+                    env: Mapping[str, str]) -> None:
+        if not pkg.has_script(script):
+            return
+        ctx.log.info(f"Running {script}")
+        try:
+            ctx.run(pm.run_script(script), env=env)
+        except CommandFailed as exc:
+            raise ScriptFailed(script, exc.status) from None
+
+    def _save_cache(self, ctx: BuildContext, env: Mapping[str, str], sig: str) -> None:
+        ctx.log.step("Caching build")
+        cache = ModulesCache(ctx.cache_dir)
+        if env.get("NODE_MODULES_CACHE") == "false":
+            cache.clear()
+            ctx.log.info("Skipped: NODE_MODULES_CACHE is false")
+            return
+        cache.save(ctx.app_dir, sig)
+
+    def _prune(self, ctx: BuildContext, pm: PackageManager, env: Mapping[str, str]) -> None:
+        ctx.log.step("Pruning devDependencies")
+        argv = pm.prune()
+        if not package_manager.should_prune(env):
+            ctx.log.info("Skipped: NODE_ENV is not production, or NPM_CONFIG_PRODUCTION is set")
+        elif argv is None:
+            ctx.log.info("Skipped: pruning Yarn 2+ needs Heroku's own Yarn plugin")
+        else:
+            ctx.run(argv, env=env)
+
+
+def has_start(app_dir: Path, pkg: PackageJson) -> bool:
+    """npm start works: a start script, or a server.js that npm falls back to."""
+    return pkg.has_script("start") or (app_dir / "server.js").is_file()
+
+
+def shown_variables(env: Mapping[str, str]) -> list[str]:
+    """The variables Heroku prints under "Creating runtime environment", secrets and cache paths left out."""
+    return [k for k in env if k.startswith(SHOWN_PREFIXES) and k not in CACHE_PATH_VARS
+            and not any(hint in k for hint in SECRET_HINTS)]

@@ -1,0 +1,127 @@
+"""npm, yarn or pnpm: which one an app uses (by its lockfile), its environment and its commands."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from buildpacks.node.package_json import PackageJson
+from slugbuild.errors import BuildFailed
+
+LOCKFILES = {"package-lock.json": "npm", "npm-shrinkwrap.json": "npm", "yarn.lock": "yarn",
+             "pnpm-lock.yaml": "pnpm"}
+HEROKU_LOCKFILES = ("package-lock.json", "yarn.lock", "pnpm-lock.yaml")  # the ones Heroku counts
+DEFAULT_VERSIONS = {"yarn": "1.22.x", "pnpm": "latest"}
+# Heroku's export_env_dir: config vars that never reach the build's environment.
+DENIED_CONFIG = re.compile(r"^(PATH|GIT_DIR|CPATH|CPPATH|LD_PRELOAD|LIBRARY_PATH|LANG|BUILD_DIR)$")
+BUILD_DEFAULTS = {
+    "NODE_ENV": "production",
+    "NPM_CONFIG_LOGLEVEL": "error",
+    "NODE_MODULES_CACHE": "true",
+    "NODE_VERBOSE": "false",
+    "NODE_OPTIONS": "--max_old_space_size=2560",
+    # Not Heroku's: keep builds from talking to the registry for anything but packages.
+    "NPM_CONFIG_AUDIT": "false",
+    "NPM_CONFIG_FUND": "false",
+    "NPM_CONFIG_UPDATE_NOTIFIER": "false",
+}
+
+
+class MultipleLockfiles(BuildFailed):
+    def __init__(self, app_dir: Path, found: list[str]) -> None:
+        keep, *drop = found
+        super().__init__(f"Multiple lockfiles found in {app_dir}: {', '.join(found)}; keep the one of the "
+                         f"package manager you use and delete the others (`git rm {' '.join(drop)}` "
+                         f"to keep {keep})")
+
+
+@dataclass(frozen=True)
+class PackageManager:
+    """The package manager an app uses and the lockfile that chose it (None: npm without a lockfile)."""
+
+    name: str
+    lockfile: str | None
+    requested: str | None = None  # packageManager or engines.<name>
+    berry: bool = False  # Yarn 2+, told apart by the `__metadata` key of yarn.lock
+
+    def version_spec(self) -> str:
+        return self.requested or DEFAULT_VERSIONS.get(self.name, "")
+
+    def install(self, production_only: bool) -> list[str]:
+        """The dependency install command: devDependencies too, unless NPM_CONFIG_PRODUCTION says no."""
+        if self.name == "yarn":
+            if self.berry:
+                return ["yarn", "install", "--immutable"]
+            return ["yarn", "install", f"--production={str(production_only).lower()}", "--frozen-lockfile",
+                    "--ignore-engines", "--prefer-offline", "--non-interactive"]
+        if self.name == "pnpm":
+            return ["pnpm", "install", f"--prod={str(production_only).lower()}", "--frozen-lockfile"]
+        verb = "ci" if self.lockfile else "install"
+        return ["npm", verb, "--omit=dev" if production_only else "--include=dev"]
+
+    def prune(self) -> list[str] | None:
+        """The command that drops devDependencies, or None where Heroku's needs its own Yarn plugin."""
+        if self.name == "yarn":
+            if self.berry:
+                return None
+            return ["yarn", "install", "--production=true", "--frozen-lockfile", "--ignore-engines",
+                    "--ignore-scripts", "--prefer-offline", "--non-interactive"]
+        if self.name == "pnpm":
+            return ["pnpm", "prune", "--prod"]
+        return ["npm", "prune", "--omit=dev"]
+
+    def run_script(self, script: str) -> list[str]:
+        return [self.name, "run", script]
+
+
+def lockfiles(app_dir: Path) -> list[str]:
+    return [name for name in LOCKFILES if (app_dir / name).is_file()]
+
+
+def check_lockfiles(app_dir: Path) -> None:
+    """Heroku's pre-flight check: at most one of package-lock.json, yarn.lock and pnpm-lock.yaml."""
+    found = [name for name in HEROKU_LOCKFILES if (app_dir / name).is_file()]
+    if len(found) > 1:
+        raise MultipleLockfiles(app_dir, found)
+
+
+def choose(app_dir: Path, package_json: PackageJson) -> PackageManager:
+    """The package manager the app's lockfile names (yarn.lock, pnpm-lock.yaml), else npm."""
+    check_lockfiles(app_dir)
+    found = lockfiles(app_dir)
+    name = LOCKFILES[found[0]] if found else "npm"
+    lockfile = found[0] if found else None
+    declared = package_json.package_manager
+    requested = declared[1] if declared and declared[0] == name else package_json.engine(name)
+    berry = name == "yarn" and _is_berry_lockfile(app_dir / "yarn.lock")
+    return PackageManager(name, lockfile, requested, berry)
+
+
+def _is_berry_lockfile(path: Path) -> bool:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return any(line.startswith("__metadata:") for line in fh)
+
+
+def build_env(config: Mapping[str, str], cache_dir: Path) -> dict[str, str]:
+    """The variables npm, yarn and pnpm run with: Heroku's defaults, then the app's config vars (minus
+    Heroku's deny list), and the package managers' own caches kept in the buildpack's cache directory."""
+    env = dict(BUILD_DEFAULTS)
+    env.update({k: v for k, v in config.items() if not DENIED_CONFIG.match(k)})
+    env.setdefault("NPM_CONFIG_CACHE", str(cache_dir / "npm"))
+    env.setdefault("YARN_CACHE_FOLDER", str(cache_dir / "yarn"))
+    env.setdefault("NPM_CONFIG_STORE_DIR", str(cache_dir / "pnpm-store"))
+    return env
+
+
+def is_production_only(env: Mapping[str, str]) -> bool:
+    """NPM_CONFIG_PRODUCTION=true (or YARN_PRODUCTION=true) installs without devDependencies."""
+    return any(env.get(k, "").lower() == "true" for k in ("NPM_CONFIG_PRODUCTION", "YARN_PRODUCTION"))
+
+
+def should_prune(env: Mapping[str, str]) -> bool:
+    """Heroku prunes devDependencies unless NODE_ENV is not production or *_PRODUCTION is set."""
+    if env.get("NODE_ENV", "production") != "production":
+        return False
+    return not any(k in env for k in ("NPM_CONFIG_PRODUCTION", "YARN_PRODUCTION"))

@@ -1,0 +1,78 @@
+"""Installing Node.js into the app: resolve from the index, download verified, unpack, write .profile.d."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from buildpacks.node import versions
+from buildpacks.node.versions import Resolution
+from slugbuild.buildpack import BuildContext, Runtime
+from slugbuild.errors import BuildFailed
+from slugbuild.fetch import extract
+
+UPSTREAM = "https://nodejs.org/dist"
+MIRROR_VAR = "SLUGBUILD_NODE_MIRROR"
+NODE_HOME = Path(".heroku") / "node"
+PROFILE = """\
+export PATH="$HOME/.heroku/node/bin:$HOME/.heroku/yarn/bin:$PATH:$HOME/bin:$HOME/node_modules/.bin"
+export NODE_HOME="$HOME/.heroku/node"
+export NODE_ENV=${NODE_ENV:-production}
+"""
+
+
+def mirror_base(ctx: BuildContext) -> str:
+    """Where releases come from: SLUGBUILD_NODE_MIRROR (http(s):// or file://), else upstream."""
+    base = ctx.env.get(MIRROR_VAR) or ctx.config.get(MIRROR_VAR) or UPSTREAM
+    return base.rstrip("/")
+
+
+def index(ctx: BuildContext, base: str) -> versions.NodeIndex:
+    url = f"{base}/index.json"
+    return versions.NodeIndex.parse(ctx.fetcher.fetch_text(url, label="index.json"), url)
+
+
+def check_node_home(app_dir: Path) -> None:
+    """Heroku refuses an app where .heroku or .heroku/node is a file: the runtime could not go there."""
+    for path in (app_dir / ".heroku", app_dir / NODE_HOME):
+        if path.is_file() or path.is_symlink():
+            raise BuildFailed(f"{path.relative_to(app_dir)} is a file, but the Node.js buildpack installs "
+                              "node there; remove it from the app")
+
+
+def install(ctx: BuildContext, resolution: Resolution, base: str) -> Path:
+    """Download the resolved release (sha256 from its SHASUMS256.txt) into .heroku/node; return that dir."""
+    check_node_home(ctx.app_dir)
+    version = resolution.version
+    name = versions.tarball_name(version)
+    sums_url = f"{base}/v{version}/SHASUMS256.txt"
+    sha256 = versions.sha256_for(ctx.fetcher.fetch_text(sums_url, label="SHASUMS256.txt"), name, sums_url)
+    url = f"{base}/v{version}/{name}"
+    download = ctx.fetcher.fetch(url, sha256, label=name)
+    node_home = ctx.app_dir / NODE_HOME
+    if node_home.exists():
+        shutil.rmtree(node_home)
+    extract(download.path, node_home, strip_components=1)
+    ctx.record_runtime(Runtime("node", resolution.requested, resolution.source, version, url,
+                               download.sha256, download.verified))
+    ctx.prepend_path(node_home / "bin")
+    ctx.export("NODE_HOME", str(node_home))
+    return node_home
+
+
+def bundled_npm_version(node_home: Path) -> str | None:
+    """The npm version shipped inside the node tarball, read from its package.json (no process started)."""
+    manifest = node_home / "lib" / "node_modules" / "npm" / "package.json"
+    try:
+        version = json.loads(manifest.read_text()).get("version")
+    except (OSError, ValueError):
+        return None
+    return version if isinstance(version, str) else None
+
+
+def write_profile(app_dir: Path) -> None:
+    """.profile.d/nodejs.sh as Heroku writes it: node first on PATH, NODE_HOME, NODE_ENV by default."""
+    profile_d = app_dir / ".profile.d"
+    profile_d.mkdir(exist_ok=True)
+    (profile_d / "nodejs.sh").write_text(PROFILE)
