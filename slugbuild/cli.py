@@ -233,7 +233,26 @@ def _cmd_run(args: argparse.Namespace, log: BuildLog) -> int:
 
 
 def _cmd_mirror(args: argparse.Namespace, log: BuildLog) -> int:
-    raise NotImplementedError
+    import importlib
+    from pathlib import Path
+
+    from slugbuild import config
+    from slugbuild.errors import UsageError
+
+    # One subdirectory per language, each filled by its buildpack's mirror module (same `fill` signature).
+    fillers = [("node", args.node, "buildpacks.node.mirror"), ("go", args.go, "buildpacks.go.mirror"),
+               ("ruby", args.ruby, "buildpacks.ruby.mirror")]
+    wanted = [(lang, specs, module) for lang, specs, module in fillers if specs]
+    if not wanted:
+        raise UsageError("mirror: nothing to do; give --node RANGE, --go VERSION or --ruby VERSION")
+    root = Path(args.directory).resolve()
+    cache = Path(args.cache_dir).resolve() if args.cache_dir else config.default_cache_dir().value
+    for lang, specs, module in wanted:
+        importlib.import_module(module).fill(root / lang, specs, from_registries=args.from_registries,
+                                             cache_dir=cache, log=log, stack=args.stack)
+    for lang, _, _ in wanted:
+        print(f"SLUGBUILD_{lang.upper()}_MIRROR={(root / lang).as_uri()}", flush=True)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
