@@ -225,7 +225,10 @@ def _cmd_config(args: argparse.Namespace, log: BuildLog) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace, log: BuildLog) -> int:
-    raise NotImplementedError
+    from slugbuild.platform import server
+
+    server.serve(args.host, args.port, args.data_dir, args.key, log)
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace, log: BuildLog) -> int:

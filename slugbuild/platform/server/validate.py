@@ -1,0 +1,80 @@
+"""Request bodies checked against the schema's rules; a bad one is a 422 naming the value."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slugbuild.platform.server.blobs import parse_id
+from slugbuild.platform.server.problems import invalid
+
+APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
+PROCESS_TYPE = re.compile(r"^[-\w]{1,128}$", re.ASCII)
+CONFIG_KEY = re.compile(r"^\w+$", re.ASCII)
+CHECKSUM = re.compile(r"^SHA256:[0-9a-f]{64}$")
+SLUG_TEXT_FIELDS = ("buildpack_provided_description", "checksum", "commit", "commit_description")
+
+
+def an_object(body: Any, what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise invalid(f"The {what} body must be a JSON object.")
+    return body
+
+
+def optional_text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise invalid(f"{key} must be a string or null.")
+    return value
+
+
+def app_name(name: Any) -> str:
+    if not isinstance(name, str) or not APP_NAME.match(name):
+        raise invalid(f"Name {name!r} must start with a letter, end with a letter or digit, and can only "
+                      "contain lowercase letters, digits, and dashes (3 to 30 characters).")
+    return name
+
+
+def process_types(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise invalid("process_types is required: an object of process type name to command.")
+    for name, command in value.items():
+        if not PROCESS_TYPE.match(name):
+            raise invalid(f"Process type {name!r} may use only letters, digits, - and _ (1 to 128).")
+        if not isinstance(command, str):
+            raise invalid(f"The command of process type {name!r} must be a string.")
+    return value
+
+
+def slug_fields(body: Any) -> dict[str, Any]:
+    """The slug create body: process_types and the optional text fields."""
+    body = an_object(body, "slug")
+    fields: dict[str, Any] = {"process_types": process_types(body.get("process_types"))}
+    fields.update({key: optional_text(body, key) for key in SLUG_TEXT_FIELDS})
+    if fields["checksum"] is not None and not CHECKSUM.match(fields["checksum"]):
+        raise invalid(f"checksum {fields['checksum']!r} must be SHA256: and 64 lowercase hex digits.")
+    return fields
+
+
+def config_changes(body: Any) -> dict[str, str | None]:
+    """A config-vars PATCH: keys of letters, digits and _, values strings or null (to delete)."""
+    body = an_object(body, "config vars")
+    for key, value in body.items():
+        if not CONFIG_KEY.match(key):
+            raise invalid(f"Config var name {key!r} may use only letters, digits and _.")
+        if value is not None and not isinstance(value, str):
+            raise invalid(f"Config var {key} must be a string, or null to remove it.")
+    return body
+
+
+def release_request(body: Any) -> tuple[str, str, str | None]:
+    """("slug", id, description) to release a slug, or ("release", id, description) to roll back."""
+    body = an_object(body, "release")
+    kinds = [key for key in ("slug", "release") if key in body]
+    if len(kinds) != 1:
+        raise invalid("Require params: slug (or release, to roll back), not both.")
+    kind = kinds[0]
+    target = parse_id(body[kind]) if isinstance(body[kind], str) else None
+    if target is None:
+        raise invalid(f"{kind} must be the {kind}'s id (a UUID), not {body[kind]!r}.")
+    return kind, target, optional_text(body, "description")
