@@ -7,6 +7,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from slugbuild import __version__
 from slugbuild.errors import SlugbuildError
@@ -128,8 +129,8 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("run", help="boot a slug locally as a dyno would")
     p.add_argument("slug", nargs="?", metavar="SLUG.tgz")
-    p.add_argument("process", nargs="?", metavar="TYPE", help="process type (default web)")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND")
+    p.add_argument("process", nargs="?", metavar="TYPE", help="process type (default web); or -- COMMAND "
+                                                             "at the end to run a command instead")
     p.add_argument("--port", type=int, help="PORT for the process (default: a free port)")
     _env(p)
     p.add_argument("--app", "-a", help="run the app's current slug, downloaded through the API")
@@ -137,7 +138,7 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=30.0, help="seconds --check waits (default 30)")
     _api(p)
     _common(p)
-    p.set_defaults(handler=_cmd_run)
+    p.set_defaults(handler=_cmd_run, run_command=[])
 
     p = sub.add_parser("mirror", help="fill DIR with runtimes in the upstream layout")
     p.add_argument("directory", metavar="DIR")
@@ -232,7 +233,54 @@ def _cmd_serve(args: argparse.Namespace, log: BuildLog) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, log: BuildLog) -> int:
-    raise NotImplementedError
+    import tempfile
+
+    from slugbuild import config, run
+
+    slug_arg, process = _run_positionals(args)
+    port = args.port or run.free_port()
+    with tempfile.TemporaryDirectory(prefix="slugbuild-slug-") as tmp:
+        slug, types, base, where = _slug_to_run(args, slug_arg, Path(tmp), log)
+        env = config.config_vars(args.env, Path(args.env_file) if args.env_file else None, base)
+        if args.check:
+            answer = run.check_slug(slug, types, port=port, config=env, timeout_s=args.timeout, log=log)
+            if args.json:
+                emit_json({"status": answer.status, "body": answer.body, "port": port})
+            return 0
+        chosen = run.pick_process(types, process, args.run_command, where)
+        return run.run_slug(slug, chosen, port=port, config=env, log=log)
+
+
+def _run_positionals(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    from slugbuild.errors import UsageError
+
+    slug_arg, process = args.slug, args.process
+    if args.app and slug_arg and not process:
+        slug_arg, process = None, slug_arg  # `run --app NAME worker`: the one word is the type
+    if bool(args.app) == bool(slug_arg):
+        raise UsageError("run needs one slug: give SLUG.tgz or --app NAME")
+    if args.check and (process or args.run_command):
+        raise UsageError("--check boots the web process; drop TYPE and -- COMMAND")
+    return slug_arg, process
+
+
+def _slug_to_run(args: argparse.Namespace, slug_arg: str | None, tmp: Path,
+                 log: BuildLog) -> tuple[Path, dict[str, str], dict[str, str], str]:
+    """The slug file, its process types, the app's config vars, and where the types came from."""
+    from slugbuild import slug as slugs
+    from slugbuild.errors import UsageError
+
+    if args.app:
+        from slugbuild.platform import apps, client, release
+
+        with client.connect(args.api_url, args.api_key, log) as api:
+            slug, types = release.download_current_slug(api, args.app, tmp, log)
+            return slug, types, apps.config_vars(api, args.app), f"the current release of {args.app}"
+    slug = Path(str(slug_arg))
+    if not slug.is_file():
+        raise UsageError(f"slug {slug} does not exist; build one with `slugbuild build SRC`")
+    metadata = {} if args.run_command else slugs.read_metadata(slug)
+    return slug, dict(metadata.get("process_types") or {}), {}, str(slugs.metadata_path(slug))
 
 
 def _cmd_mirror(args: argparse.Namespace, log: BuildLog) -> int:
@@ -258,8 +306,20 @@ def _cmd_mirror(args: argparse.Namespace, log: BuildLog) -> int:
     return 0
 
 
+def _split_run_command(argv: list[str]) -> tuple[list[str], list[str]]:
+    """`slugbuild run ... -- COMMAND`: every word after `--` belongs to the command, options included."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first == "run" and "--" in argv:
+        cut = argv.index("--")
+        return argv[:cut], argv[cut + 1:]
+    return argv, []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(_normalise_argv(sys.argv[1:] if argv is None else argv))
+    known, run_command = _split_run_command(_normalise_argv(sys.argv[1:] if argv is None else argv))
+    args = parser().parse_args(known)
+    if run_command:
+        args.run_command = run_command
     log = _make_log(args)
     handler: Callable[[argparse.Namespace, BuildLog], int] = args.handler
     try:

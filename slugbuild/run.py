@@ -9,21 +9,25 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from slugbuild.errors import DownloadFailed, SlugbuildError
+from slugbuild.errors import DownloadFailed, SlugbuildError, UsageError
 from slugbuild.fetch import extract
+from slugbuild.log import BuildLog
 
 STACK_PATH = "/usr/local/bin:/usr/bin:/bin"  # the only PATH a booted dyno starts with
 STOP_GRACE_S = 5.0  # Heroku waits 30 s between SIGTERM and SIGKILL; locally a short wait is kinder
 POLL_S = 0.1
 PROBE_TIMEOUT_S = 2.0
 TAIL_LINES = 20
+ANSWER_SHOWN_CHARS = 300
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 # Sourced by bash before the command, as a dyno does: .profile.d in glob (byte) order, then ~/.profile.
 # The command is evaluated in the same shell, so variables a script sets without `export` still apply.
@@ -215,3 +219,71 @@ def _timed_out(port: int, timeout_s: float, last_error: Exception) -> BootFailed
                           "make it listen on $PORT")
     return BootFailed(f"timed out after {timeout_s:g} s: port {port} accepted connections but gave no HTTP "
                       f"answer ({type(last_error).__name__}: {last_error or 'no reply'})")
+
+
+# -- `slugbuild run`: one process of a slug, attached to this terminal, or a boot check --------------
+
+@dataclass(frozen=True)
+class Process:
+    """What to run: a process type and its command (a one-off `-- COMMAND` is type `run`, as on Heroku)."""
+
+    type: str
+    command: str
+
+
+def pick_process(process_types: Mapping[str, str], process_type: str | None, command: Sequence[str],
+                 where: str) -> Process:
+    """The process to start: the command given, else TYPE (default web) from the slug's process types."""
+    if command:
+        return Process("run", " ".join(command))  # joined with spaces and run by bash, as `heroku run` does
+    wanted = process_type or "web"
+    if wanted not in process_types:
+        known = ", ".join(sorted(process_types)) or "none"
+        raise UsageError(f"process type {wanted!r} is not in {where} (it has: {known}); pick one of those "
+                         "or give -- COMMAND")
+    return Process(wanted, process_types[wanted])
+
+
+def exit_status(returncode: int) -> int:
+    """A shell's view of how a process ended: its status, or 128 + the signal that killed it."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+@contextlib.contextmanager
+def _forwarding(proc: subprocess.Popen) -> Iterator[None]:
+    """Pass SIGINT, SIGTERM and SIGHUP on to the process group while attached to it."""
+    previous = {signum: signal.signal(signum, lambda signum, _frame: forward_signal(proc, signum))
+                for signum in FORWARDED_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def run_slug(slug: Path, process: Process, *, port: int, config: Mapping[str, str], log: BuildLog) -> int:
+    """Unpack the slug into a temporary directory, run the process attached to this terminal, and
+    return its exit status once it and its children are gone and the directory is removed."""
+    with tempfile.TemporaryDirectory(prefix="slugbuild-run-") as tmp:
+        app_dir = unpack(slug, Path(tmp))
+        log.step(f"Running `{process.command}` as {process.type}.1 on port {port}")
+        with booted(app_dir, process.command, port=port, config=config, process_type=process.type,
+                    capture=False) as proc, _forwarding(proc):
+            returncode = proc.wait()
+    return exit_status(returncode)
+
+
+def check_slug(slug: Path, process_types: Mapping[str, str], *, port: int, config: Mapping[str, str],
+               timeout_s: float, log: BuildLog) -> Answer:
+    """Boot the slug's web process, wait until it answers HTTP, stop it; raise BootFailed saying why not."""
+    web = pick_process(process_types, "web", (), f"the process types of {slug}")
+    with tempfile.TemporaryDirectory(prefix="slugbuild-check-") as tmp:
+        app_dir = unpack(slug, Path(tmp))
+        log.step(f"Checking web.1 (`{web.command}`) on port {port}")
+        with booted(app_dir, web.command, port=port, config=config) as proc:
+            answer = wait_for_answer(port, proc, timeout_s)
+    shown = " ".join(answer.body.split())
+    if len(shown) > ANSWER_SHOWN_CHARS:
+        shown = shown[:ANSWER_SHOWN_CHARS] + "..."
+    log.info(f"web answered HTTP {answer.status}: {shown or '(empty body)'}")
+    return answer
