@@ -101,18 +101,18 @@ def _platform_parsers(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(handler=_cmd_apps)
 
     config = sub.add_parser("config", help="show or change an app's config vars")
-    config.add_argument("--app", "-a", required=True)
+    config.add_argument("--app", "-a", default=argparse.SUPPRESS, help="the app (required)")
     _api(config)
     _common(config)
     config.set_defaults(handler=_cmd_config, config_command="show")
     config_sub = config.add_subparsers(dest="config_command", metavar="{set,unset}")
     p = config_sub.add_parser("set", help="set config vars")
-    p.add_argument("--app", "-a", required=True)
+    p.add_argument("--app", "-a", default=argparse.SUPPRESS, help="the app (required)")
     p.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
     _api(p)
     _common(p)
     p = config_sub.add_parser("unset", help="remove config vars")
-    p.add_argument("--app", "-a", required=True)
+    p.add_argument("--app", "-a", default=argparse.SUPPRESS, help="the app (required)")
     p.add_argument("keys", nargs="+", metavar="KEY")
     _api(p)
     _common(p)
@@ -188,41 +188,105 @@ def emit_json(data: object) -> None:
 
 def _cmd_build(args: argparse.Namespace, log: BuildLog) -> int:
     from slugbuild import build, config
+    from slugbuild.platform import release
 
-    settings = config.build_settings(
-        source=args.source, output=args.output, buildpacks=args.buildpack, stack=args.stack,
-        cache_dir=args.cache_dir, clear_cache=args.clear_cache, env=args.env, env_file=args.env_file,
-        commit=args.commit, max_size=args.max_size, offline=args.offline)
-    report = build.build(settings, log)
+    # With --app the key is checked before minutes are spent building, and the app's config vars are the
+    # build's environment (--env overrides them).
+    with release.for_build(args.app, args.api_url, args.api_key, log) as target:
+        settings = config.build_settings(
+            source=args.source, output=args.output, buildpacks=args.buildpack, stack=args.stack,
+            cache_dir=args.cache_dir, clear_cache=args.clear_cache, env=args.env, env_file=args.env_file,
+            commit=args.commit, max_size=args.max_size, offline=args.offline,
+            base_config=target.config_vars() if target else None)
+        report = build.build(settings, log)
+        released = target.release(report.path, args.description, log) if target else None
     if args.json:
-        emit_json(report.as_json())
+        emit_json({**report.as_json(), **(released.build_json() if released else {})})
     else:
         build.print_summary(report, log)
+        if released:
+            print(f"Released v{released.version} on {released.app}", flush=True)
     return 0
 
 
 def _cmd_release(args: argparse.Namespace, log: BuildLog) -> int:
-    raise NotImplementedError
+    from pathlib import Path
+
+    from slugbuild.platform import client, release, tables
+
+    with client.connect(args.api_url, args.api_key, log) as api:
+        slug = release.load_slug(Path(args.slug), args.process_type)
+        released = release.release_slug(api, args.app, slug, args.description, log)
+    _print_result(release.released_json([released]), args.json, lambda: tables.released_lines([released]))
+    return 0
 
 
 def _cmd_promote(args: argparse.Namespace, log: BuildLog) -> int:
-    raise NotImplementedError
+    from slugbuild.platform import client, release, tables
+
+    with client.connect(args.api_url, args.api_key, log) as api:
+        released = release.promote(api, args.source_app, args.targets, log)
+    _print_result(release.released_json(released), args.json, lambda: tables.released_lines(released))
+    return 0
 
 
 def _cmd_releases(args: argparse.Namespace, log: BuildLog) -> int:
-    raise NotImplementedError
+    from slugbuild.platform import client, release, tables
+
+    with client.connect(args.api_url, args.api_key, log) as api:
+        found = release.newest_first(release.releases(api, args.app))
+    _print_result(found, args.json, lambda: tables.release_lines(args.app, found))
+    return 0
 
 
 def _cmd_rollback(args: argparse.Namespace, log: BuildLog) -> int:
-    raise NotImplementedError
+    from slugbuild.platform import client, release, tables
+
+    with client.connect(args.api_url, args.api_key, log) as api:
+        released = release.rollback(api, args.app, args.version)
+    _print_result(release.released_json([released]), args.json, lambda: tables.released_lines([released]))
+    return 0
 
 
 def _cmd_apps(args: argparse.Namespace, log: BuildLog) -> int:
-    raise NotImplementedError
+    from slugbuild.platform import apps, client, tables
+
+    with client.connect(args.api_url, args.api_key, log) as api:
+        if args.apps_command == "create":
+            app = apps.create_app(api, args.name, args.stack)
+            _print_result(app, args.json, lambda: [f"Created {app['name']}"])
+        elif args.apps_command == "destroy":
+            app = apps.destroy_app(api, args.name)
+            _print_result(app, args.json, lambda: [f"Destroyed {app.get('name') or args.name}"])
+        else:
+            found = apps.list_apps(api)
+            _print_result(found, args.json, lambda: tables.app_lines(found))
+    return 0
 
 
 def _cmd_config(args: argparse.Namespace, log: BuildLog) -> int:
-    raise NotImplementedError
+    from slugbuild import config
+    from slugbuild.errors import UsageError
+    from slugbuild.platform import apps, client, tables
+
+    if not getattr(args, "app", None):
+        raise UsageError("config needs the app: give --app NAME")
+    with client.connect(args.api_url, args.api_key, log) as api:
+        if args.config_command == "set":
+            values = apps.set_config(api, args.app, config.parse_env_pairs(args.pairs, "config set"))
+        elif args.config_command == "unset":
+            values = apps.unset_config(api, args.app, args.keys)
+        else:
+            values = apps.config_vars(api, args.app)
+    _print_result(values, args.json, lambda: tables.config_lines(args.app, values))
+    return 0
+
+
+def _print_result(data: object, as_json: bool, lines: Callable[[], list[str]]) -> None:
+    if as_json:
+        emit_json(data)
+    else:
+        print("\n".join(lines()), flush=True)
 
 
 def _cmd_serve(args: argparse.Namespace, log: BuildLog) -> int:

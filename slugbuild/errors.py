@@ -34,6 +34,6 @@ class DownloadFailed(SlugbuildError):
 class ApiError(SlugbuildError):
     """The Platform API refused a request; the message is the API's own."""
 
-    def __init__(self, status: int, error_id: str, message: str) -> None:
+    def __init__(self, status: int, error_id: str, message: str, fix: str = "") -> None:
         self.status, self.error_id, self.api_message = status, error_id, message
-        super().__init__(f"{message} ({status} {error_id})")
+        super().__init__(f"{message} ({status} {error_id})" + (f": {fix}" if fix else ""))

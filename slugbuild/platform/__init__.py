@@ -1,0 +1,1 @@
+"""Everything that speaks the Platform API: credentials, the client, blob transfers, releases, apps."""
