@@ -1,0 +1,107 @@
+"""A fake Node.js release (shell scripts for node and npm that log what they are asked) in a file:// mirror,
+and a BuildContext around an app, so the Node.js buildpack can be tested without a real runtime."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from slugbuild.buildpack import BuildContext
+from slugbuild.fetch import Fetcher
+from slugbuild.log import RecordingLog
+
+FAKE_VERSION = "24.11.1"
+FAKE_NPM_VERSION = "11.6.2"
+FAKE_NODE = "#!/bin/sh\necho v24.11.1\n"
+# Logs each call to $NPM_LOG; `run S` fails when S is $FAIL_SCRIPT; installs leave a node_modules behind;
+# `install --global X@V` puts a logging X next to npm, as a global install into the node directory would.
+FAKE_NPM = """#!/bin/sh
+echo "$(basename "$0") $*" >> "$NPM_LOG"
+case "$1" in
+  run) if [ "$2" = "$FAIL_SCRIPT" ]; then echo "boom from $2"; exit 3; fi ;;
+  ci|install)
+    if [ "$2" = "--global" ]; then
+      tool="${3%%@*}"; cp "$0" "$(dirname "$0")/$tool"
+    else
+      mkdir -p node_modules/dep && echo "$*" > node_modules/dep/installed-by
+    fi ;;
+esac
+"""
+
+
+def _add(tar: tarfile.TarFile, name: str, text: str, mode: int = 0o644) -> None:
+    data = text.encode()
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = len(data), mode
+    tar.addfile(info, io.BytesIO(data))
+
+
+def fake_release_tarball(version: str = FAKE_VERSION) -> bytes:
+    top = f"node-v{version}-linux-x64"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        _add(tar, f"{top}/bin/node", FAKE_NODE, 0o755)
+        _add(tar, f"{top}/bin/npm", FAKE_NPM, 0o755)
+        _add(tar, f"{top}/lib/node_modules/npm/package.json", json.dumps({"version": FAKE_NPM_VERSION}))
+    return buf.getvalue()
+
+
+def make_mirror(root: Path, releases: dict[str, str | bool] | None = None) -> Path:
+    """A mirror directory in the upstream layout; each release gets the same fake tarball."""
+    releases = releases or {FAKE_VERSION: "Krypton", "26.0.0": False, "22.9.0": "Jod"}
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "index.json").write_text(json.dumps(
+        [{"version": f"v{v}", "lts": lts, "files": ["linux-x64"]} for v, lts in releases.items()]))
+    for version in releases:
+        data = fake_release_tarball(version)
+        name = f"node-v{version}-linux-x64.tar.gz"
+        (root / f"v{version}").mkdir()
+        (root / f"v{version}" / name).write_bytes(data)
+        (root / f"v{version}" / "SHASUMS256.txt").write_text(f"{hashlib.sha256(data).hexdigest()}  {name}\n")
+    return root
+
+
+@dataclass
+class NodeApp:
+    """An app directory, its cache and mirror, and the npm call log the fake npm writes."""
+
+    root: Path
+
+    @property
+    def app_dir(self) -> Path:
+        return self.root / "app"
+
+    @property
+    def npm_log(self) -> Path:
+        return self.root / "npm.log"
+
+    @property
+    def mirror(self) -> Path:
+        return self.root / "mirror"
+
+    def write(self, package_json: dict | str, **files: str) -> NodeApp:
+        self.app_dir.mkdir(parents=True, exist_ok=True)
+        text = package_json if isinstance(package_json, str) else json.dumps(package_json)
+        (self.app_dir / "package.json").write_text(text)
+        for name, content in files.items():
+            (self.app_dir / name).write_text(content)
+        return self
+
+    def context(self, config: dict[str, str] | None = None, log: RecordingLog | None = None) -> BuildContext:
+        if not self.mirror.exists():
+            make_mirror(self.mirror)
+        (self.root / "env").mkdir(exist_ok=True)
+        cache = self.root / "cache"
+        log = log or RecordingLog()
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(self.root), "SLUGBUILD_NODE_MIRROR": self.mirror.as_uri()}
+        ctx = BuildContext(self.app_dir, cache, self.root / "env", env,
+                           {"NPM_LOG": str(self.npm_log), **(config or {})}, "heroku-24",
+                           Fetcher(cache / "downloads", log), log)
+        return ctx.for_buildpack("node")
+
+    def npm_calls(self) -> list[str]:
+        return self.npm_log.read_text().splitlines() if self.npm_log.exists() else []

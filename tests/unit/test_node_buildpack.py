@@ -1,0 +1,231 @@
+"""The Node.js buildpack against a fake node/npm from a file:// mirror: what it installs, runs and offers."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from node_fakes import FAKE_VERSION, NodeApp
+
+from buildpacks.node import NodeBuildpack, ScriptFailed
+from buildpacks.node.package_json import BadPackageJson
+from buildpacks.node.package_manager import MultipleLockfiles
+from buildpacks.node.versions import NodeVersionNotFound
+from slugbuild.buildpack import Detection
+from slugbuild.errors import BuildFailed
+from slugbuild.log import RecordingLog
+
+HEROKU_PROFILE = """\
+export PATH="$HOME/.heroku/node/bin:$HOME/.heroku/yarn/bin:$PATH:$HOME/bin:$HOME/node_modules/.bin"
+export NODE_HOME="$HOME/.heroku/node"
+export NODE_ENV=${NODE_ENV:-production}
+"""
+ALL_SCRIPTS = {"heroku-prebuild": "x", "build": "x", "heroku-postbuild": "x", "heroku-cleanup": "x",
+               "start": "node web.js"}
+
+
+@pytest.fixture
+def node_app(tmp_path) -> NodeApp:
+    return NodeApp(tmp_path)
+
+
+def compile_app(node_app: NodeApp, config: dict[str, str] | None = None) -> RecordingLog:
+    log = RecordingLog()
+    NodeBuildpack().compile(node_app.context(config, log))
+    return log
+
+
+def test_node_is_installed_verified_and_recorded(node_app):
+    node_app.write({"engines": {"node": "24.x"}, "scripts": {"start": "node web.js"}})
+    ctx = node_app.context()
+    NodeBuildpack().compile(ctx)
+    node_home = node_app.app_dir / ".heroku" / "node"
+    assert (node_home / "bin" / "node").is_file()
+    tarball = node_app.mirror / f"v{FAKE_VERSION}" / f"node-v{FAKE_VERSION}-linux-x64.tar.gz"
+    [runtime] = ctx.runtimes
+    assert runtime.as_json() == {
+        "name": "node", "requested": "24.x", "source": "package.json engines.node", "version": FAKE_VERSION,
+        "url": f"{node_app.mirror.as_uri()}/v{FAKE_VERSION}/{tarball.name}",
+        "sha256": hashlib.sha256(tarball.read_bytes()).hexdigest()}
+    assert ctx.env["PATH"].split(":")[0] == str(node_home / "bin")
+    assert ctx.env["NODE_HOME"] == str(node_home)
+
+
+def test_the_log_names_requested_resolved_and_source(node_app):
+    node_app.write({"engines": {"node": "^24"}})
+    assert f"Installing node {FAKE_VERSION} (^24 from package.json engines.node)" in compile_app(
+        node_app).texts("step")
+
+
+def test_no_engines_installs_the_newest_lts_and_says_so(node_app):
+    node_app.write({})
+    steps = compile_app(node_app).texts("step")
+    assert f"Installing node {FAKE_VERSION} (newest LTS, no engines.node)" in steps
+
+
+def test_a_wide_range_is_capped_at_the_lts_with_a_warning(node_app):
+    node_app.write({"engines": {"node": ">=22"}})
+    log = compile_app(node_app)
+    assert f"Installing node {FAKE_VERSION} (>=22 from package.json engines.node)" in log.texts("step")
+    [warning] = [w for w in log.texts("warn") if "LTS" in w]
+    assert "26.0.0" in warning and "NODEJS_ALLOW_WIDE_RANGE" in warning
+
+
+def test_an_unmatched_range_fails_before_any_download(node_app):
+    node_app.write({"engines": {"node": "^99"}})
+    with pytest.raises(NodeVersionNotFound, match="engines.node '\\^99' in package.json matches no"):
+        compile_app(node_app)
+    assert not (node_app.root / "cache" / "downloads" / "downloads").exists()
+
+
+def test_profile_d_is_herokus(node_app):
+    node_app.write({})
+    compile_app(node_app)
+    assert (node_app.app_dir / ".profile.d" / "nodejs.sh").read_text() == HEROKU_PROFILE
+
+
+def test_scripts_run_in_herokus_order_and_postbuild_wins_over_build(node_app):
+    node_app.write({"scripts": ALL_SCRIPTS}, **{"package-lock.json": "{}"})
+    compile_app(node_app)
+    assert node_app.npm_calls() == [
+        "npm run heroku-prebuild", "npm ci --include=dev", "npm run heroku-postbuild", "npm prune --omit=dev",
+        "npm run heroku-cleanup"]
+
+
+def test_build_runs_when_there_is_no_heroku_postbuild_and_no_lockfile_means_npm_install(node_app):
+    node_app.write({"scripts": {"build": "x"}})
+    compile_app(node_app)
+    assert node_app.npm_calls() == ["npm install --include=dev", "npm run build", "npm prune --omit=dev"]
+
+
+@pytest.mark.parametrize(("config", "install"), [
+    ({"NODE_ENV": "development"}, "npm install --include=dev"),
+    ({"NPM_CONFIG_PRODUCTION": "true"}, "npm install --omit=dev"),
+])
+def test_dev_dependencies_are_kept_outside_production(node_app, config, install):
+    node_app.write({})
+    log = compile_app(node_app, config)
+    assert node_app.npm_calls() == [install]
+    assert any(text.startswith("Skipped: NODE_ENV") for text in log.texts("info"))
+
+
+def test_a_failing_script_shows_its_output_and_ends_as_one_line(node_app):
+    node_app.write({"scripts": {"build": "exit 3"}})
+    log = RecordingLog()
+    with pytest.raises(ScriptFailed) as caught:
+        NodeBuildpack().compile(node_app.context({"FAIL_SCRIPT": "build"}, log))
+    assert str(caught.value) == ("the 'build' script in package.json failed with exit status 3; "
+                                 "its output is above: fix the script and build again")
+    assert "boom from build" in log.texts("child")
+
+
+def test_config_vars_reach_npm_but_denied_ones_do_not(node_app):
+    node_app.write({"scripts": {"build": "x"}})
+    log = compile_app(node_app, {"NPM_CONFIG_LOGLEVEL": "silly", "NODE_OPTIONS": "x", "PATH": "/nope",
+                                 "NPM_CONFIG__AUTH": "s3cr3t"})
+    infos = log.texts("info")
+    assert "NPM_CONFIG_LOGLEVEL=silly" in infos and "NODE_ENV=production" in infos
+    assert not any("s3cr3t" in text for text in infos)
+    assert node_app.npm_calls()  # npm still found: the PATH config var did not replace the build's
+
+
+def test_an_unchanged_rebuild_restores_node_modules_instead_of_installing(node_app):
+    node_app.write({}, **{"package-lock.json": "{}"})
+    compile_app(node_app)
+    node_app.npm_log.unlink()
+    node_app.write({}, **{"package-lock.json": "{}"})
+    (node_app.app_dir / "node_modules").rename(node_app.root / "old_modules")
+    log = compile_app(node_app)
+    assert "npm ci --include=dev" not in node_app.npm_calls()
+    assert (node_app.app_dir / "node_modules" / "dep" / "installed-by").is_file()
+    assert any(text.startswith("Restored node_modules from the cache") for text in log.texts("info"))
+
+
+def test_a_changed_lockfile_installs_again(node_app):
+    node_app.write({}, **{"package-lock.json": "{}"})
+    compile_app(node_app)
+    node_app.npm_log.unlink()
+    node_app.write({}, **{"package-lock.json": '{"lockfileVersion": 3}'})
+    (node_app.app_dir / "node_modules").rename(node_app.root / "old_modules")
+    compile_app(node_app)
+    assert "npm ci --include=dev" in node_app.npm_calls()
+
+
+def test_yarn_lock_installs_yarn_with_npm_and_uses_it(node_app):
+    node_app.write({"scripts": {"build": "x"}}, **{"yarn.lock": "# yarn lockfile v1\n"})
+    compile_app(node_app)
+    calls = node_app.npm_calls()
+    assert calls[0] == "npm install --global yarn@1.22.x"
+    assert calls[1].startswith("yarn install --production=false --frozen-lockfile")
+    assert calls[2:4] == ["yarn run build", "yarn install --production=true --frozen-lockfile "
+                          "--ignore-engines --ignore-scripts --prefer-offline --non-interactive"]
+
+
+def test_pnpm_version_comes_from_package_manager(node_app):
+    node_app.write({"packageManager": "pnpm@9.1.0+sha512.abc"}, **{"pnpm-lock.yaml": "lockfileVersion: 9\n"})
+    compile_app(node_app)
+    assert node_app.npm_calls()[:2] == ["npm install --global pnpm@9.1.0",
+                                        "pnpm install --prod=false --frozen-lockfile"]
+
+
+@pytest.mark.parametrize(("package_json", "files", "web"), [
+    ({"scripts": {"start": "node web.js"}}, {}, {"web": "npm start"}),
+    ({}, {"server.js": ""}, {"web": "npm start"}),
+    ({"scripts": {"build": "x"}}, {}, {}),
+])
+def test_default_process_types(node_app, package_json, files, web):
+    node_app.write(package_json, **files)
+    info = NodeBuildpack().release(node_app.context())
+    assert dict(info.process_types) == web
+
+
+def test_an_app_with_no_way_to_start_gets_herokus_warning(node_app):
+    node_app.write({})
+    warnings = compile_app(node_app).texts("warn")
+    assert any("may not specify any way to start a node process" in w for w in warnings)
+
+
+def test_a_procfile_silences_the_start_warning(node_app):
+    node_app.write({}, Procfile="web: node web.js\n")
+    assert not any("way to start" in w for w in compile_app(node_app).texts("warn"))
+
+
+def test_heroku_node_as_a_file_is_refused(node_app):
+    node_app.write({}, **{".heroku": "oops"})
+    with pytest.raises(BuildFailed, match=r"^\.heroku is a file, but the Node.js buildpack installs node"):
+        compile_app(node_app)
+
+
+def test_detect_needs_package_json(tmp_path):
+    assert NodeBuildpack().detect(tmp_path) is None
+    (tmp_path / "package.json").write_text("{}")
+    assert NodeBuildpack().detect(tmp_path) == Detection("Node.js")
+
+
+def test_bad_json_is_reported_with_its_position(node_app):
+    node_app.write('{\n  "name": "x"\n  "version": "1.0.0"\n}\n')
+    path = node_app.app_dir / "package.json"
+    expected = (f"Unable to parse package.json: Expecting ',' delimiter at line 3 column 3 in {path}; "
+                "fix the JSON (a trailing comma or a missing quote is the usual cause)")
+    assert NodeBuildpack().detect(node_app.app_dir) == Detection("Node.js", error=expected)
+    with pytest.raises(BadPackageJson) as caught:
+        compile_app(node_app)
+    assert str(caught.value) == expected
+
+
+def test_package_json_must_be_an_object(node_app):
+    node_app.write("[1, 2]")
+    with pytest.raises(BadPackageJson, match="the top level is an array, not an object"):
+        compile_app(node_app)
+
+
+def test_several_lockfiles_are_refused_with_the_fix(node_app):
+    node_app.write({}, **{"package-lock.json": "{}", "yarn.lock": ""})
+    detection = NodeBuildpack().detect(node_app.app_dir)
+    assert detection is not None and detection.error is not None
+    assert detection.error.startswith("Multiple lockfiles found in ")
+    assert detection.error.endswith(
+        ": package-lock.json, yarn.lock; keep the one of the package manager you use and delete the others "
+        "(`git rm yarn.lock` to keep package-lock.json)")
+    with pytest.raises(MultipleLockfiles):
+        compile_app(node_app)
