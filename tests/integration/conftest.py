@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
 from slugbuild.platform.server import ApiServer, open_server
 
@@ -45,7 +47,7 @@ def start_api_server(tmp_path: Path) -> Iterator[StartServer]:
     def start(data_dir: Path | None = None, key: str = TEST_KEY, **options: int) -> RunningServer:
         root = data_dir or tmp_path / "api-data"
         server = open_server("127.0.0.1", 0, root, key, **options)
-        thread = threading.Thread(target=server.serve_forever, name="api-server", daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="api-server", daemon=True)
         thread.start()
         running.append(RunningServer(server.url, key, root, server, thread))
         return running[-1]
@@ -59,3 +61,41 @@ def start_api_server(tmp_path: Path) -> Iterator[StartServer]:
 def api_server(start_api_server: StartServer) -> RunningServer:
     """The real local API: `.url`, `.key` (send as Bearer or as the Basic password), `.data_dir`."""
     return start_api_server()
+
+
+class RawApi:
+    """Plain `requests` against the server, with the Accept header and the key sent as Bearer."""
+
+    def __init__(self, running: RunningServer) -> None:
+        self.url = running.url
+        self.session = requests.Session()
+        self.session.headers.update({"Accept": ACCEPT, "Authorization": f"Bearer {running.key}"})
+
+    def __call__(self, method: str, path: str, **kwargs: object) -> requests.Response:
+        return self.session.request(method, self.url + path, timeout=30, **kwargs)
+
+    def create_app(self, name: str, **body: str) -> dict:
+        response = self("POST", "/apps", json={"name": name, **body})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def uploaded_slug(self, app: str, data: bytes = b"slug bytes", **body: object) -> dict:
+        """A slug whose blob holds `data`, with a matching checksum unless the body gives one."""
+        body = {"process_types": {"web": "node server.js"},
+                "checksum": f"SHA256:{hashlib.sha256(data).hexdigest()}", **body}
+        slug = self("POST", f"/apps/{app}/slugs", json=body).json()
+        upload = requests.put(slug["blob"]["url"], data=data, headers={"Content-Type": ""}, timeout=30)
+        assert upload.status_code == 200, upload.text
+        return slug
+
+    def release(self, app: str, slug_id: str, description: str | None = None) -> requests.Response:
+        body = {"slug": slug_id} if description is None else {"slug": slug_id, "description": description}
+        return self("POST", f"/apps/{app}/releases", json=body)
+
+
+@pytest.fixture
+def raw_api(api_server: RunningServer) -> Iterator[RawApi]:
+    """Raw HTTP against `api_server` (no client code): `raw_api("GET", "/apps")` and a few helpers."""
+    api = RawApi(api_server)
+    yield api
+    api.session.close()
