@@ -187,7 +187,7 @@ def emit_json(data: object) -> None:
 # -- handlers: each one a thin call into the module that does the work ------------------------------
 
 def _cmd_build(args: argparse.Namespace, log: BuildLog) -> int:
-    from slugbuild import build, config
+    from slugbuild import build, config, run
     from slugbuild.platform import release
 
     # With --app the key is checked before minutes are spent building, and the app's config vars are the
@@ -199,6 +199,9 @@ def _cmd_build(args: argparse.Namespace, log: BuildLog) -> int:
             commit=args.commit, max_size=args.max_size, offline=args.offline,
             base_config=target.config_vars() if target else None)
         report = build.build(settings, log)
+        if args.check:  # boot the slug's web process first: release only a slug that answered
+            run.check_slug(report.path, report.process_types, port=run.free_port(), config=settings.config,
+                           timeout_s=args.timeout, log=log)
         released = target.release(report.path, args.description, log) if target else None
     if args.json:
         emit_json({**report.as_json(), **(released.build_json() if released else {})})
