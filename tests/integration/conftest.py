@@ -94,8 +94,20 @@ class RawApi:
 
 
 @pytest.fixture
-def raw_api(api_server: RunningServer) -> Iterator[RawApi]:
+def make_raw_api() -> Iterator[Callable[[RunningServer], RawApi]]:
+    """Raw HTTP against any started server: `make_raw_api(start_api_server(...))`."""
+    made: list[RawApi] = []
+
+    def make(running: RunningServer) -> RawApi:
+        made.append(RawApi(running))
+        return made[-1]
+
+    yield make
+    for api in made:
+        api.session.close()
+
+
+@pytest.fixture
+def raw_api(api_server: RunningServer, make_raw_api: Callable[[RunningServer], RawApi]) -> RawApi:
     """Raw HTTP against `api_server` (no client code): `raw_api("GET", "/apps")` and a few helpers."""
-    api = RawApi(api_server)
-    yield api
-    api.session.close()
+    return make_raw_api(api_server)
