@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from node_fakes import FAKE_VERSION, make_mirror
 
-from slugbuild import classic
+from buildpacks.node import NodeBuildpack
+from slugbuild import build, classic, config, run
 from slugbuild.buildpack import BuildContext, Detection
 from slugbuild.errors import BuildFailed, DownloadFailed
 from slugbuild.fetch import Fetcher
@@ -17,6 +20,7 @@ from slugbuild.log import RecordingLog
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 GREETER = FIXTURES / "classic-greeter"
 READER = FIXTURES / "classic-export-reader"
+REPORTER = FIXTURES / "classic-runtime-reporter"
 
 
 @pytest.fixture
@@ -209,3 +213,23 @@ def test_a_tgz_url_that_is_missing_fails_clearly(tmp_path: Path, httpserver):
     with pytest.raises(DownloadFailed) as failure:
         classic.resolve(url, tmp_path / "cache", RecordingLog())
     assert url in str(failure.value) and "\n" not in str(failure.value)
+
+
+def test_classic_and_builtin_buildpacks_mix_and_each_sees_the_earlier_exports(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("SLUGBUILD_NODE_MIRROR", make_mirror(tmp_path / "mirror").as_uri())
+    source = tmp_path / "src"
+    shutil.copytree(FIXTURES / "classic-app", source)
+    (source / "package.json").write_text(json.dumps({"engines": {"node": "24.x"}}))
+    settings = config.build_settings(
+        source=str(source), output=str(tmp_path / "slug.tgz"),
+        buildpacks=[str(GREETER), "node", str(REPORTER)], stack=None, cache_dir=str(tmp_path / "cache"),
+        clear_cache=False, env=[f"NPM_LOG={tmp_path}/npm.log"], env_file=None,
+        commit="c0ffee", max_size=None, offline=False)
+    log = RecordingLog()
+    report = build.build(settings, log, available=[NodeBuildpack()])
+    assert [t for t in log.texts("step") if t.endswith("app detected")] == [
+        "Greeter app detected", "Node.js app detected", "Runtime Reporter app detected"]
+    app_dir = run.unpack(report.path, tmp_path / "unpacked")
+    assert (app_dir / "runtimes.txt").read_text() == f"node: v{FAKE_VERSION}; greeter-tool says hi\n"
+    assert (app_dir / ".heroku" / "node" / "bin" / "node").is_file()
+    assert (app_dir / "public" / "index.html").is_file()
