@@ -1,8 +1,10 @@
-"""Downloads for buildpacks: a verified cache keyed by URL and checksum, retries, offline use, safe extraction."""
+"""Downloads for buildpacks: a verified cache keyed by URL and checksum, retries with resume, offline use,
+safe extraction."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import posixpath
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from zlib_ng import gzip_ng
+from zlib_ng import gzip_ng, zlib_ng
 
 from slugbuild import __version__
 from slugbuild.errors import DownloadFailed
@@ -78,6 +80,8 @@ class Fetcher:
         self.timeout_s = timeout_s
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
+        # The bytes on disk must be the bytes the checksum names; a transparently decoded body is not.
+        self.session.headers["Accept-Encoding"] = "identity"
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -85,10 +89,8 @@ class Fetcher:
         """The cached, verified file for `url`. Without a sha256 the first download's digest is pinned
         and every later use is checked against it."""
         expected = (sha256 or self._pinned(url) or "").lower() or None
-        if expected:
-            cached = self._slot(url, expected) / self._name(url)
-            if cached.is_file():
-                return Download(cached, expected, sha256 is not None)
+        if expected and (cached := self._cached(url, expected)):
+            return Download(cached, expected, sha256 is not None)
         if self.offline:
             raise DownloadFailed(f"--offline: {url} is not in the cache {self.cache_dir}; "
                                  "run the build once online or drop --offline")
@@ -101,8 +103,9 @@ class Fetcher:
             self._download_with_retries(url, tmp, label or self._name(url))
             actual = file_sha256(tmp)
             if expected and actual != expected:
-                raise DownloadFailed(f"checksum mismatch for {url}: expected sha256 {expected}, got {actual}; "
-                                     "the download or the mirror is corrupt")
+                pinned = "" if sha256 else " (pinned at its first download)"
+                raise DownloadFailed(f"checksum mismatch for {url}: expected sha256 {expected}{pinned}, "
+                                     f"got {actual}; the download or the mirror is corrupt")
             slot = self._slot(url, actual)
             slot.mkdir(parents=True, exist_ok=True)
             final = slot / self._name(url)
@@ -128,11 +131,28 @@ class Fetcher:
         try:
             self._download_with_retries(url, tmp, label, quiet=True)
             os.replace(tmp, cached)
+        except NotFound:
+            raise
+        except DownloadFailed as exc:
+            if not cached.is_file():
+                raise
+            self.log.warn(f"{exc}; using the copy cached earlier")
         finally:
             tmp.unlink(missing_ok=True)
         return cached.read_text()
 
     # -- cache layout -------------------------------------------------------------------------------
+
+    def _cached(self, url: str, sha256: str) -> Path | None:
+        """The cached file if it still has the digest it was stored under; a damaged one is removed."""
+        path = self._slot(url, sha256) / self._name(url)
+        if not path.is_file():
+            return None
+        if file_sha256(path) == sha256:
+            return path
+        self.log.warn(f"cached {path.name} no longer matches its sha256; downloading it again")
+        path.unlink(missing_ok=True)
+        return None
 
     def _slot(self, url: str, sha256: str) -> Path:
         return self.cache_dir / "downloads" / f"{url_key(url)}-{sha256}"
@@ -171,35 +191,34 @@ class Fetcher:
         raise DownloadFailed(f"could not download {url} after {self.retries + 1} attempts: {last}")
 
     def _download_once(self, url: str, dest: Path, label: str | None, quiet: bool) -> None:
+        """One attempt; a partial file left by an earlier attempt is resumed with a Range request."""
         if urllib.parse.urlsplit(url).scheme == "file":
-            source = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
-            if not source.is_file():
-                raise NotFound(f"{url} does not exist; check the mirror directory")
-            shutil.copyfile(source, dest)
+            _copy_local(url, dest)
             return
+        have = dest.stat().st_size
+        headers = {"Range": f"bytes={have}-"} if have else {}
         try:
-            response = self.session.get(url, stream=True, timeout=self.timeout_s)
+            response = self.session.get(url, stream=True, timeout=self.timeout_s, headers=headers)
         except requests.RequestException as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}") from None
         with response:
-            if response.status_code >= 500 or response.status_code == 429:
-                raise _Retryable(f"HTTP {response.status_code}")
-            if response.status_code == 404:
-                raise NotFound(f"could not download {url}: HTTP 404; check the version and the mirror")
-            if response.status_code != 200:
-                raise DownloadFailed(f"could not download {url}: HTTP {response.status_code}; "
-                                     "check the version and the mirror")
-            total = int(response.headers["Content-Length"]) if "Content-Length" in response.headers else None
-            written = self._stream(response, dest, label, total, quiet)
+            start = have if response.status_code == 206 and _range_start(response) == have else 0
+            if response.status_code != 200 and not start:
+                dest.write_bytes(b"")  # whatever the server meant, the next attempt starts afresh
+                _refuse(url, response.status_code)
+            length = response.headers.get("Content-Length")
+            total = start + int(length) if length and length.isdigit() else None
+            written = self._stream(response, dest, label, start, total, quiet)
         if total is not None and written != total:
             raise _Retryable(f"body ended after {written} of {total} bytes")
 
-    def _stream(self, response: requests.Response, dest: Path, label: str | None, total: int | None,
-                quiet: bool) -> int:
-        written = 0
+    def _stream(self, response: requests.Response, dest: Path, label: str | None, start: int,
+                total: int | None, quiet: bool) -> int:
+        written = start
         progress = contextlib.nullcontext(lambda n: None) if quiet else self.log.progress(label or "", total)
         try:
-            with open(dest, "wb") as fh, progress as advance:
+            with open(dest, "ab" if start else "wb") as fh, progress as advance:
+                advance(start)
                 for chunk in response.iter_content(CHUNK_B):
                     fh.write(chunk)
                     written += len(chunk)
@@ -207,6 +226,31 @@ class Fetcher:
         except requests.RequestException as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}") from None
         return written
+
+
+def _range_start(response: requests.Response) -> int | None:
+    """The first byte a 206 response carries, from `Content-Range: bytes START-END/TOTAL`."""
+    unit, _, rest = response.headers.get("Content-Range", "").partition(" ")
+    first = rest.partition("-")[0]
+    return int(first) if unit == "bytes" and first.isdigit() else None
+
+
+def _refuse(url: str, status: int) -> None:
+    if status >= 500 or status in (206, 416, 429):  # 206/416: a resume gone wrong
+        raise _Retryable(f"HTTP {status}")
+    if status == 404:
+        raise NotFound(f"could not download {url}: HTTP 404; check the version and the mirror")
+    raise DownloadFailed(f"could not download {url}: HTTP {status}; check the version and the mirror")
+
+
+def _copy_local(url: str, dest: Path) -> None:
+    source = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+    if not source.is_file():
+        raise NotFound(f"{url} does not exist; check the mirror directory")
+    try:
+        shutil.copyfile(source, dest)
+    except OSError as exc:
+        raise DownloadFailed(f"could not read {url}: {exc.strerror}; check the mirror directory") from None
 
 
 class UnsafeArchive(DownloadFailed):
@@ -221,15 +265,21 @@ def _stripped(name: str, strip_components: int) -> str | None:
     return "/".join(parts[strip_components:])
 
 
-def _check_member(archive: Path, member: tarfile.TarInfo, name: str) -> None:
+def _check_member(archive: Path, member: tarfile.TarInfo, name: str, strip_components: int) -> None:
+    """Refuse what could land outside the target; hard links are renamed like the member they point at."""
     if member.name.startswith("/") or ".." in member.name.split("/"):
         raise UnsafeArchive(archive, member.name, "would land outside the target directory")
-    if not (member.isfile() or member.isdir() or member.issym()):
-        raise UnsafeArchive(archive, member.name, "is not a regular file, directory or symlink")
+    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+        raise UnsafeArchive(archive, member.name, "is not a regular file, directory or link")
     if member.issym():
         target = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
         if member.linkname.startswith("/") or target == ".." or target.startswith("../"):
             raise UnsafeArchive(archive, member.name, f"links outside the target ({member.linkname})")
+    if member.islnk():
+        target = _stripped(member.linkname, strip_components)
+        if target is None or member.linkname.startswith("/") or ".." in member.linkname.split("/"):
+            raise UnsafeArchive(archive, member.name, f"links outside the target ({member.linkname})")
+        member.linkname = target
 
 
 @contextlib.contextmanager
@@ -247,22 +297,37 @@ def _open_tar(archive: Path) -> Iterator[tarfile.TarFile]:
 
 def extract(archive: Path, dest: Path, *, strip_components: int = 0) -> None:
     """Unpack a tar archive into `dest` (which must not exist yet), refusing any member that would land
-    outside it: absolute paths, `..`, links pointing out, devices. `dest` appears only when complete."""
+    outside it: absolute paths, `..`, links pointing out, devices. `dest` appears only when complete; when
+    another process completes the same `dest` first (a shared cache), its copy is kept."""
     dest = Path(dest)
+    if dest.is_dir() and any(dest.iterdir()):
+        raise DownloadFailed(f"cannot unpack {archive.name} into {dest}: it is not empty; remove it first")
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.partial."))
     try:
-        with _open_tar(archive) as tf:
-            for member in tf:
-                name = _stripped(member.name, strip_components)
-                if name is None:
-                    continue
-                _check_member(archive, member, name)
-                member.name = name
-                tf.extract(member, staging, set_attrs=not member.issym(), filter="data")
-        os.replace(staging, dest)
-    except (tarfile.TarError, EOFError, OSError) as exc:
+        _extract_into(archive, staging, strip_components)
+        _move_into_place(staging, dest)
+    except (tarfile.TarError, EOFError, OSError, zlib_ng.error) as exc:
         raise DownloadFailed(f"could not unpack {archive}: {exc}") from None
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _extract_into(archive: Path, staging: Path, strip_components: int) -> None:
+    with _open_tar(archive) as tf:
+        for member in tf:
+            name = _stripped(member.name, strip_components)
+            if name is None:
+                continue
+            _check_member(archive, member, name, strip_components)
+            member.name = name
+            tf.extract(member, staging, set_attrs=not member.issym(), filter="data")
+
+
+def _move_into_place(staging: Path, dest: Path) -> None:
+    try:
+        os.replace(staging, dest)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not dest.is_dir():
+            raise

@@ -1,0 +1,281 @@
+"""Downloads under injected faults (served on 127.0.0.1) never leave a partial or corrupt file in the cache;
+extraction refuses anything that would land outside its target."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import threading
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from slugbuild.errors import DownloadFailed
+from slugbuild.fetch import Fetcher, NotFound, UnsafeArchive, extract
+from slugbuild.log import RecordingLog
+
+BODY = bytes(range(256)) * 12_000  # ~3 MB: more than one read chunk, so a cut body leaves bytes to resume
+SHA = hashlib.sha256(BODY).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def http(server):
+    yield server
+    server.clear()
+
+
+@pytest.fixture
+def fetcher(tmp_path) -> Fetcher:
+    return Fetcher(tmp_path / "cache", RecordingLog(), retries=2, backoff_s=0.001, timeout_s=10)
+
+
+def cache_files(fetcher: Fetcher) -> list[str]:
+    """Every file in the downloads cache (pins and indexes aside)."""
+    root = fetcher.cache_dir / "downloads"
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def serve(http: HTTPServer, *responses):
+    """Answer /f.tgz with each response in turn (callables get the request), then with the full body."""
+    queue = list(responses)
+    seen: list[Request] = []
+
+    def handler(request: Request) -> Response:
+        seen.append(request)
+        step = queue.pop(0) if queue else None
+        if step is None:
+            return Response(BODY)
+        return step if isinstance(step, Response) else step(request)
+
+    http.expect_request("/f.tgz").respond_with_handler(handler)
+    return http.url_for("/f.tgz"), seen
+
+
+def truncated(request: Request) -> Response:
+    return Response(iter([BODY[:2_500_000]]), headers={"Content-Length": str(len(BODY))})
+
+
+def ranged(request: Request) -> Response:
+    start = int(request.headers["Range"].removeprefix("bytes=").rstrip("-"))
+    return Response(BODY[start:], status=206,
+                    headers={"Content-Range": f"bytes {start}-{len(BODY) - 1}/{len(BODY)}"})
+
+
+def test_a_download_is_verified_cached_and_reused(http, fetcher):
+    url, seen = serve(http)
+    first = fetcher.fetch(url, SHA)
+    second = fetcher.fetch(url, SHA)
+    assert first == second and first.path.read_bytes() == BODY and first.verified
+    assert len(seen) == 1
+    assert cache_files(fetcher) == [f"{first.path.parent.name}/f.tgz"]
+
+
+def test_a_truncated_body_is_resumed_where_it_stopped(http, fetcher):
+    url, seen = serve(http, truncated, ranged)
+    assert fetcher.fetch(url, SHA).path.read_bytes() == BODY
+    assert [r.headers.get("Range") for r in seen] == [None, "bytes=2097152-"]
+
+
+def test_a_server_that_ignores_range_restarts_the_file(http, fetcher):
+    url, _ = serve(http, truncated)
+    assert fetcher.fetch(url, SHA).path.read_bytes() == BODY
+
+
+def test_a_body_truncated_every_time_fails_naming_the_url_and_caches_nothing(http, fetcher):
+    url, seen = serve(http, truncated, truncated, truncated)
+    with pytest.raises(DownloadFailed, match=f"^could not download {url} after 3 attempts: "):
+        fetcher.fetch(url, SHA)
+    assert len(seen) == 3
+    assert cache_files(fetcher) == []
+
+
+def test_a_wrong_checksum_fails_and_caches_nothing(http, fetcher):
+    url, _ = serve(http)
+    with pytest.raises(DownloadFailed) as err:
+        fetcher.fetch(url, "0" * 64)
+    assert str(err.value) == (f"checksum mismatch for {url}: expected sha256 {'0' * 64}, got {SHA}; "
+                              "the download or the mirror is corrupt")
+    assert cache_files(fetcher) == []
+
+
+def test_server_errors_are_retried_until_success(http, fetcher):
+    url, seen = serve(http, Response("busy", status=500), Response("busy", status=503))
+    assert fetcher.fetch(url, SHA).path.read_bytes() == BODY
+    assert len(seen) == 3
+
+
+def test_persistent_server_errors_give_up_with_one_line(http, fetcher):
+    url, _ = serve(http, *[Response("down", status=502)] * 3)
+    with pytest.raises(DownloadFailed, match=f"^could not download {url} after 3 attempts: HTTP 502$"):
+        fetcher.fetch(url, SHA)
+    assert cache_files(fetcher) == []
+
+
+def test_not_found_is_not_retried(http, fetcher):
+    url, seen = serve(http, Response("no", status=404))
+    with pytest.raises(NotFound, match=f"^could not download {url}: HTTP 404; check the version"):
+        fetcher.fetch(url, SHA)
+    assert len(seen) == 1
+
+
+def test_offline_uses_the_cache_and_names_a_missing_download(http, fetcher, tmp_path):
+    url, seen = serve(http)
+    fetcher.fetch(url, SHA)
+    offline = Fetcher(fetcher.cache_dir, RecordingLog(), offline=True)
+    assert offline.fetch(url, SHA).path.read_bytes() == BODY
+    other = http.url_for("/other.tgz")
+    missing = f"^--offline: {other} is not in the cache {fetcher.cache_dir}; "
+    with pytest.raises(DownloadFailed, match=missing):
+        offline.fetch(other, SHA)
+    assert len(seen) == 1
+
+
+def test_two_threads_fetching_one_url_into_one_cache_both_succeed(http, fetcher):
+    both_in_flight = threading.Barrier(2, timeout=10)
+
+    def slow(request: Request) -> Response:
+        both_in_flight.wait()
+        return Response(BODY)
+
+    url, seen = serve(http, slow, slow)
+    results: list[object] = [None, None]
+
+    def fetch(i: int) -> None:
+        try:
+            results[i] = Fetcher(fetcher.cache_dir, RecordingLog(), retries=0).fetch(url, SHA).path
+        except Exception as exc:  # reported by the assertion below
+            results[i] = exc
+
+    threads = [threading.Thread(target=fetch, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results[0] == results[1] and isinstance(results[0], Path)
+    assert results[0].read_bytes() == BODY
+    assert len(seen) == 2
+    assert cache_files(fetcher) == [f"{results[0].parent.name}/f.tgz"]
+
+
+def test_a_damaged_cached_file_is_downloaded_again(http, fetcher):
+    url, seen = serve(http)
+    path = fetcher.fetch(url, SHA).path
+    path.write_bytes(b"bit rot")
+    assert fetcher.fetch(url, SHA).path.read_bytes() == BODY
+    assert len(seen) == 2
+    assert fetcher.log.texts("warn") == ["cached f.tgz no longer matches its sha256; downloading it again"]
+
+
+def test_without_a_published_checksum_the_first_download_is_pinned(http, fetcher):
+    url, _ = serve(http)
+    first = fetcher.fetch(url, None)
+    assert first.sha256 == SHA and not first.verified
+    http.clear()
+    http.expect_request("/f.tgz").respond_with_data(b"changed upstream")
+    first.path.unlink()
+    with pytest.raises(DownloadFailed, match=r"expected sha256 \w+ \(pinned at its first download\)"):
+        fetcher.fetch(url, None)
+
+
+def test_file_urls_are_fetched_and_a_missing_one_is_not_found(tmp_path, fetcher):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "f.tgz").write_bytes(BODY)
+    assert fetcher.fetch((mirror / "f.tgz").as_uri(), SHA).path.read_bytes() == BODY
+    with pytest.raises(NotFound, match="does not exist; check the mirror directory"):
+        fetcher.fetch((mirror / "missing.tgz").as_uri(), SHA)
+
+
+def test_an_index_falls_back_to_its_cached_copy_when_the_network_fails(http, fetcher):
+    http.expect_ordered_request("/index.json").respond_with_data('{"v": 1}')
+    http.expect_ordered_request("/index.json").respond_with_data("down", status=500)
+    http.expect_ordered_request("/index.json").respond_with_data("down", status=500)
+    http.expect_ordered_request("/index.json").respond_with_data("down", status=500)
+    url = http.url_for("/index.json")
+    assert fetcher.fetch_text(url) == '{"v": 1}'
+    assert fetcher.fetch_text(url) == '{"v": 1}'
+    assert fetcher.log.texts("warn") == [f"could not download {url} after 3 attempts: HTTP 500; "
+                                         "using the copy cached earlier"]
+
+
+# -- extraction -----------------------------------------------------------------------------------------
+
+def tarball(tmp_path: Path, *members: tarfile.TarInfo, data: bytes = b"hi\n") -> Path:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for info in members:
+            if info.isreg():
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            else:
+                tar.addfile(info)
+    path = tmp_path / "archive.tar.gz"
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "", mode: int = 0o644) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode = kind, link, mode
+    return info
+
+
+def test_a_safe_archive_is_unpacked_with_its_links_and_modes(tmp_path):
+    archive = tarball(tmp_path, member("node-v1/", tarfile.DIRTYPE, mode=0o755),
+                      member("node-v1/bin/", tarfile.DIRTYPE, mode=0o755),
+                      member("node-v1/lib/cli.js", mode=0o755),
+                      member("node-v1/bin/npm", tarfile.SYMTYPE, "../lib/cli.js"),
+                      member("node-v1/bin/npm-hard", tarfile.LNKTYPE, "node-v1/lib/cli.js", 0o755))
+    dest = tmp_path / "out" / "node"
+    extract(archive, dest, strip_components=1)
+    assert (dest / "bin" / "npm").is_symlink() and (dest / "bin" / "npm").read_text() == "hi\n"
+    assert (dest / "bin" / "npm-hard").read_text() == "hi\n"
+    assert (dest / "lib" / "cli.js").stat().st_mode & 0o111
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["node"]
+
+
+@pytest.mark.parametrize(("bad", "why"), [
+    (member("/etc/evil"), "would land outside the target directory"),
+    (member("pkg/../../evil"), "would land outside the target directory"),
+    (member("pkg/link", tarfile.SYMTYPE, "/etc/passwd"), "links outside the target (/etc/passwd)"),
+    (member("pkg/link", tarfile.SYMTYPE, "../../etc"), "links outside the target (../../etc)"),
+    (member("pkg/hard", tarfile.LNKTYPE, "/etc/passwd"), "links outside the target (/etc/passwd)"),
+    (member("pkg/hard", tarfile.LNKTYPE, "../etc/passwd"), "links outside the target (../etc/passwd)"),
+    (member("pkg/tty", tarfile.CHRTYPE), "is not a regular file, directory or link"),
+    (member("pkg/disk", tarfile.BLKTYPE), "is not a regular file, directory or link"),
+    (member("pkg/pipe", tarfile.FIFOTYPE), "is not a regular file, directory or link"),
+])
+def test_unsafe_members_are_refused_and_nothing_is_left(tmp_path, bad, why):
+    archive = tarball(tmp_path, member("pkg/ok.txt"), bad)
+    dest = tmp_path / "out" / "dest"
+    with pytest.raises(UnsafeArchive) as err:
+        extract(archive, dest)
+    assert str(err.value) == f"refusing to extract archive.tar.gz: member {bad.name!r} {why}"
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_corrupt_archive_is_one_clear_error(tmp_path):
+    archive = tmp_path / "bad.tgz"
+    archive.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage, not deflate")
+    with pytest.raises(DownloadFailed, match=f"^could not unpack {archive}: "):
+        extract(archive, tmp_path / "out" / "dest")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_non_empty_destination_is_refused(tmp_path):
+    archive = tarball(tmp_path, member("ok.txt"))
+    (tmp_path / "dest").mkdir()
+    (tmp_path / "dest" / "old").write_text("x")
+    with pytest.raises(DownloadFailed, match="dest: it is not empty; remove it first"):
+        extract(archive, tmp_path / "dest")
