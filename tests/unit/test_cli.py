@@ -1,0 +1,145 @@
+"""`slugbuild build` as a user runs it, with a fake buildpack installed as a third-party plugin."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+PLUGIN = '''
+import os
+from slugbuild.buildpack import Detection, ReleaseInfo
+
+class FakeBuildpack:
+    name = "fake"
+
+    def detect(self, app_dir):
+        return Detection("Fake") if (app_dir / "fake.txt").exists() else None
+
+    def compile(self, ctx):
+        ctx.run(["sh", "-c", "echo compiling for $STACK; test ! -e fail || { echo broken >&2; exit 4; }"])
+        (ctx.app_dir / "bin").mkdir(exist_ok=True)
+        (ctx.app_dir / "bin" / "web").write_text("#!/bin/sh\\necho hello\\n")
+        os.chmod(ctx.app_dir / "bin" / "web", 0o755)
+
+    def release(self, ctx):
+        return ReleaseInfo({"web": "bin/web"})
+'''
+
+
+def error_line(result) -> str:
+    """The last stderr line without Heroku's ` !     ` prefix."""
+    return result.last_error_line.strip().removeprefix("!").strip()
+
+
+@pytest.fixture
+def plugin_env(tmp_path) -> dict[str, str]:
+    """A third-party buildpack registered through the entry-point group, as `pip install` would."""
+    site = tmp_path / "site"
+    dist_info = site / "fakebp-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (site / "fakebp.py").write_text(PLUGIN)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakebp\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text("[slugbuild.buildpacks]\nfake = fakebp:FakeBuildpack\n")
+    return {"PYTHONPATH": str(site)}
+
+
+@pytest.fixture
+def app(tmp_path) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "fake.txt").write_text("hello\n")
+    (src / "Procfile").write_text("worker: bin/worker\n")
+    return src
+
+
+def test_build_prints_types_size_checksum_and_writes_the_report(run_cli, plugin_env, app, tmp_path):
+    result = run_cli("build", app, "--buildpack", "fake", env=plugin_env)
+    assert result.exit_code == 0, result.stderr
+    assert "-----> Fake app detected" in result.stdout
+    assert "       compiling for heroku-24" in result.stdout
+    assert "       Procfile declares types -> worker" in result.stdout
+    report = json.loads((tmp_path / "slug.tgz.json").read_text())
+    assert report["process_types"] == {"web": "bin/web", "worker": "bin/worker"}
+    assert f"       Checksum: {report['checksum']}" in result.stdout
+    assert f"       Path: {tmp_path / 'slug.tgz'}" in result.stdout
+    assert report["size"] == (tmp_path / "slug.tgz").stat().st_size
+
+
+def test_json_puts_only_the_report_on_stdout(run_cli, plugin_env, app, tmp_path):
+    result = run_cli(app, "-o", "out/my.tgz", "--json", "--commit", "abc123", env=plugin_env)
+    assert result.exit_code == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert printed == json.loads((tmp_path / "out" / "my.tgz.json").read_text())
+    assert printed["commit"] == "abc123" and printed["checksum"].startswith("SHA256:")
+    assert "-----> Fake app detected" in result.stderr
+
+
+def test_two_builds_in_different_places_and_times_give_the_same_sha256(run_cli, plugin_env, app, tmp_path):
+    first = run_cli(app, "-o", "a.tgz", "--json", env=plugin_env)
+    copy = tmp_path / "elsewhere" / "src"
+    shutil.copytree(app, copy)
+    later = time.time() + 3600
+    for path in copy.rglob("*"):
+        os.utime(path, (later, later))
+    second = run_cli(copy, "-o", "b.tgz", "--json", env=plugin_env)
+    assert json.loads(first.stdout)["checksum"] == json.loads(second.stdout)["checksum"]
+    assert (tmp_path / "a.tgz").read_bytes() == (tmp_path / "b.tgz").read_bytes()
+
+
+def test_a_bad_procfile_ends_as_one_line_without_traceback(run_cli, plugin_env, tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(FIXTURES / "procfile-bad-type", src)
+    (src / "fake.txt").write_text("")
+    result = run_cli("build", src, "--buildpack", "fake", env=plugin_env)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr
+    assert error_line(result) == ("Procfile:3: process type 'we b' may use only letters, digits, "
+                                      "- and _ (at most 128 characters); rename it")
+    assert not (tmp_path / "slug.tgz").exists()
+
+
+def test_a_slug_above_max_size_is_refused_and_nothing_is_written(run_cli, plugin_env, app, tmp_path):
+    result = run_cli("build", app, "--max-size", "100", env=plugin_env)
+    assert result.exit_code == 1
+    assert error_line(result).startswith("Compiled slug size: ")
+    assert error_line(result).endswith("is too large (max is 100B); leave files out with .slugignore "
+                                           "or raise --max-size")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "site", "src"]
+
+
+def test_in_quiet_mode_a_failing_command_replays_its_output(run_cli, plugin_env, app):
+    (app / "fail").write_text("")
+    result = run_cli("build", app, "--quiet", env=plugin_env)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "       broken" in result.stderr and "       compiling for heroku-24" in result.stderr
+    assert error_line(result).endswith("failed with exit status 4")
+    assert "Traceback" not in result.stderr
+
+
+def test_no_buildpack_detects_names_the_fix(run_cli, plugin_env, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_cli("build", empty, env=plugin_env)
+    assert result.exit_code == 1
+    assert error_line(result).startswith("no buildpack detected this app (tried ")
+    assert error_line(result).endswith("fake); pick one with --buildpack NAME")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["build", "missing-dir"], "source directory missing-dir does not exist; give the app's directory"),
+    (["build", ".", "--max-size", "lots"], "--max-size 'lots' is not a size"),
+    (["build", ".", "--env", "1BAD=x"], "--env '1BAD=x' is not KEY=VALUE"),
+])
+def test_bad_flags_end_as_one_line_with_status_2(run_cli, args, message):
+    result = run_cli(*args)
+    assert result.exit_code == 2
+    assert error_line(result).startswith(message)
+    assert "Traceback" not in result.stderr
