@@ -30,6 +30,7 @@ class ApiServer(ThreadingHTTPServer):
     """The local Platform API on one address; `url` is where clients reach it."""
 
     daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 resets connections when 20 clients arrive at once
 
     def __init__(self, address: tuple[str, int], backend: handlers.Backend, key: str,
                  log: BuildLog | None = None) -> None:
