@@ -1,0 +1,93 @@
+"""The Go buildpack: go.mod in, binaries in bin/ out; the toolchain stays in the cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from buildpacks.go import gomod, install, toolchain
+from buildpacks.go.versions import DEFAULT_GO, requested
+from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
+from slugbuild.errors import BuildFailed
+
+# Markers of the dependency tools Go modules replaced, and the tool each one names.
+LEGACY_TOOLS = (
+    ("Godeps/Godeps.json", "godep"),
+    ("Gopkg.lock", "dep"),
+    ("Gopkg.toml", "dep"),
+    ("glide.yaml", "glide"),
+    ("vendor/vendor.json", "govendor"),
+)
+PROFILE = 'export PATH="$PATH:$HOME/bin"\n'
+
+
+def legacy_tool(app_dir: Path) -> tuple[str, str] | None:
+    """(marker file, tool name) of a pre-modules Go project, or None."""
+    for marker, tool in LEGACY_TOOLS:
+        if (app_dir / marker).is_file():
+            return marker, tool
+    return None
+
+
+class GoBuildpack:
+    """Detects go.mod; builds every main package (or the ones configured) with the requested Go."""
+
+    name = "go"
+    aliases = ("heroku/go",)
+
+    def __init__(self) -> None:
+        self._process_types: dict[str, str] = {}
+
+    def detect(self, app_dir: Path) -> Detection | None:
+        if (app_dir / "go.mod").is_file():
+            return Detection("Go")
+        legacy = legacy_tool(app_dir)
+        if legacy:
+            return Detection("Go", error=_legacy_message(*legacy))
+        return None
+
+    def compile(self, ctx: BuildContext) -> None:
+        if not (ctx.app_dir / "go.mod").is_file():
+            legacy = legacy_tool(ctx.app_dir)
+            if legacy:
+                raise BuildFailed(_legacy_message(*legacy))
+            raise BuildFailed(f"{ctx.app_dir / 'go.mod'} not found; "
+                              "run `go mod init <module path>` and commit go.mod")
+        mod = gomod.read(ctx.app_dir)
+        request = requested(ctx.config, mod)
+        _warn_about(ctx, request.source)
+        goroot = toolchain.install(ctx, request)
+        ctx.prepend_path(goroot / "bin")
+        env = install.go_env(ctx, goroot)
+        self._process_types = self._build(ctx, mod, env)
+        profile = ctx.app_dir / ".profile.d" / "go.sh"
+        profile.parent.mkdir(parents=True, exist_ok=True)
+        profile.write_text(PROFILE)
+
+    def release(self, ctx: BuildContext) -> ReleaseInfo:
+        return ReleaseInfo(process_types=dict(self._process_types), description="Go")
+
+    def _build(self, ctx: BuildContext, mod: gomod.GoMod, env: dict[str, str]) -> dict[str, str]:
+        warm = any((ctx.cache_dir / "go-build-cache").glob("*"))
+        spec, source = install.package_spec(ctx, mod)
+        packages = install.main_packages(ctx, env, spec)
+        ctx.log.step(f"Running: go install -tags heroku ({source}: {' '.join(packages)})")
+        if warm:
+            ctx.log.info("Reusing the Go module and build caches")
+        install.install(ctx, env, spec if source != "every main package" else packages)
+        names = [install.binary_name(p) for p in packages]
+        if len(names) == 1:
+            return {"web": f"bin/{names[0]}"}
+        return {name: f"bin/{name}" for name in names}
+
+
+def _legacy_message(marker: str, tool: str) -> str:
+    return (f"{marker}: support for {tool} has been removed; migrate the app to Go modules "
+            "(`go mod init <module path>`, `go mod tidy`) and commit go.mod and go.sum")
+
+
+def _warn_about(ctx: BuildContext, source: str) -> None:
+    if source == "default":
+        ctx.log.warn(f"go.mod has no `go` directive; using the default Go {DEFAULT_GO}. "
+                     f"Add `go {DEFAULT_GO}` (or the version you test with) to go.mod.")
+    elif source == "GOVERSION config var":
+        ctx.log.warn("Using the GOVERSION config var, which overrides go.mod")

@@ -1,0 +1,82 @@
+"""`go install` of the app's main packages into bin/, with the module and build caches in the cache dir."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from buildpacks.go.gomod import GoMod
+from slugbuild.buildpack import BuildContext
+from slugbuild.errors import BuildFailed
+
+# Config vars the go command itself reads; everything else stays out of the build.
+PASSTHROUGH = ("GOPROXY", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOSUMDB", "GOINSECURE", "CGO_ENABLED")
+_MAIN_TEMPLATE = '{{if eq .Name "main"}}{{.ImportPath}}{{end}}'
+_MAJOR_SUFFIX = re.compile(r"^v[0-9]+$")
+
+
+def go_env(ctx: BuildContext, goroot: Path) -> dict[str, str]:
+    """The environment every go command of the build runs with."""
+    cache = ctx.cache_dir
+    flags = ctx.config.get("GOFLAGS", "")
+    env = {
+        "PATH": f"{goroot / 'bin'}{os.pathsep}{ctx.env.get('PATH', '')}",
+        "GOTOOLCHAIN": "local",  # never let go.mod's toolchain line download another Go
+        "GOPATH": str(cache / "go-path"),
+        "GOMODCACHE": str(cache / "go-path" / "pkg" / "mod"),
+        "GOCACHE": str(cache / "go-build-cache"),
+        "GOBIN": str(ctx.app_dir / "bin"),
+        # -modcacherw: the module cache stays deletable, so --clear-cache works.
+        "GOFLAGS": f"{flags} -modcacherw".strip(),
+    }
+    env.update({key: ctx.config[key] for key in PASSTHROUGH if ctx.config.get(key)})
+    return env
+
+
+def package_spec(ctx: BuildContext, gomod: GoMod) -> tuple[list[str], str]:
+    """The packages to install and where that list came from."""
+    if ctx.config.get("GO_INSTALL_PACKAGE_SPEC", "").split():
+        return ctx.config["GO_INSTALL_PACKAGE_SPEC"].split(), "GO_INSTALL_PACKAGE_SPEC config var"
+    if gomod.heroku_install:
+        return list(gomod.heroku_install), "go.mod // +heroku install"
+    return ["./..."], "every main package"
+
+
+def main_packages(ctx: BuildContext, env: dict[str, str], spec: Sequence[str]) -> list[str]:
+    """Import paths of the main packages `spec` names (`go list -find`: no dependencies resolved)."""
+    argv = ["go", "list", "-find", "-tags", "heroku", *_mod_flags(ctx.app_dir), "-f", _MAIN_TEMPLATE, *spec]
+    proc = subprocess.run(argv, cwd=ctx.app_dir, env={**ctx.env, **env}, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BuildFailed(f"`{' '.join(argv)}` failed: {last}")
+    found = sorted({line.strip() for line in proc.stdout.splitlines() if line.strip()})
+    if not found:
+        raise BuildFailed(f"no main package in {' '.join(spec)}: add a `package main` with `func main()`, "
+                          "or name the packages to build in GO_INSTALL_PACKAGE_SPEC or `// +heroku install`")
+    return found
+
+
+def binary_name(import_path: str) -> str:
+    """The file `go install` writes: the last path element, skipping a major-version suffix (`/v2`)."""
+    parts = import_path.rstrip("/").split("/")
+    if len(parts) > 1 and _MAJOR_SUFFIX.match(parts[-1]):
+        return parts[-2]
+    return posixpath.basename(import_path.rstrip("/"))
+
+
+def install(ctx: BuildContext, env: dict[str, str], spec: Sequence[str]) -> None:
+    """`go install -tags heroku -trimpath -buildvcs=false` into bin/."""
+    bin_dir = ctx.app_dir / "bin"
+    if bin_dir.exists() and not bin_dir.is_dir():
+        raise BuildFailed(f"{bin_dir} is a file, but go install writes the app's programs there; rename it")
+    ctx.run(["go", "install", "-v", "-tags", "heroku", "-trimpath", "-buildvcs=false",
+             *_mod_flags(ctx.app_dir), *spec], env=env)
+
+
+def _mod_flags(app_dir: Path) -> list[str]:
+    return ["-mod=vendor"] if (app_dir / "vendor").is_dir() else []

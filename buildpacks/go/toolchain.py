@@ -1,0 +1,71 @@
+"""Fetch a Go toolchain from the download index (upstream or SLUGBUILD_GO_MIRROR) into the build cache."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from buildpacks.go.versions import GoRelease, GoRequest, parse_index, resolve
+from slugbuild.buildpack import BuildContext, Runtime
+from slugbuild.errors import BuildFailed
+from slugbuild.fetch import extract
+
+UPSTREAM_INDEX_URL = "https://go.dev/dl/?mode=json&include=all"
+UPSTREAM_FILES_URL = "https://go.dev/dl/"
+MIRROR_ENV = "SLUGBUILD_GO_MIRROR"
+_ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def host_arch() -> str:
+    """Go's name for this machine's architecture (amd64, arm64)."""
+    machine = platform.machine().lower()
+    if machine not in _ARCHES:
+        raise BuildFailed(f"no Go toolchain for machine type {machine!r}; build on amd64 or arm64")
+    return _ARCHES[machine]
+
+
+def index_urls(env: Mapping[str, str]) -> tuple[str, str]:
+    """The index URL and the base URL of the files: the mirror's when SLUGBUILD_GO_MIRROR is set."""
+    mirror = env.get(MIRROR_ENV, "").rstrip("/")
+    if mirror:
+        return f"{mirror}/index.json", f"{mirror}/"
+    return UPSTREAM_INDEX_URL, UPSTREAM_FILES_URL
+
+
+def find_release(ctx: BuildContext, request: GoRequest) -> tuple[GoRelease, str]:
+    """The release `request` names and the URL of its archive."""
+    index_url, files_url = index_urls(ctx.env)
+    releases = parse_index(ctx.fetcher.fetch_text(index_url, label="Go index"), index_url)
+    release = resolve(request, releases, host_arch(), index_url)
+    return release, files_url + release.filename
+
+
+def install(ctx: BuildContext, request: GoRequest) -> Path:
+    """GOROOT of the requested toolchain, kept in the cache (never in the slug) and reused when unchanged."""
+    release, url = find_release(ctx, request)
+    ctx.log.step(f"Installing go {release.number} ({_provenance(request)})")
+    root = ctx.cache_dir / "toolchain" / release.version
+    goroot = root / "go"
+    stamp = root / "sha256"
+    if stamp.is_file() and stamp.read_text().strip() == release.sha256 and (goroot / "bin" / "go").is_file():
+        ctx.log.info(f"Using cached Go {release.number} toolchain")
+    else:
+        _unpack(ctx, release, url, root)
+    ctx.record_runtime(Runtime(name="go", requested=request.spec, source=request.source,
+                               version=release.number, url=url, sha256=release.sha256, verified=True))
+    return goroot
+
+
+def _provenance(request: GoRequest) -> str:
+    return "default" if request.source == "default" else f"{request.spec} from {request.source}"
+
+
+def _unpack(ctx: BuildContext, release: GoRelease, url: str, root: Path) -> None:
+    # Keep one toolchain: an old one is dead weight once the app moved on (Heroku wipes it too).
+    shutil.rmtree(root.parent, ignore_errors=True)
+    download = ctx.fetcher.fetch(url, release.sha256, label=release.filename)
+    ctx.log.info(f"Unpacking {release.filename} (sha256 {download.sha256[:12]}, checked against the index)")
+    extract(download.path, root)
+    (root / "sha256").write_text(release.sha256 + "\n")

@@ -1,0 +1,5 @@
+"""The Ruby buildpack (`--buildpack ruby`)."""
+
+from buildpacks.ruby.buildpack import RubyBuildpack
+
+__all__ = ["RubyBuildpack"]

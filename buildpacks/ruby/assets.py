@@ -1,0 +1,60 @@
+"""Rails asset precompilation: `rake assets:precompile` when the app defines the task."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from pathlib import Path
+
+from slugbuild.buildpack import BuildContext
+from slugbuild.errors import BuildFailed
+
+MANIFEST_GLOBS = ("public/assets/.sprockets-manifest-*.json", "public/assets/manifest-*.json")
+
+
+def has_manifest(app_dir: Path) -> bool:
+    """True when compiled assets are committed (Heroku then skips the step)."""
+    return any(any(app_dir.glob(pattern)) for pattern in MANIFEST_GLOBS)
+
+
+def rake_tasks(ctx: BuildContext, env: dict[str, str]) -> set[str]:
+    """Task names `bundle exec rake -P` lists; a Rakefile that does not load is a BuildFailed."""
+    proc = subprocess.run(["bundle", "exec", "rake", "-P"], cwd=ctx.app_dir, env={**ctx.env, **env},
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["no output"])[-1]
+        raise BuildFailed(f"could not list rake tasks ({last}); make sure `bundle exec rake -P` runs "
+                          "with only the production gems (BUNDLE_WITHOUT=development:test)")
+    return {line.split()[1] for line in proc.stdout.splitlines() if line.startswith("rake ") and
+            len(line.split()) > 1}
+
+
+def secret_key_base(ctx: BuildContext) -> str:
+    """SECRET_KEY_BASE for the build: the config var, else a random one kept in the cache (as Heroku)."""
+    if ctx.config.get("SECRET_KEY_BASE"):
+        return ctx.config["SECRET_KEY_BASE"]
+    path = ctx.cache_dir / "secret_key_base"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(64))
+    return path.read_text().strip()
+
+
+def precompile(ctx: BuildContext, env: dict[str, str]) -> None:
+    """Run assets:precompile (then assets:clean) if defined; skip when a manifest is committed."""
+    ctx.log.step("Preparing app for Rails asset pipeline")
+    if has_manifest(ctx.app_dir):
+        ctx.log.info("Detected manifest file, assuming assets were compiled locally")
+        return
+    rake_env = {**ctx.config, **env, "SECRET_KEY_BASE": secret_key_base(ctx)}
+    rake_env.setdefault("RAILS_ENV", "production")
+    rake_env.setdefault("RACK_ENV", "production")
+    tasks = rake_tasks(ctx, rake_env)
+    if "assets:precompile" not in tasks:
+        ctx.log.info("Asset precompilation skipped: the app has no assets:precompile rake task")
+        return
+    ctx.log.info("Running: rake assets:precompile")
+    ctx.run(["bundle", "exec", "rake", "assets:precompile"], env=rake_env)
+    if "assets:clean" in tasks:
+        ctx.log.info("Running: rake assets:clean")
+        ctx.run(["bundle", "exec", "rake", "assets:clean"], env=rake_env)

@@ -1,0 +1,66 @@
+"""Gemfile.lock, Gemfile and .ruby-version as the Ruby buildpack reads them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Heroku's reading of the lock (lib/language_pack/helpers/gemfile_lock.rb), JRuby's suffix included.
+_RUBY_VERSION = re.compile(
+    r"^RUBY VERSION\r?\n {2,3}(ruby (\d+\.\d+\.\d+)(?:[-.]pre)?\S*(?: \((jruby) [^)]*\))?)", re.MULTILINE)
+_BUNDLED_WITH = re.compile(r"^BUNDLED WITH\r?\n\s+(\S+)", re.MULTILINE)
+_SPEC = re.compile(r"^ {4}([A-Za-z0-9_.-]+) \(([^)]+)\)\s*$", re.MULTILINE)
+_GEMFILE_RUBY = re.compile(r"""^\s*ruby\s*\(?\s*['"]([^'"]+)['"]""", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class GemfileLock:
+    """The parts of Gemfile.lock the build needs."""
+
+    ruby_version: str | None = None  # "3.1.2"
+    ruby_line: str | None = None  # "ruby 3.1.2p20", as the lock spells it
+    jruby: bool = False
+    bundled_with: str | None = None
+    gems: Mapping[str, str] = field(default_factory=dict)  # name -> version, every locked spec
+
+    def has_gem(self, name: str) -> bool:
+        return name in self.gems
+
+    def gem_major(self, name: str) -> int | None:
+        version = self.gems.get(name)
+        head = version.split(".", 1)[0] if version else ""
+        return int(head) if head.isdigit() else None
+
+
+def parse(text: str) -> GemfileLock:
+    """Parse Gemfile.lock text; sections the build does not use are ignored."""
+    ruby = _RUBY_VERSION.search(text)
+    bundled = _BUNDLED_WITH.search(text)
+    gems = {name: version.split("-", 1)[0] for name, version in _SPEC.findall(text)}
+    return GemfileLock(
+        ruby_version=ruby.group(2) if ruby else None,
+        ruby_line=ruby.group(1) if ruby else None,
+        jruby=bool(ruby and ruby.group(3)),
+        bundled_with=bundled.group(1) if bundled else None,
+        gems=gems,
+    )
+
+
+def read(app_dir: Path) -> GemfileLock:
+    return parse((app_dir / "Gemfile.lock").read_text(errors="replace"))
+
+
+def gemfile_ruby(app_dir: Path) -> str | None:
+    """The version in a `ruby "x.y.z"` line of the Gemfile, if any."""
+    path = app_dir / "Gemfile"
+    match = _GEMFILE_RUBY.search(path.read_text(errors="replace")) if path.is_file() else None
+    return match.group(1).strip() if match else None
+
+
+def dot_ruby_version(app_dir: Path) -> str | None:
+    """The version in .ruby-version (`3.1.2` or `ruby-3.1.2`), if the file exists."""
+    path = app_dir / ".ruby-version"
+    words = path.read_text(errors="replace").split() if path.is_file() else []
+    return words[0].removeprefix("ruby-") if words else None
