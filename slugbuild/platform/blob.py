@@ -157,7 +157,16 @@ def _transfer(policy: RetryPolicy, attempt: Callable[[], requests.Response], wha
         raise BlobTransferFailed(f"{what} failed: {public_part(url)}: {describe(exc)} after "
                                  f"{policy.attempts} attempts; check the connection and try again") from None
     if not response.ok:
-        response.close()
         raise BlobTransferFailed(f"{what} failed: {public_part(url)} answered {response.status_code} "
-                                 f"{response.reason}; try again, the blob URL may have expired")
+                                 f"{_store_says(response)}; try again, the blob URL may have expired")
     return response
+
+
+def _store_says(response: requests.Response) -> str:
+    """The reason phrase, and the store's own message when it sent a short JSON one."""
+    with response:
+        try:
+            message = response.json().get("message")
+        except (ValueError, AttributeError, requests.RequestException):
+            message = None
+    return f"{response.reason} ({' '.join(str(message).split())})" if message else str(response.reason)

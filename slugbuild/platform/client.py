@@ -217,9 +217,10 @@ class PlatformClient:
 
     def _error(self, response: requests.Response) -> ApiError:
         error_id, message = _error_body(response)
-        return ApiError(response.status_code, error_id, message, self._fix(response.status_code))
+        method = str(response.request.method)
+        return ApiError(response.status_code, error_id, message, self._fix(response.status_code, method))
 
-    def _fix(self, status: int) -> str:
+    def _fix(self, status: int, method: str) -> str:
         source = self.credentials.api_key.source
         fixes = {
             401: f"the API key from {source} was refused by {self.base_url}; check it, or give another "
@@ -230,8 +231,11 @@ class PlatformClient:
             422: "change the value the message names and try again",
             429: "the account is out of API requests; wait a few minutes and try again",
         }
-        if status >= 500:
+        if status >= 500 and method in IDEMPOTENT:
             return f"{self.base_url} failed after {self.policy.attempts} attempts; try again later"
+        if status >= 500:
+            return (f"{self.base_url} failed; a {method} is not repeated in case it took effect, so check "
+                    "the result (`slugbuild releases`, `slugbuild apps list`) before trying again")
         return fixes.get(status, "")
 
 
