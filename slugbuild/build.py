@@ -133,11 +133,12 @@ def write_env_dir(env_dir: Path, config: Mapping[str, str]) -> Path:
     return env_dir
 
 
-def prepare_cache(cache_dir: Path, clear: bool) -> Path:
-    """Create the cache directory (tagged as a cache); with `clear`, empty it first."""
+def prepare_cache(cache_dir: Path, clear: bool, *, is_default: bool = False) -> Path:
+    """Create the cache directory (tagged as a cache); with `clear`, empty it first. A directory the user
+    named is emptied only when it carries the tag, so a mistyped --cache-dir never wipes a real one."""
     tag = cache_dir / CACHEDIR_TAG
     if clear and cache_dir.is_dir() and any(cache_dir.iterdir()):
-        if not tag.is_file():
+        if not tag.is_file() and not is_default:
             raise UsageError(f"--clear-cache: {cache_dir} has no {CACHEDIR_TAG}, so it is not a slugbuild "
                              "cache; refusing to empty it; check --cache-dir")
         for entry in cache_dir.iterdir():
@@ -225,7 +226,8 @@ def build(settings: BuildSettings, log: BuildLog,
         tree = source.prepare(settings.source_dir, work / "app", log, commit=settings.commit,
                               exclude=(output, slug.metadata_path(output)))
         # Prepared before detect: classic buildpacks given by URL are fetched into it while detecting.
-        cache = prepare_cache(settings.cache_dir.value, settings.clear_cache)
+        cache = prepare_cache(settings.cache_dir.value, settings.clear_cache,
+                              is_default=settings.cache_dir.source == "default")
         chosen = detect(tree.app_dir, settings.buildpacks, log, available,
                         classic.Sources(cache, log, settings.offline))
         ctx = _context(settings, tree, work, log)

@@ -20,6 +20,10 @@ DEFAULT_MAX_SIZE_B = 1 << 30  # Heroku's limit since 2026
 DEFAULT_API_URL = "https://api.heroku.com"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DOUBLE_QUOTED = re.compile(r'^"((?:[^"\\]|\\.)*)"(.*)$')
+_SINGLE_QUOTED = re.compile(r"^'([^']*)'(.*)$")
+_ESCAPE = re.compile(r"\\(.)")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 
 
 @dataclass(frozen=True)
@@ -39,10 +43,14 @@ def pick(flag: T | None, flag_name: str, env: str, default: T, parse: Callable[[
 def parse_size(text: str) -> int:
     """Bytes from `123`, `500M` or `1G` (1024-based)."""
     match = _SIZE.match(text)
-    if not match:
-        raise UsageError(f"--max-size {text!r} is not a size: use bytes or a number with K, M or G (500M, 1G)")
-    number, unit = float(match.group(1)), match.group(2).upper()
-    return int(number * 1024 ** "_KMGT".index(unit)) if unit else int(number)
+    size = 0
+    if match:
+        number, unit = float(match.group(1)), match.group(2).upper()
+        size = int(number * 1024 ** "_KMGT".index(unit)) if unit else int(number)
+    if size <= 0:
+        raise UsageError(f"--max-size {text!r} is not a size above zero: use bytes or a number with K, M "
+                         "or G (500M, 1G)")
+    return size
 
 
 def parse_env_pairs(pairs: Sequence[str], what: str = "--env") -> dict[str, str]:
@@ -56,29 +64,38 @@ def parse_env_pairs(pairs: Sequence[str], what: str = "--env") -> dict[str, str]
     return result
 
 
+def _unquoted(value: str) -> str | None:
+    """A .env value without its quotes and trailing comment; None when a quote is left open."""
+    if value[:1] not in ("'", '"'):
+        return value.split(" #", 1)[0].rstrip()
+    quote = value[0]
+    match = (_DOUBLE_QUOTED if quote == '"' else _SINGLE_QUOTED).match(value)
+    if not match or (match.group(2).strip() and not match.group(2).strip().startswith("#")):
+        return None
+    if quote == "'":
+        return match.group(1)
+    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), match.group(1))
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """A `.env` file: KEY=VALUE lines, optional `export `, quotes, `#` comments and blank lines."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--env-file {path}: {exc.strerror}; give a readable .env file") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--env-file {path} is not UTF-8 text; save it as UTF-8") from None
     result: dict[str, str] = {}
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        line = line.removeprefix("export ").lstrip()
-        key, sep, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not _ENV_KEY.match(key):
-            raise UsageError(f"{path}:{lineno}: {raw.strip()!r} is not KEY=VALUE; fix or remove the line")
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            quote, value = value[0], value[1:-1]
-            if quote == '"':
-                value = value.replace("\\n", "\n").replace('\\"', '"')
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        result[key] = value
+        key, sep, value = line.removeprefix("export ").lstrip().partition("=")
+        key = key.strip()
+        unquoted = _unquoted(value.strip()) if sep and _ENV_KEY.match(key) else None
+        if unquoted is None:
+            raise UsageError(f"{path}:{lineno}: {line!r} is not KEY=VALUE; fix or remove the line")
+        result[key] = unquoted
     return result
 
 
@@ -129,11 +146,15 @@ def build_settings(*, source: str, output: str | None, buildpacks: Sequence[str]
     """Validate the build flags once; every problem is a UsageError naming the flag or value."""
     src = Path(source)
     if not src.is_dir():
-        raise UsageError(f"source directory {source} does not exist; give the app's directory")
+        problem = "is not a directory" if src.exists() else "does not exist"
+        raise UsageError(f"source directory {source} {problem}; give the app's directory")
+    out = Path(output or "slug.tgz")
+    if out.is_dir():
+        raise UsageError(f"-o {out} is a directory; give the slug's file name, such as {out / 'slug.tgz'}")
     cache = Sourced(Path(cache_dir), "--cache-dir") if cache_dir else default_cache_dir()
     return BuildSettings(
         source_dir=src.resolve(),
-        output=Path(output or "slug.tgz").resolve(),
+        output=out.resolve(),
         buildpacks=tuple(buildpacks or ()),
         stack=stack or os.environ.get("STACK") or DEFAULT_STACK,
         cache_dir=Sourced(cache.value.resolve(), cache.source),

@@ -196,6 +196,14 @@ def test_clear_cache_empties_a_slugbuild_cache_only(app, tmp_path):
     assert (tmp_path / "not-a-cache" / "precious").read_text() == "keep"
 
 
+def test_clear_cache_empties_the_default_cache_even_before_it_was_tagged(tmp_path):
+    cache = tmp_path / "user-cache" / "slugbuild"
+    (cache / "downloads").mkdir(parents=True)
+    (cache / "downloads" / "old.tgz").write_text("stale")
+    build.prepare_cache(cache, True, is_default=True)
+    assert sorted(p.name for p in cache.iterdir()) == ["CACHEDIR.TAG"]
+
+
 def test_each_buildpack_gets_its_own_cache_directory(app, tmp_path):
     ruby, node = trio()[0], trio()[1]
     run(app, tmp_path, [ruby, node], buildpacks=["ruby", "node"])
