@@ -1,0 +1,31 @@
+"""Bad Ruby apps through the real CLI: each ends in one clear line, exit status 1, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from buildpacks.ruby.runtime import host_arch
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.mark.parametrize(("fixture", "message"), [
+    ("ruby-no-lock", "Gemfile.lock is missing: run `bundle install` (or `bundle lock`) and commit "
+                     "Gemfile.lock; the build installs exactly the gems it lists"),
+    ("ruby-jruby", "Gemfile.lock asks for JRuby (ruby 3.1.4p0 (jruby 9.4.5.0)), which slugbuild does not "
+                   "build; use MRI Ruby (`ruby \"x.y.z\"` in the Gemfile, then `bundle update --ruby`)"),
+    ("ruby-not-on-stack", "Ruby 2.7.8 is not available for heroku-24 "
+                          "({mirror}/heroku-24/{arch}/ruby-2.7.8.tgz does not exist); pick a Ruby built for "
+                          "heroku-24 and run `bundle update --ruby`, or use another stack"),
+])
+def test_bad_ruby_apps_end_in_one_line(run_cli, tmp_path, fixture, message):
+    mirror = tmp_path / "empty-mirror"
+    mirror.mkdir()
+    result = run_cli("build", FIXTURES / fixture, "-o", tmp_path / "slug.tgz", "--buildpack", "ruby",
+                     env={"SLUGBUILD_RUBY_MIRROR": mirror.as_uri(), "STACK": "heroku-24"})
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr
+    assert result.last_error_line == "!     " + message.format(mirror=mirror.as_uri(), arch=host_arch())
+    assert not (tmp_path / "slug.tgz").exists()
