@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from slugbuild.errors import SlugbuildError, UsageError
+from slugbuild.fetch import file_sha256
 from slugbuild.log import BuildLog, RecordingLog
 from slugbuild.platform import blob
 from slugbuild.platform.apps import config_vars
 from slugbuild.platform.client import PAGE_SIZE, PlatformClient, app_path, connect
-from slugbuild.slug import metadata_path, read_metadata
+from slugbuild.slug import human_size, metadata_path, read_metadata
 
-CHUNK_B = 1 << 20
 PROCESS_TYPE = re.compile(r"^[-\w]{1,128}$")
 _VERSION = re.compile(r"^v?(\d+)$")
 
@@ -75,14 +74,6 @@ def released_json(released: Sequence[Released]) -> object:
     return [r.as_json() for r in released]
 
 
-def file_checksum(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK_B):
-            digest.update(chunk)
-    return f"SHA256:{digest.hexdigest()}"
-
-
 def load_slug(path: Path, process_type_pairs: Sequence[str]) -> SlugFile:
     """The slug at `path` with the metadata `slugbuild build` wrote beside it, when there is one."""
     metadata = read_metadata(path) if metadata_path(path).exists() else None
@@ -100,7 +91,7 @@ def slug_file(path: Path, metadata: Mapping[str, Any] | None, process_type_pairs
     if not process_types:
         raise UsageError(f"slug {path} has no {path.name}.json beside it and no --process-type; give one, "
                          'as in --process-type web="./bin/server"')
-    checksum = file_checksum(path)
+    checksum = f"SHA256:{file_sha256(path)}"
     if meta.get("checksum") and str(meta["checksum"]).lower() != checksum.lower():
         raise UsageError(f"slug {path} is not the file its {path.name}.json describes ({meta['checksum']}, "
                          f"found {checksum}); rebuild it with `slugbuild build`")
@@ -128,7 +119,7 @@ def release_slug(client: PlatformClient, app: str, slug: SlugFile, description: 
     created = client.post(app_path(app, "slugs"), slug.create_body())
     log.info(f"Slug {created['id']} created")
     blob.upload(created["blob"], slug.path, log)
-    log.info("Upload done")
+    log.info(f"Uploaded {human_size(slug.path.stat().st_size)}")
     return create_release(client, app, created["id"], description)
 
 
