@@ -222,9 +222,11 @@ def build(settings: BuildSettings, log: BuildLog,
     """Build the slug `settings` describe; `available` replaces the registered buildpacks (tests)."""
     output = settings.output
     with tempfile.TemporaryDirectory(prefix="slugbuild-") as tmp:
-        work = Path(tmp)
+        work = Path(tmp).resolve()
+        # Whatever slugbuild itself writes may sit inside SRC; none of it belongs in the slug.
+        own_files = (output, slug.metadata_path(output), settings.cache_dir.value, work)
         tree = source.prepare(settings.source_dir, work / "app", log, commit=settings.commit,
-                              exclude=(output, slug.metadata_path(output)))
+                              exclude=own_files)
         # Prepared before detect: classic buildpacks given by URL are fetched into it while detecting.
         cache = prepare_cache(settings.cache_dir.value, settings.clear_cache,
                               is_default=settings.cache_dir.source == "default")

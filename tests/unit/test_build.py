@@ -16,6 +16,8 @@ from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo, Runtime
 from slugbuild.errors import BuildFailed, CommandFailed, UsageError
 from slugbuild.log import RecordingLog
 
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
 
 @dataclass
 class FakeBuildpack:
@@ -144,7 +146,7 @@ def test_without_a_procfile_the_log_says_none(app, tmp_path):
 
 
 def test_a_bad_procfile_fails_the_build_with_its_line(tmp_path):
-    src = Path(__file__).resolve().parent.parent / "fixtures" / "procfile-bad-type"
+    src = FIXTURES / "procfile-bad-type"
     with pytest.raises(BuildFailed, match=r"^Procfile:3: process type 'we b' may use only letters"):
         run(src, tmp_path, trio())
     assert not (tmp_path / "out").exists()
@@ -258,13 +260,30 @@ def test_the_report_is_returned_and_written_beside_the_slug(app, tmp_path):
     assert report.size == (tmp_path / "out" / "slug.tgz").stat().st_size
 
 
-def test_the_output_inside_the_source_is_not_packed_into_the_next_slug(app, tmp_path):
-    out = app / "slug.tgz"
-    first, _ = run(app, tmp_path, trio()[1:], output=str(out))
-    second, _ = run(app, tmp_path, trio()[1:], output=str(out))
+def test_slugbuilds_own_files_inside_the_source_stay_out_of_the_slug(app, tmp_path):
+    out, cache = app / "slug.tgz", app / ".cache"
+    first, _ = run(app, tmp_path, trio()[1:], output=str(out), cache_dir=str(cache))
+    second, _ = run(app, tmp_path, trio()[1:], output=str(out), cache_dir=str(cache))
     assert first.checksum == second.checksum
     with tarfile.open(out) as tar:
-        assert "./app/slug.tgz" not in tar.getnames()
+        assert not {"./app/slug.tgz", "./app/slug.tgz.json", "./app/.cache"} & set(tar.getnames())
+
+
+def test_links_pointing_outside_are_kept_as_links_and_warned_about(tmp_path):
+    report, log = run(FIXTURES / "symlink-outside", tmp_path, trio())
+    with tarfile.open(report.path) as tar:
+        links = {m.name: m.linkname for m in tar.getmembers() if m.issym()}
+    assert links == {"./app/manifest.json": "package.json", "./app/passwd": "/etc/passwd",
+                     "./app/shared": "../shared-config"}
+    assert [w for w in log.texts("warn") if "symlink" in w] == [
+        "app/passwd -> /etc/passwd: symlink points outside the app; it will dangle on a dyno",
+        "app/shared -> ../shared-config: symlink points outside the app; it will dangle on a dyno"]
+
+
+def test_an_unparsable_procfile_line_is_skipped_with_its_line_number(tmp_path):
+    report, log = run(FIXTURES / "procfile-unparsable-line", tmp_path, trio())
+    assert report.process_types == {"web": "node web.js", "worker": "node worker.js"}
+    assert log.texts("warn") == ["Procfile:2: 'this line has no colon' is not `name: command`; line skipped"]
 
 
 def test_the_work_directory_is_removed(app, tmp_path, monkeypatch):
