@@ -139,6 +139,15 @@ class BuildSettings:
     source_date_epoch: int = 0
 
 
+def _check_writable(output: Path) -> None:
+    """Fail before the build, not after it, when the slug could not be written where asked."""
+    place = output.absolute().parent
+    while not place.exists():
+        place = place.parent
+    if not place.is_dir() or not os.access(place, os.W_OK | os.X_OK):
+        raise UsageError(f"-o {output}: cannot write in {place}; choose a writable place for the slug")
+
+
 def build_settings(*, source: str, output: str | None, buildpacks: Sequence[str] | None, stack: str | None,
                    cache_dir: str | None, clear_cache: bool, env: Sequence[str] | None,
                    env_file: str | None, commit: str | None, max_size: str | None, offline: bool,
@@ -151,6 +160,7 @@ def build_settings(*, source: str, output: str | None, buildpacks: Sequence[str]
     out = Path(output or "slug.tgz")
     if out.is_dir():
         raise UsageError(f"-o {out} is a directory; give the slug's file name, such as {out / 'slug.tgz'}")
+    _check_writable(out)
     cache = Sourced(Path(cache_dir), "--cache-dir") if cache_dir else default_cache_dir()
     return BuildSettings(
         source_dir=src.resolve(),

@@ -162,7 +162,8 @@ def _add(tar: tarfile.TarFile, arcname: str, path: Path, st: os.stat_result, epo
 def _write_tar(app_dir: Path, out: BinaryIO, epoch: int, log: BuildLog, cancel: threading.Event) -> None:
     # Stream mode ("w|") hands the compressor fixed-size records, so the gzip blocks depend only on the
     # tar bytes, not on how they were written.
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT) as tar:
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT, encoding="utf-8",
+                      errors="surrogateescape") as tar:
         for arcname, path, st in _entries(app_dir, log):
             if cancel.is_set():
                 raise KeyboardInterrupt
@@ -207,8 +208,12 @@ def _compress(app_dir: Path, raw: BinaryIO, epoch: int, limit: int, log: BuildLo
 def pack(app_dir: Path, output: Path, log: BuildLog, *, epoch: int = 0, max_size_b: int) -> Slug:
     """Write `app_dir` as a slug at `output`, all or nothing: a failure leaves no file behind."""
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial")
+    except OSError as exc:
+        why = f"could not write the slug in {output.parent}: {exc.strerror}; choose another -o"
+        raise BuildFailed(why) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as raw:
@@ -232,14 +237,18 @@ def pack(app_dir: Path, output: Path, log: BuildLog, *, epoch: int = 0, max_size
 def write_metadata(slug_path: Path, data: dict[str, object]) -> Path:
     """Write `<slug>.json` atomically, keys sorted so the same build gives the same bytes."""
     path = metadata_path(slug_path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except OSError as exc:
+        why = f"could not write {path}: {exc.strerror}; check the directory and the free space"
+        raise BuildFailed(why) from None
     return path
 
 

@@ -71,6 +71,13 @@ def test_an_output_that_is_a_directory_is_refused(tmp_path):
         settings(output=str(tmp_path))
 
 
+def test_an_output_that_cannot_be_written_is_refused_before_the_build(tmp_path):
+    (tmp_path / "file").write_text("")
+    message = f"^-o {tmp_path}/file/sub/slug.tgz: cannot write in {tmp_path}/file; choose a writable place"
+    with pytest.raises(UsageError, match=message):
+        settings(output=str(tmp_path / "file" / "sub" / "slug.tgz"))
+
+
 def test_env_flags_override_the_env_file_which_overrides_the_base(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("A=file\nB=file\n")
