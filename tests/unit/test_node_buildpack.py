@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import shutil
+from pathlib import Path
 
 import pytest
 from node_fakes import FAKE_VERSION, NodeApp
 
+import buildpacks.node
 from buildpacks.node import NodeBuildpack, ScriptFailed
 from buildpacks.node.package_json import BadPackageJson
 from buildpacks.node.package_manager import MultipleLockfiles
@@ -229,3 +233,23 @@ def test_several_lockfiles_are_refused_with_the_fix(node_app):
         "(`git rm yarn.lock` to keep package-lock.json)")
     with pytest.raises(MultipleLockfiles):
         compile_app(node_app)
+
+
+def test_offline_rebuild_uses_the_cached_index_and_tarball(node_app):
+    node_app.write({"engines": {"node": "24.x"}})
+    compile_app(node_app)
+    shutil.rmtree(node_app.mirror)
+    shutil.rmtree(node_app.app_dir / ".heroku")
+    ctx = node_app.context()
+    ctx.fetcher.offline = True
+    NodeBuildpack().compile(ctx)
+    assert [r.version for r in ctx.runtimes] == [FAKE_VERSION]
+
+
+def test_the_buildpack_sees_only_the_context():
+    forbidden = ("slugbuild.cli", "slugbuild.platform")
+    for path in Path(buildpacks.node.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not {m for m in modules if m and m.startswith(forbidden)}, path

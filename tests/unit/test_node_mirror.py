@@ -151,3 +151,17 @@ def test_bad_ranges_are_one_line(registry, spec, message):
     with pytest.raises(UsageError) as caught:
         fill(registry, spec)
     assert str(caught.value) == message
+
+
+def test_the_mirror_command_prints_the_variable_to_use(registry, run_cli):
+    result = run_cli("mirror", registry / "mirror", "--from-registries", "--node", "24")
+    assert result.exit_code == 0, result.stderr
+    expected = f"SLUGBUILD_NODE_MIRROR={(registry / 'mirror' / 'node').as_uri()}"
+    assert result.stdout.splitlines()[-1] == expected
+
+
+def test_the_mirror_command_needs_something_to_mirror(run_cli, tmp_path):
+    result = run_cli("mirror", tmp_path / "mirror")
+    assert result.exit_code == 2
+    assert result.last_error_line.endswith("mirror: nothing to do; give --node RANGE, --go VERSION or "
+                                           "--ruby VERSION")
