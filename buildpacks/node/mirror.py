@@ -62,11 +62,15 @@ def fill(dest: Path, ranges: Sequence[str], *, from_registries: bool, cache_dir:
     return filled
 
 
-def pick(spec: str, candidates: Sequence[str], source: str) -> str:
-    """The newest candidate matching `spec` (npm range semantics; `latest` is the newest LTS)."""
+def table_index(candidates: Sequence[str]) -> versions.NodeIndex:
+    """Registry versions as an index whose LTS flags come from the shipped table; prereleases left out."""
     codenames = lts_codenames()
-    index = versions.NodeIndex(versions.NodeRelease(v, codenames.get(int(v.split(".")[0])))
-                               for v in candidates if nodesemver.valid(v, False) and "-" not in v)
+    return versions.NodeIndex(versions.NodeRelease(v, codenames.get(int(v.split(".")[0])))
+                              for v in candidates if nodesemver.valid(v, False) and "-" not in v)
+
+
+def pick(spec: str, index: versions.NodeIndex, source: str) -> str:
+    """The newest release in `index` matching `spec` (npm range semantics; `latest` is the newest LTS)."""
     if versions.is_newest_lts_alias(spec):
         found = index.newest_lts()
     elif nodesemver.valid_range(spec.strip(), False) is None:
@@ -127,7 +131,7 @@ class UpstreamSource:
         url = f"{UPSTREAM}/index.json"
         text = self.fetcher.fetch_text(url)
         index = versions.NodeIndex.parse(text, url)
-        version = pick(spec, index.versions(), UPSTREAM)
+        version = pick(spec, index, UPSTREAM)
         if is_mirrored(dest, version):
             self.log.info(f"node {version} is already in {dest}")
             return version
@@ -156,7 +160,8 @@ class RegistrySource:
 
     def mirror(self, spec: str, dest: Path) -> str:
         published = self._view(NODE_PACKAGE, "time")
-        version = pick(spec, [v for v in published if v not in ("created", "modified")], "the npm registry")
+        index = table_index([v for v in published if v not in ("created", "modified")])
+        version = pick(spec, index, "the npm registry")
         if is_mirrored(dest, version):
             self.log.info(f"node {version} is already in {dest}")
             return version

@@ -40,6 +40,8 @@ class PackageJson:
         """`engines.<name>` as written (stripped), or None when absent or not a string."""
         engines = self.data.get("engines")
         value = engines.get(name) if isinstance(engines, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)  # `"node": 20` means the range "20"
         return value.strip() if isinstance(value, str) else None
 
     @property

@@ -253,3 +253,9 @@ def test_the_buildpack_sees_only_the_context():
         modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         assert not {m for m in modules if m and m.startswith(forbidden)}, path
+
+
+def test_a_numeric_engines_node_is_read_as_a_range(node_app):
+    node_app.write({"engines": {"node": 24}})
+    assert f"Installing node {FAKE_VERSION} (24 from package.json engines.node)" in compile_app(
+        node_app).texts("step")

@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from node_fakes import make_mirror
 
 from buildpacks.node import mirror
 from slugbuild.errors import DownloadFailed, UsageError
@@ -138,9 +139,32 @@ def test_a_package_that_does_not_match_its_integrity_is_refused(registry):
     assert not (registry / "mirror" / "node" / "v24.1.0").exists()
 
 
-def test_ranges_pick_as_npm_does_and_latest_means_the_newest_lts(registry):
-    assert mirror.pick("^26", ["24.1.0", "26.0.0"], "x") == "26.0.0"
-    assert mirror.pick("latest", ["24.1.0", "26.0.0"], "x") == "24.1.0"
+def test_ranges_pick_as_npm_does_and_latest_means_the_newest_lts_of_the_table():
+    index = mirror.table_index(["24.1.0", "26.0.0", "27.0.0-pre", "not-a-version"])
+    assert mirror.pick("^26", index, "x") == "26.0.0"
+    assert mirror.pick("latest", index, "x") == "24.1.0"
+
+
+def test_the_upstream_route_copies_the_release_verified(tmp_path, monkeypatch):
+    upstream = make_mirror(tmp_path / "upstream", {"24.11.1": "Krypton", "26.0.0": False})
+    monkeypatch.setattr(mirror, "UPSTREAM", upstream.as_uri())
+    dest = tmp_path / "mirror" / "node"
+    assert mirror.fill(dest, ["latest", "^26"], from_registries=False, cache_dir=tmp_path / "cache",
+                       log=RecordingLog()) == ["24.11.1", "26.0.0"]
+    tarball = "v24.11.1/node-v24.11.1-linux-x64.tar.gz"
+    assert (dest / tarball).read_bytes() == (upstream / tarball).read_bytes()
+    assert [(e["version"], e["lts"]) for e in json.loads((dest / "index.json").read_text())] == [
+        ("v26.0.0", False), ("v24.11.1", "Krypton")]
+
+
+def test_an_upstream_tarball_that_does_not_match_its_checksum_is_refused(tmp_path, monkeypatch):
+    upstream = make_mirror(tmp_path / "upstream", {"24.11.1": "Krypton"})
+    (upstream / "v24.11.1" / "node-v24.11.1-linux-x64.tar.gz").write_bytes(b"tampered")
+    monkeypatch.setattr(mirror, "UPSTREAM", upstream.as_uri())
+    with pytest.raises(DownloadFailed, match="checksum mismatch"):
+        mirror.fill(tmp_path / "mirror", ["24"], from_registries=False, cache_dir=tmp_path / "cache",
+                    log=RecordingLog())
+    assert not (tmp_path / "mirror" / "v24.11.1").exists()
 
 
 @pytest.mark.parametrize(("spec", "message"), [
