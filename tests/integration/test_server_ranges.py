@@ -41,6 +41,7 @@ def test_default_range_is_id_with_pages_of_200(raw_api, many_releases):
     assert first.headers["Accept-Ranges"] == "id, version"
     ids = [r["id"] for r in first.json()]
     assert ids == sorted(ids)
+    assert [r["version"] for r in first.json()] == list(range(1, 201))  # ids are time-ordered: oldest first
     assert first.headers["Content-Range"] == f"id {ids[0]}..{ids[-1]}; max=200"
     assert first.headers["Next-Range"].startswith(f"id ]{ids[-1]}..")
     items, _ = _walk(raw_api, many_releases, None)

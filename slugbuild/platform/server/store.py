@@ -6,11 +6,12 @@ import contextlib
 import json
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from slugbuild.platform.server.ids import new_id
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -137,7 +138,7 @@ class Store:
             row = db.execute("SELECT value FROM meta WHERE key = 'owner_id'").fetchone()
             if row:
                 return row["value"]
-            owner = str(uuid.uuid4())
+            owner = new_id()
             db.execute("INSERT INTO meta (key, value) VALUES ('owner_id', ?)", (owner,))
             return owner
 
@@ -146,7 +147,7 @@ class Store:
     def create_app(self, name: str, stack: str) -> App:
         """A new app with no config vars and no releases; NameTaken if the name is in use."""
         stamp = now()
-        app = App(str(uuid.uuid4()), name, stack, {}, stamp, stamp)
+        app = App(new_id(), name, stack, {}, stamp, stamp)
         try:
             with self._tx() as db:
                 db.execute("INSERT INTO apps (id, name, stack, config, created_at, updated_at) "
@@ -181,7 +182,7 @@ class Store:
 
     def create_slug(self, app: App, fields: Mapping[str, object], stack: str) -> Slug:
         stamp = now()
-        slug_id = str(uuid.uuid4())
+        slug_id = new_id()
         with self._tx() as db:
             db.execute(
                 "INSERT INTO slugs (id, app_id, process_types, buildpack_provided_description, checksum, "
@@ -238,7 +239,7 @@ class Store:
         if config is None:
             config = json.loads(db.execute("SELECT config FROM apps WHERE id = ?", (app_id,)).fetchone()[0])
         config_json = json.dumps(dict(config), sort_keys=True)
-        release = Release(str(uuid.uuid4()), app_id, version, slug_id, description, dict(config), stamp,
+        release = Release(new_id(), app_id, version, slug_id, description, dict(config), stamp,
                           stamp)
         db.execute("INSERT INTO releases (id, app_id, version, slug_id, description, config, created_at, "
                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
