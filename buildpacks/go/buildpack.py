@@ -50,8 +50,7 @@ class GoBuildpack:
             legacy = legacy_tool(ctx.app_dir)
             if legacy:
                 raise BuildFailed(_legacy_message(*legacy))
-            raise BuildFailed(f"{ctx.app_dir / 'go.mod'} not found; "
-                              "run `go mod init <module path>` and commit go.mod")
+            raise BuildFailed("go.mod not found; run `go mod init <module path>` and commit go.mod")
         mod = gomod.read(ctx.app_dir)
         request = requested(ctx.config, mod)
         _warn_about(ctx, request.source)

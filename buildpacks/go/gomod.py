@@ -37,5 +37,4 @@ def parse(text: str, path: Path) -> GoMod:
 
 def read(app_dir: Path) -> GoMod:
     """The app's go.mod, parsed."""
-    path = app_dir / "go.mod"
-    return parse(path.read_text(errors="replace"), path)
+    return parse((app_dir / "go.mod").read_text(errors="replace"), Path("go.mod"))

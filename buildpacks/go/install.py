@@ -16,7 +16,7 @@ from slugbuild.errors import BuildFailed
 # Config vars the go command itself reads; everything else stays out of the build.
 PASSTHROUGH = ("GOPROXY", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOSUMDB", "GOINSECURE", "CGO_ENABLED")
 _MAIN_TEMPLATE = '{{if eq .Name "main"}}{{.ImportPath}}{{end}}'
-_MAJOR_SUFFIX = re.compile(r"^v[0-9]+$")
+_MAJOR_SUFFIX = re.compile(r"^v(?!0)(?!1$)[0-9]+$")  # v2, v10; not v0 or v1 (as cmd/go decides)
 
 
 def go_env(ctx: BuildContext, goroot: Path) -> dict[str, str]:
@@ -73,7 +73,7 @@ def install(ctx: BuildContext, env: dict[str, str], spec: Sequence[str]) -> None
     """`go install -tags heroku -trimpath -buildvcs=false` into bin/."""
     bin_dir = ctx.app_dir / "bin"
     if bin_dir.exists() and not bin_dir.is_dir():
-        raise BuildFailed(f"{bin_dir} is a file, but go install writes the app's programs there; rename it")
+        raise BuildFailed("bin is a file, but go install writes the app's programs there; rename it")
     ctx.run(["go", "install", "-v", "-tags", "heroku", "-trimpath", "-buildvcs=false",
              *_mod_flags(ctx.app_dir), *spec], env=env)
 

@@ -27,5 +27,6 @@ def test_bad_ruby_apps_end_in_one_line(run_cli, tmp_path, fixture, message):
                      env={"SLUGBUILD_RUBY_MIRROR": mirror.as_uri(), "STACK": "heroku-24"})
     assert result.exit_code == 1
     assert "Traceback" not in result.stderr
-    assert result.last_error_line == "!     " + message.format(mirror=mirror.as_uri(), arch=host_arch())
+    expected = message.format(mirror=mirror.as_uri(), arch=host_arch())
+    assert result.last_error_line.strip() == "!     " + expected
     assert not (tmp_path / "slug.tgz").exists()

@@ -1,0 +1,197 @@
+"""The Go buildpack against a fake toolchain (a stub `go`) from a file:// mirror with a go.dev-style index."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from buildpacks.go import GoBuildpack
+from buildpacks.go.buildpack import legacy_tool
+from buildpacks.go.install import binary_name
+from buildpacks.go.toolchain import host_arch
+from slugbuild.buildpack import BuildContext, Detection
+from slugbuild.errors import BuildFailed
+from slugbuild.fetch import Fetcher
+from slugbuild.log import RecordingLog
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "go"
+# The stub records each call with the settings that matter, lists $FAKE_GO_MAINS as the main packages,
+# and `go install` writes one file per main package into GOBIN and something into GOCACHE.
+FAKE_GO = """#!/bin/sh
+echo "go $* | GOTOOLCHAIN=$GOTOOLCHAIN GOPROXY=$GOPROXY GOFLAGS=$GOFLAGS" >> "$FAKE_GO_LOG"
+case "$1" in
+  list) for p in $FAKE_GO_MAINS; do echo "$p"; done ;;
+  install) mkdir -p "$GOBIN" "$GOCACHE"; touch "$GOCACHE/entry"
+           for p in $FAKE_GO_MAINS; do echo built > "$GOBIN/${p##*/}"; done ;;
+esac
+"""
+
+
+def fake_toolchain() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        data = FAKE_GO.encode()
+        info = tarfile.TarInfo("go/bin/go")
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class GoApp:
+    def __init__(self, root: Path, source: Path) -> None:
+        self.root = root
+        self.app_dir = root / "app"
+        shutil.copytree(source, self.app_dir)
+        self.mirror = root / "mirror"
+        self.mirror.mkdir()
+        name = f"go1.25.5.linux-{host_arch()}.tar.gz"
+        (self.mirror / name).write_bytes(fake_toolchain())
+        self.sha256 = hashlib.sha256((self.mirror / name).read_bytes()).hexdigest()
+        entry = {"filename": name, "os": "linux", "arch": host_arch(), "version": "go1.25.5",
+                 "sha256": self.sha256, "size": 1, "kind": "archive"}
+        (self.mirror / "index.json").write_text(json.dumps([{"version": "go1.25.5", "stable": True,
+                                                             "files": [entry]}]))
+        self.calls_file = root / "calls.log"
+
+    def context(self, config: dict[str, str] | None = None, log: RecordingLog | None = None,
+                mains: str = "example.com/hello") -> BuildContext:
+        log = log or RecordingLog()
+        env = {"PATH": "/usr/bin:/bin", "SLUGBUILD_GO_MIRROR": self.mirror.as_uri(),
+               "FAKE_GO_LOG": str(self.calls_file), "FAKE_GO_MAINS": mains}
+        return BuildContext(self.app_dir, self.root / "cache" / "go", self.root / "env", env, config or {},
+                            "heroku-24", Fetcher(self.root / "cache", log, retries=0), log)
+
+    def calls(self) -> list[str]:
+        return self.calls_file.read_text().splitlines() if self.calls_file.exists() else []
+
+
+def build(app: GoApp, config: dict[str, str] | None = None, mains: str = "example.com/hello",
+          ) -> tuple[dict[str, str], RecordingLog, BuildContext]:
+    log = RecordingLog()
+    ctx = app.context(config, log, mains)
+    buildpack = GoBuildpack()
+    buildpack.compile(ctx)
+    return dict(buildpack.release(ctx).process_types), log, ctx
+
+
+@pytest.fixture
+def go_app(tmp_path) -> GoApp:
+    return GoApp(tmp_path, EXAMPLE)
+
+
+def test_one_main_package_is_installed_into_bin_and_becomes_web(go_app):
+    procs, log, ctx = build(go_app)
+    assert procs == {"web": "bin/hello"}
+    assert (go_app.app_dir / "bin" / "hello").read_text() == "built\n"
+    assert "Installing go 1.25.5 (1.25 from go.mod go directive)" in log.texts("step")
+    [install] = [c for c in go_app.calls() if c.startswith("go install")]
+    assert install == ("go install -v -tags heroku -trimpath -buildvcs=false example.com/hello | "
+                       "GOTOOLCHAIN=local GOPROXY= GOFLAGS=-modcacherw")
+    assert ctx.runtimes[0].as_json() == {
+        "name": "go", "requested": "1.25", "source": "go.mod go directive", "version": "1.25.5",
+        "url": f"{go_app.mirror.as_uri()}/go1.25.5.linux-{host_arch()}.tar.gz", "sha256": go_app.sha256}
+
+
+def test_the_toolchain_stays_out_of_the_app(go_app):
+    build(go_app)
+    files = {p.relative_to(go_app.app_dir).as_posix() for p in go_app.app_dir.rglob("*") if p.is_file()}
+    assert files == {"go.mod", "main.go", "bin/hello", ".profile.d/go.sh"}
+    assert (go_app.app_dir / ".profile.d" / "go.sh").read_text() == 'export PATH="$PATH:$HOME/bin"\n'
+
+
+def test_a_rebuild_reuses_the_toolchain_and_the_build_cache(go_app):
+    _, first, _ = build(go_app)
+    assert "Reusing the Go module and build caches" not in first.texts("info")
+    mirror_tarball = next(go_app.mirror.glob("*.tar.gz"))
+    mirror_tarball.unlink()  # a rebuild that needed the download would now fail
+    _, second, _ = build(go_app)
+    assert "Using cached Go 1.25.5 toolchain" in second.texts("info")
+    assert "Reusing the Go module and build caches" in second.texts("info")
+
+
+def test_several_main_packages_give_one_process_type_each(tmp_path):
+    app = GoApp(tmp_path, FIXTURES / "go-two-commands")
+    procs, _, _ = build(app, mains="example.com/tools/cmd/api example.com/tools/cmd/worker")
+    assert procs == {"api": "bin/api", "worker": "bin/worker"}
+
+
+def test_the_package_spec_config_var_wins_over_go_mod(tmp_path):
+    app = GoApp(tmp_path, FIXTURES / "go-heroku-comments")
+    procs, log, _ = build(app, {"GO_INSTALL_PACKAGE_SPEC": "./cmd/jobs", "GOVERSION": "1.25"},
+                          mains="example.com/commented/cmd/jobs")
+    assert procs == {"web": "bin/jobs"}
+    assert [c.split(" | ")[0] for c in app.calls() if c.startswith("go install")] == [
+        "go install -v -tags heroku -trimpath -buildvcs=false ./cmd/jobs"]
+    assert "Using the GOVERSION config var, which overrides go.mod" in log.texts("warn")
+
+
+def test_heroku_install_comment_names_the_packages(tmp_path):
+    app = GoApp(tmp_path, FIXTURES / "go-heroku-comments")
+    with pytest.raises(BuildFailed, match="Go 1.24 .go.mod // .heroku goVersion. has no linux-"):
+        build(app)  # the comment's goVersion 1.24 is not in this mirror: it won over `go 1.25`
+    procs, _, _ = build(app, {"GOVERSION": "1.25.5"},
+                        mains="example.com/commented/cmd/web example.com/commented/cmd/jobs")
+    assert procs == {"jobs": "bin/jobs", "web": "bin/web"}
+    [install] = [c.split(" | ")[0] for c in app.calls() if c.startswith("go install")]
+    assert install.endswith("-buildvcs=false ./cmd/web ./cmd/jobs")
+
+
+def test_vendor_builds_with_mod_vendor_and_config_reaches_go(tmp_path):
+    app = GoApp(tmp_path, FIXTURES / "go-vendored")
+    build(app, {"GOPROXY": "off", "GOFLAGS": "-ldflags=-s"}, mains="example.com/vendored")
+    [install] = [c for c in app.calls() if c.startswith("go install")]
+    assert install == ("go install -v -tags heroku -trimpath -buildvcs=false -mod=vendor "
+                       "example.com/vendored | "
+                       "GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-ldflags=-s -modcacherw")
+
+
+def test_no_version_in_go_mod_uses_the_default_with_a_warning(tmp_path):
+    app = GoApp(tmp_path, FIXTURES / "go-no-version")
+    _, log, _ = build(app, mains="example.com/noversion")
+    assert "Installing go 1.25.5 (default)" in log.texts("step")
+    assert log.texts("warn") == ["go.mod has no `go` directive; using the default Go 1.25. Add `go 1.25` (or "
+                                 "the version you test with) to go.mod."]
+
+
+def test_no_main_package_fails_in_one_line(go_app):
+    with pytest.raises(BuildFailed, match=r"^no main package in \./\.\.\.: add a `package main`"):
+        build(go_app, mains="")
+
+
+def test_a_bin_file_in_the_way_fails_in_one_line(go_app):
+    (go_app.app_dir / "bin").write_text("not a directory")
+    with pytest.raises(BuildFailed, match="^bin is a file, but go install writes the app's programs there"):
+        build(go_app)
+
+
+@pytest.mark.parametrize(("fixture", "marker", "tool"), [
+    ("go-legacy-dep", "Gopkg.lock", "dep"),
+    ("go-legacy-glide", "glide.yaml", "glide"),
+    ("go-legacy-godep", "Godeps/Godeps.json", "godep"),
+    ("go-legacy-govendor", "vendor/vendor.json", "govendor"),
+])
+def test_legacy_tools_are_detected_only_to_fail_with_a_migration_message(fixture, marker, tool):
+    message = (f"{marker}: support for {tool} has been removed; migrate the app to Go modules "
+               "(`go mod init <module path>`, `go mod tidy`) and commit go.mod and go.sum")
+    assert legacy_tool(FIXTURES / fixture) == (marker, tool)
+    assert GoBuildpack().detect(FIXTURES / fixture) == Detection("Go", error=message)
+
+
+def test_detection(tmp_path):
+    assert GoBuildpack().detect(EXAMPLE) == Detection("Go")
+    assert GoBuildpack().detect(tmp_path) is None
+
+
+@pytest.mark.parametrize(("path", "name"), [
+    ("example.com/hello", "hello"), ("example.com/tools/cmd/api", "api"), ("example.com/tool/v2", "tool"),
+    ("hello", "hello"), ("example.com/v2", "example.com"), ("example.com/tool/v1", "v1"),
+])
+def test_binary_names_follow_go_install(path, name):
+    assert binary_name(path) == name
