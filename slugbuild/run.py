@@ -164,6 +164,12 @@ def _signal_group(pgid: int, signum: int) -> None:
 
 def _group_alive(pgid: int) -> bool:
     """True while any process of the group is running (zombies waiting to be reaped do not count)."""
+    if not Path("/proc/self/stat").is_file():  # no procfs: ask the kernel, which counts zombies too
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
     for status in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
             fields = status.read_text().rsplit(")", 1)[1].split()
@@ -276,7 +282,11 @@ def run_slug(slug: Path, process: Process, *, port: int, config: Mapping[str, st
 def check_slug(slug: Path, process_types: Mapping[str, str], *, port: int, config: Mapping[str, str],
                timeout_s: float, log: BuildLog) -> Answer:
     """Boot the slug's web process, wait until it answers HTTP, stop it; raise BootFailed saying why not."""
-    web = pick_process(process_types, "web", (), f"the process types of {slug}")
+    if "web" not in process_types:
+        known = ", ".join(sorted(process_types)) or "none"
+        raise UsageError(f"--check boots the web process, but {slug} has none (it has: {known}); declare "
+                         "web in the Procfile")
+    web = Process("web", process_types["web"])
     with tempfile.TemporaryDirectory(prefix="slugbuild-check-") as tmp:
         app_dir = unpack(slug, Path(tmp))
         log.step(f"Checking web.1 (`{web.command}`) on port {port}")

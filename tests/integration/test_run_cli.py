@@ -197,3 +197,15 @@ def test_a_classic_buildpack_by_tgz_url(run_cli, tmp_path: Path, httpserver):
     assert result.exit_code == 0, result.stderr
     assert "-----> Export Reader app detected" in result.stdout
     assert "greeter-tool says hi in style plain" in run_cli("run", tmp_path / "s.tgz", "worker").stdout
+
+
+def test_check_on_a_slug_without_web_says_so(run_cli, tmp_path: Path):
+    built = run_cli("build", FIXTURES / "classic-app", "-b", GREETER, "-b", READER, "-o", tmp_path / "s.tgz")
+    assert built.exit_code == 0, built.stderr
+    metadata = tmp_path / "s.tgz.json"
+    metadata.write_text(metadata.read_text().replace('"web"', '"www"'))
+    result = run_cli("run", tmp_path / "s.tgz", "--check")
+    assert result.exit_code == 2
+    assert result.last_error_line.endswith(
+        f"--check boots the web process, but {tmp_path / 's.tgz'} has none (it has: worker, www); declare "
+        "web in the Procfile")
