@@ -233,3 +233,11 @@ def test_classic_and_builtin_buildpacks_mix_and_each_sees_the_earlier_exports(tm
     assert (app_dir / "runtimes.txt").read_text() == f"node: v{FAKE_VERSION}; greeter-tool says hi\n"
     assert (app_dir / ".heroku" / "node" / "bin" / "node").is_file()
     assert (app_dir / "public" / "index.html").is_file()
+
+
+def test_a_directory_without_bin_detect_is_named(tmp_path: Path, app: Path):
+    (tmp_path / "not-a-buildpack").mkdir()
+    detection = classic.ClassicBuildpack(tmp_path / "not-a-buildpack", "./not-a-buildpack").detect(app)
+    assert detection is not None
+    assert detection.error == ("buildpack ./not-a-buildpack has no bin/detect; a classic buildpack needs "
+                               "bin/detect and bin/compile")
