@@ -16,8 +16,9 @@ JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a numb
 class BadPackageJson(BuildFailed):
     """package.json is not valid JSON, or not a JSON object."""
 
-    def __init__(self, path: Path, why: str) -> None:
-        super().__init__(f"Unable to parse package.json: {why} in {path}; "
+    def __init__(self, why: str) -> None:
+        # Named relative to the app: the buildpack works on a copy whose path means nothing to the user.
+        super().__init__(f"Unable to parse package.json: {why}; "
                          "fix the JSON (a trailing comma or a missing quote is the usual cause)")
 
 
@@ -60,10 +61,10 @@ def read(app_dir: Path) -> PackageJson:
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
-        raise BadPackageJson(path, f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise BadPackageJson(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except UnicodeDecodeError as exc:
-        raise BadPackageJson(path, f"not UTF-8 text (byte {exc.start})") from None
+        raise BadPackageJson(f"not UTF-8 text (byte {exc.start})") from None
     if not isinstance(data, dict):
         kind = JSON_KINDS.get(type(data), "value")
-        raise BadPackageJson(path, f"the top level is {kind}, not an object")
+        raise BadPackageJson(f"the top level is {kind}, not an object")
     return PackageJson(path, data)

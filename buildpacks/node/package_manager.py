@@ -30,9 +30,9 @@ BUILD_DEFAULTS = {
 
 
 class MultipleLockfiles(BuildFailed):
-    def __init__(self, app_dir: Path, found: list[str]) -> None:
+    def __init__(self, found: list[str]) -> None:
         keep, *drop = found
-        super().__init__(f"Multiple lockfiles found in {app_dir}: {', '.join(found)}; keep the one of the "
+        super().__init__(f"Multiple lockfiles found: {', '.join(found)}; keep the one of the "
                          f"package manager you use and delete the others (`git rm {' '.join(drop)}` "
                          f"to keep {keep})")
 
@@ -84,7 +84,7 @@ def check_lockfiles(app_dir: Path) -> None:
     """Heroku's pre-flight check: at most one of package-lock.json, yarn.lock and pnpm-lock.yaml."""
     found = [name for name in HEROKU_LOCKFILES if (app_dir / name).is_file()]
     if len(found) > 1:
-        raise MultipleLockfiles(app_dir, found)
+        raise MultipleLockfiles(found)
 
 
 def choose(app_dir: Path, package_json: PackageJson) -> PackageManager:

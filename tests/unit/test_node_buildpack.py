@@ -208,8 +208,7 @@ def test_detect_needs_package_json(tmp_path):
 
 def test_bad_json_is_reported_with_its_position(node_app):
     node_app.write('{\n  "name": "x"\n  "version": "1.0.0"\n}\n')
-    path = node_app.app_dir / "package.json"
-    expected = (f"Unable to parse package.json: Expecting ',' delimiter at line 3 column 3 in {path}; "
+    expected = ("Unable to parse package.json: Expecting ',' delimiter at line 3 column 3; "
                 "fix the JSON (a trailing comma or a missing quote is the usual cause)")
     assert NodeBuildpack().detect(node_app.app_dir) == Detection("Node.js", error=expected)
     with pytest.raises(BadPackageJson) as caught:
@@ -227,10 +226,9 @@ def test_several_lockfiles_are_refused_with_the_fix(node_app):
     node_app.write({}, **{"package-lock.json": "{}", "yarn.lock": ""})
     detection = NodeBuildpack().detect(node_app.app_dir)
     assert detection is not None and detection.error is not None
-    assert detection.error.startswith("Multiple lockfiles found in ")
-    assert detection.error.endswith(
-        ": package-lock.json, yarn.lock; keep the one of the package manager you use and delete the others "
-        "(`git rm yarn.lock` to keep package-lock.json)")
+    assert detection.error == (
+        "Multiple lockfiles found: package-lock.json, yarn.lock; keep the one of the package manager you use "
+        "and delete the others (`git rm yarn.lock` to keep package-lock.json)")
     with pytest.raises(MultipleLockfiles):
         compile_app(node_app)
 
@@ -259,3 +257,33 @@ def test_a_numeric_engines_node_is_read_as_a_range(node_app):
     node_app.write({"engines": {"node": 24}})
     assert f"Installing node {FAKE_VERSION} (24 from package.json engines.node)" in compile_app(
         node_app).texts("step")
+
+
+USER_ERRORS = [
+    ('{"name": "x",}', {},
+     "Unable to parse package.json: Expecting property name enclosed in double quotes at line 1 column 14; "
+     "fix the JSON (a trailing comma or a missing quote is the usual cause)"),
+    ({"engines": {"node": "^99"}}, {},
+     "engines.node '^99' in package.json matches no Node.js release; use a published range such as \"24.x\""),
+    ({"engines": {"node": "banana"}}, {},
+     "engines.node 'banana' in package.json is not a valid semver range; use a range such as \"24.x\""),
+    ({}, {"yarn.lock": "", "pnpm-lock.yaml": ""},
+     "Multiple lockfiles found: yarn.lock, pnpm-lock.yaml; keep the one of the package manager you use and "
+     "delete the others (`git rm pnpm-lock.yaml` to keep yarn.lock)"),
+    ({"scripts": {"build": "x"}}, {},
+     "the 'build' script in package.json failed with exit status 3; its output is above: fix the script and "
+     "build again"),
+]
+
+
+@pytest.mark.parametrize(("package_json", "files", "message"), USER_ERRORS)
+def test_user_errors_end_the_build_as_one_line(node_app, run_cli, package_json, files, message):
+    node_app.write(package_json, **files)
+    node_app.context()  # makes the mirror
+    result = run_cli("build", node_app.app_dir, "-o", node_app.root / "slug.tgz",
+                     "--env", "FAIL_SCRIPT=build", "--env", f"NPM_LOG={node_app.npm_log}",
+                     env={"SLUGBUILD_NODE_MIRROR": node_app.mirror.as_uri()})
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr
+    assert result.last_error_line == f"!     {message}"
+    assert not (node_app.root / "slug.tgz").exists()
