@@ -19,16 +19,10 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlencode
 
+from slugbuild.platform.server.problems import ApiProblem
+
 CHUNK_B = 1 << 20
 DEFAULT_TTL_S = 3600
-
-
-class BlobRefused(Exception):
-    """A blob request the server will not serve: `status`, error id and message as the API reports them."""
-
-    def __init__(self, status: int, error_id: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.error_id, self.message = status, error_id, message
 
 
 def parse_id(text: str) -> str | None:
@@ -69,17 +63,17 @@ class BlobStore:
         return f"{base_url}/blobs/{slug_id}?{query}"
 
     def check(self, method: str, slug_id: str, query: dict[str, list[str]]) -> None:
-        """Raise BlobRefused unless the query carries a valid, unexpired signature for this request."""
+        """Raise ApiProblem (403) unless the query carries a valid, unexpired signature for this request."""
         expires_text = (query.get("Expires") or [""])[0]
         signature = (query.get("Signature") or [""])[0]
         if not expires_text.isdigit() or not signature:
-            raise BlobRefused(403, "forbidden", "This blob URL is not signed; ask the API for a new URL.")
+            raise ApiProblem(403, "forbidden", "This blob URL is not signed; ask the API for a new URL.")
         expected = self._signature(method, slug_id, int(expires_text))
         if not hmac.compare_digest(expected, signature):
-            raise BlobRefused(403, "forbidden", f"This blob URL's signature does not match a {method}; "
+            raise ApiProblem(403, "forbidden", f"This blob URL's signature does not match a {method}; "
                                                 "ask the API for a new URL.")
         if int(expires_text) < self._clock():
-            raise BlobRefused(403, "forbidden", "This blob URL has expired; ask the API for a new URL.")
+            raise ApiProblem(403, "forbidden", "This blob URL has expired; ask the API for a new URL.")
 
     def receive(self, slug_id: str, body: BinaryIO, length: int) -> tuple[int, str]:
         """Write exactly `length` bytes from `body` in chunks; returns (size, sha256 hex).
@@ -96,7 +90,7 @@ class BlobStore:
                 while remaining:
                     chunk = body.read(min(CHUNK_B, remaining))
                     if not chunk:
-                        raise BlobRefused(400, "bad_request",
+                        raise ApiProblem(400, "bad_request",
                                           f"The upload ended after {length - remaining} of {length} bytes; "
                                           "send the whole slug again.")
                     out.write(chunk)

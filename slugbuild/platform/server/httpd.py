@@ -6,6 +6,7 @@ import base64
 import binascii
 import hmac
 import json
+import os
 import re
 import sys
 import traceback
@@ -16,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from slugbuild.log import BuildLog
 from slugbuild.platform.server import handlers
-from slugbuild.platform.server.blobs import BlobRefused, parse_id
+from slugbuild.platform.server.blobs import parse_id
 from slugbuild.platform.server.problems import NO_ENDPOINT, ApiProblem, missing_version, unauthorized
 
 MAX_API_BODY_B = 1 << 20
@@ -80,10 +81,8 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
                 self._blob(path.removeprefix("/blobs/"), parse_qs(parts.query))
             else:
                 self._api(path)
-        except (ApiProblem, BlobRefused) as problem:
-            body = problem.body() if isinstance(problem, ApiProblem) else {"id": problem.error_id,
-                                                                           "message": problem.message}
-            self._send_json(problem.status, body)
+        except ApiProblem as problem:
+            self._send_json(problem.status, problem.body())
         except Exception:
             self.server.report(traceback.format_exc().rstrip())
             self.close_connection = True
@@ -153,36 +152,39 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         # Only a canonical UUID names a blob, so no path can reach outside the blob directory.
         if parse_id(slug_id) != slug_id or self.command not in ("GET", "PUT"):
             self.close_connection = True
-            raise BlobRefused(404, "not_found", "Couldn't find that blob.")
+            raise ApiProblem(404, "not_found", "Couldn't find that blob.")
         backend = self.server.backend
-        if self.command == "PUT":
-            self.close_connection = True  # until the whole body has been read
-        backend.blobs.check(self.command, slug_id, query)
-        if backend.store.find_slug(slug_id) is None:
-            raise BlobRefused(404, "not_found", "Couldn't find that slug.")
-        if self.command == "PUT":
-            self._receive(slug_id)
-        else:
+        if self.command == "GET":
+            backend.blobs.check("GET", slug_id, query)
             self._send_blob(slug_id)
+            return
+        client_closes = self.close_connection
+        self.close_connection = True  # a refusal leaves the body unread, so the connection can't be reused
+        backend.blobs.check("PUT", slug_id, query)
+        digest = self._receive(slug_id)
+        self.close_connection = client_closes
+        self._start(200, {"ETag": f'"{digest}"', "Content-Length": "0"})
 
-    def _receive(self, slug_id: str) -> None:
+    def _receive(self, slug_id: str) -> str:
+        """Store the request body as the slug's blob; returns its sha256 hex digest."""
         length = self._content_length()
         if length is None or "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            raise BlobRefused(411, "length_required", "Send the slug with a Content-Length (not chunked).")
-        backend = self.server.backend
-        if backend.store.is_released(slug_id):
-            raise BlobRefused(409, "conflict", f"Slug {slug_id} is already released; create a new slug.")
-        size, digest = backend.blobs.receive(slug_id, self.rfile, length)
-        backend.store.record_upload(slug_id, size, digest)
-        self.close_connection = False
-        self._start(200, {"ETag": f'"{digest}"', "Content-Length": "0"})
+            raise ApiProblem(411, "length_required", "Send the slug with a Content-Length (not chunked).")
+        store = self.server.backend.store
+        if store.find_slug(slug_id) is None:
+            raise ApiProblem(404, "not_found", "Couldn't find that slug.")
+        if store.is_released(slug_id):
+            raise ApiProblem(409, "conflict", f"Slug {slug_id} is already released; create a new slug.")
+        size, digest = self.server.backend.blobs.receive(slug_id, self.rfile, length)
+        store.record_upload(slug_id, size, digest)
+        return digest
 
     def _send_blob(self, slug_id: str) -> None:
         blob = self.server.backend.blobs.open(slug_id)
         if blob is None:
-            raise BlobRefused(404, "not_found", "This slug's blob was never uploaded.")
+            raise ApiProblem(404, "not_found", "This slug's blob was never uploaded.")
         with blob:
-            size = self.server.backend.blobs.path(slug_id).stat().st_size
+            size = os.fstat(blob.fileno()).st_size
             self._start(200, {"Content-Type": "application/octet-stream", "Content-Length": str(size)})
             self.wfile.flush()
             self.connection.sendfile(blob)
