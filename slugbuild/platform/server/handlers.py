@@ -55,7 +55,7 @@ def _app_json(call: Call, app: App) -> dict[str, Any]:
     store = call.backend.store
     current = store.current_release(app)
     slug = store.find_slug(current.slug_id) if current and current.slug_id else None
-    return resources.app_json(app, store.owner_id(), current, slug)
+    return resources.app_json(app, store.owner_id, current, slug)
 
 
 def _release_json(call: Call, app: App, release: Release,
@@ -63,16 +63,17 @@ def _release_json(call: Call, app: App, release: Release,
     if current_version is None:
         current = call.backend.store.current_release(app)
         current_version = current.version if current else 0
-    return resources.release_json(release, app, call.backend.store.owner_id(), current_version)
+    return resources.release_json(release, app, call.backend.store.owner_id, current_version)
 
 
-def _listing(call: Call, items: list, fields: dict[str, Callable[[str], Any]], default: str,
-             value: Callable[[Any, str], Any], render: Callable[[Any], Any]) -> Reply:
+def _listing(call: Call, items: list, fields: dict[str, Callable[[str], Any]],
+             render: Callable[[Any], Any]) -> Reply:
+    """One page of `items` (sorted by `id` unless the Range names another of `fields`), rendered."""
     try:
-        wanted = ranges.parse(call.range_header, fields, default)
+        wanted = ranges.parse(call.range_header, fields, "id")
     except ranges.RangeInvalid as exc:
         raise ApiProblem(416, "requested_range_not_satisfiable", f"{exc}.") from None
-    page = ranges.page(items, wanted, value)
+    page = ranges.page(items, wanted, getattr)
     headers = {"Accept-Ranges": ", ".join(fields), "Content-Range": page.content_range}
     if page.next_range:
         headers["Next-Range"] = page.next_range
@@ -88,14 +89,18 @@ def _generated_name(store: Store) -> str:
             return name
 
 
+def _stack(identity: str) -> str:
+    stack = resources.find_stack(identity)
+    if stack is None:
+        raise invalid(f"Stack {identity!r} is not available; use one of {', '.join(resources.STACKS)}.")
+    return stack
+
+
 def create_app(call: Call) -> Reply:
     body = validate.an_object(call.body if call.body is not None else {}, "app")
     store = call.backend.store
     name = validate.app_name(body["name"]) if body.get("name") is not None else _generated_name(store)
-    stack_identity = validate.optional_text(body, "stack") or resources.DEFAULT_STACK
-    stack = resources.find_stack(stack_identity)
-    if stack is None:
-        raise invalid(f"Stack {stack_identity!r} is not available; use one of {', '.join(resources.STACKS)}.")
+    stack = _stack(validate.optional_text(body, "stack") or resources.DEFAULT_STACK)
     try:
         app = store.create_app(name, stack)
     except NameTaken:
@@ -104,8 +109,8 @@ def create_app(call: Call) -> Reply:
 
 
 def list_apps(call: Call) -> Reply:
-    return _listing(call, call.backend.store.apps(), {"id": str, "name": str, "updated_at": str}, "id",
-                    lambda app, name: getattr(app, name), lambda app: _app_json(call, app))
+    return _listing(call, call.backend.store.apps(), {"id": str, "name": str, "updated_at": str},
+                    lambda app: _app_json(call, app))
 
 
 def app_info(call: Call) -> Reply:
@@ -146,10 +151,7 @@ def patch_config_vars(call: Call) -> Reply:
 def create_slug(call: Call) -> Reply:
     app = _app(call)
     fields = validate.slug_fields(call.body)
-    stack_identity = validate.optional_text(call.body, "stack") or app.stack
-    stack = resources.find_stack(stack_identity)
-    if stack is None:
-        raise invalid(f"Stack {stack_identity!r} is not available; use one of {', '.join(resources.STACKS)}.")
+    stack = _stack(validate.optional_text(call.body, "stack") or app.stack)
     slug = call.backend.store.create_slug(app, fields, stack)
     url = call.backend.blobs.signed_url(call.base_url, slug.id, "PUT")
     return Reply(201, resources.slug_json(slug, "PUT", url))
@@ -199,8 +201,7 @@ def list_releases(call: Call) -> Reply:
     app = _app(call)
     releases = call.backend.store.releases(app)
     current = releases[-1].version if releases else 0
-    return _listing(call, releases, {"id": str, "version": int}, "id",
-                    lambda release, name: getattr(release, name),
+    return _listing(call, releases, {"id": str, "version": int},
                     lambda release: _release_json(call, app, release, current))
 
 

@@ -108,6 +108,7 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+        self.owner_id = self._owner_id()
 
     def close(self) -> None:
         with self._lock:
@@ -132,8 +133,8 @@ class Store:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
-    def owner_id(self) -> str:
-        """The one local account's id, made on first use and kept."""
+    def _owner_id(self) -> str:
+        """The one local account's id, made on first start and kept."""
         with self._tx() as db:
             row = db.execute("SELECT value FROM meta WHERE key = 'owner_id'").fetchone()
             if row:
