@@ -22,6 +22,7 @@ PASSED_ENV = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "http_proxy", 
                         "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY",
                         "NO_PROXY"})
 PASSED_ENV_PREFIXES = ("LC_", "SLUGBUILD_")
+SECRET_ENV_PREFIXES = ("SLUGBUILD_SERVE_KEY", "SLUGBUILD_API_KEY")  # credentials, not build settings
 CONFIG_VARS_PROFILE = ".profile.d/000_config_vars.sh"
 CACHEDIR_TAG = "CACHEDIR.TAG"
 CACHEDIR_TAG_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -116,19 +117,28 @@ def detect(app_dir: Path, specs: Sequence[str], log: BuildLog,
 
 # -- compile --------------------------------------------------------------------------------------------
 
+def _is_passed(key: str) -> bool:
+    if key.startswith(SECRET_ENV_PREFIXES):
+        return False
+    return key in PASSED_ENV or key.startswith(PASSED_ENV_PREFIXES)
+
+
 def build_env(environ: Mapping[str, str], stack: str, commit: str | None) -> dict[str, str]:
     """The clean environment buildpacks run in: locale, proxies, PATH, HOME, slugbuild's own settings."""
-    env = {k: v for k, v in environ.items() if k in PASSED_ENV or k.startswith(PASSED_ENV_PREFIXES)}
+    env = {k: v for k, v in environ.items() if _is_passed(k)}
     env["STACK"] = stack
     if commit:
         env["SOURCE_VERSION"] = commit
     return env
 
 
-def write_env_dir(env_dir: Path, config: Mapping[str, str]) -> Path:
+def write_env_dir(env_dir: Path, config: Mapping[str, str], log: BuildLog) -> Path:
     """Heroku's ENV_DIR: one file per config var, named by the key, holding the value."""
     env_dir.mkdir(parents=True)
     for key, value in config.items():
+        if not key or key in (".", "..") or "/" in key or "\0" in key:
+            log.warn(f"config var {key!r} cannot be a file name in ENV_DIR; buildpacks will not see it")
+            continue
         (env_dir / key).write_text(value)
     return env_dir
 
@@ -204,7 +214,7 @@ def write_config_defaults(app_dir: Path, infos: Sequence[ReleaseInfo], log: Buil
 def _context(settings: BuildSettings, tree: source.SourceTree, work: Path, log: BuildLog) -> BuildContext:
     cache = settings.cache_dir.value  # prepared by build() before detect
     return BuildContext(
-        app_dir=tree.app_dir, cache_dir=cache, env_dir=write_env_dir(work / "env", settings.config),
+        app_dir=tree.app_dir, cache_dir=cache, env_dir=write_env_dir(work / "env", settings.config, log),
         env=build_env(os.environ, settings.stack, tree.commit), config=dict(settings.config),
         stack=settings.stack, fetcher=Fetcher(cache, log, offline=settings.offline), log=log,
         offline=settings.offline)

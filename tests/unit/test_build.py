@@ -162,6 +162,7 @@ def test_the_description_is_the_last_buildpacks_own_or_its_name(app, tmp_path):
 def test_the_build_environment_is_clean(app, tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "leak")
     monkeypatch.setenv("HEROKU_API_KEY", "leak")
+    monkeypatch.setenv("SLUGBUILD_SERVE_KEY", "leak")
     monkeypatch.setenv("https_proxy", "http://proxy:3128")
     monkeypatch.setenv("NO_PROXY", "localhost")
     monkeypatch.setenv("LC_ALL", "C.UTF-8")
@@ -173,7 +174,7 @@ def test_the_build_environment_is_clean(app, tmp_path, monkeypatch):
     assert env["https_proxy"] == "http://proxy:3128" and env["NO_PROXY"] == "localhost"
     assert env["LC_ALL"] == "C.UTF-8" and env["SLUGBUILD_NODE_MIRROR"] == "file:///mirror/node"
     assert env["PATH"] == os.environ["PATH"]
-    assert "AWS_SECRET_ACCESS_KEY" not in env and "HEROKU_API_KEY" not in env
+    assert "leak" not in env.values()
 
 
 def test_config_vars_reach_buildpacks_as_an_env_dir_not_the_environment(app, tmp_path):
@@ -184,6 +185,14 @@ def test_config_vars_reach_buildpacks_as_an_env_dir_not_the_environment(app, tmp
     assert node.seen["env_dir"] == {"NODE_ENV": "staging", "FROM_FILE": "2", "MULTI": "line one\nline two"}
     assert node.seen["config"] == node.seen["env_dir"]
     assert "NODE_ENV" not in node.seen["env"]
+
+
+def test_a_config_var_that_cannot_be_a_file_name_stays_out_of_env_dir(app, tmp_path):
+    node = trio()[1]
+    _, log = run(app, tmp_path, [node], base_config={"../escape": "x", "GOOD": "1"})
+    assert node.seen["env_dir"] == {"GOOD": "1"}
+    assert log.texts("warn") == ["config var '../escape' cannot be a file name in ENV_DIR; "
+                                 "buildpacks will not see it"]
 
 
 def test_clear_cache_empties_a_slugbuild_cache_only(app, tmp_path):
