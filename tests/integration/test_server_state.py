@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import socket
@@ -9,8 +10,12 @@ import stat
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
+import pytest
 import requests
+
+import slugbuild.platform.server
 
 ACCEPT = "application/vnd.heroku+json; version=3"
 
@@ -95,8 +100,8 @@ def _start_serve(data_dir, *args: str,
     return proc, banner
 
 
-def _stop(proc: subprocess.Popen) -> tuple[int, str, str]:
-    proc.send_signal(signal.SIGINT)
+def _stop(proc: subprocess.Popen, signum: int = signal.SIGINT) -> tuple[int, str, str]:
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
     return proc.returncode, out, err
 
@@ -144,3 +149,23 @@ def test_serve_on_a_port_in_use_ends_with_one_line(run_cli, tmp_path):
     assert result.exit_code == 2 and "Traceback" not in result.stderr
     assert result.last_error_line.endswith(
         f"port {port} on 127.0.0.1 is in use; stop the other server or pass --port with a free port")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_serve_stops_cleanly_on_ctrl_c_or_sigterm(tmp_path, signum):
+    proc, banner = _start_serve(tmp_path / "data", "--key", "k")
+    assert requests.get(f"{_url_from(banner)}/apps", headers=_headers("k"), timeout=30).status_code == 200
+    code, out, err = _stop(proc, signum)
+    assert code == 0 and "Traceback" not in err
+    assert out.splitlines()[-1] == "-----> Stopped"
+
+
+def test_the_server_never_imports_the_client():
+    package = Path(slugbuild.platform.server.__file__).parent
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        modules |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        platform = {m for m in modules if m and m.startswith("slugbuild.platform")}
+        assert all(m.startswith("slugbuild.platform.server") for m in platform), (path, platform)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import shlex
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -78,9 +79,13 @@ def _show_how_to_connect(server: ApiServer, key: keys.ApiKey, data_dir: Path, lo
     log.info("Press Ctrl-C to stop.")
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(host: str, port: int, data_dir: str | None, key: str | None, log: BuildLog) -> None:
     """Run the API until Ctrl-C; prints where it listens and how to point slugbuild at it, never the key."""
-    root = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    root = (Path(data_dir).expanduser() if data_dir else default_data_dir()).absolute()
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -89,6 +94,7 @@ def serve(host: str, port: int, data_dir: str | None, key: str | None, log: Buil
     api_key = keys.api_key(key, root)
     server = open_server(host, port, root, api_key.value, log=log)
     _show_how_to_connect(server, api_key, root, log)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)  # a service manager's stop ends it as Ctrl-C does
     try:
         server.serve_forever()
     except KeyboardInterrupt:
