@@ -125,7 +125,11 @@ def _read_slugignore(src: Path, log: BuildLog) -> list[IgnorePattern]:
     path = src / SLUGIGNORE
     if not path.is_file() or path.is_symlink():
         return []
-    return parse_slugignore(path.read_text(errors="replace"), log)
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        raise BuildFailed(f"{path}: {exc.strerror}; make .slugignore readable") from None
+    return parse_slugignore(text, log)
 
 
 def git_commit(src: Path) -> str | None:
