@@ -26,7 +26,6 @@ COMPRESS_LEVEL = 6
 # question entirely.
 COMPRESS_THREADS = 2
 SOFT_LIMIT_B = 300 * 1024 * 1024  # Heroku's soft limit, above which boot gets slower
-CHUNK_B = 1 << 20
 JOIN_POLL_S = 0.2
 
 
@@ -88,13 +87,15 @@ class HashingWriter:
         self.raw.flush()
 
 
-def normalised(info: tarfile.TarInfo, st: os.stat_result, epoch: int) -> tarfile.TarInfo:
+def header(arcname: str, st: os.stat_result, epoch: int, linkname: str = "") -> tarfile.TarInfo:
     """The only place slug headers are set: owner, time and mode depend on nothing but the file kind."""
+    info = tarfile.TarInfo(arcname)
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     info.mtime = epoch
     info.devmajor = info.devminor = 0
     info.pax_headers = {}
+    info.linkname = linkname
     if stat.S_ISDIR(st.st_mode):
         info.type, info.mode, info.size = tarfile.DIRTYPE, 0o755, 0
     elif stat.S_ISLNK(st.st_mode):
@@ -141,12 +142,10 @@ def _points_outside(arcname: str, target: str) -> bool:
 
 def _add(tar: tarfile.TarFile, arcname: str, path: Path, st: os.stat_result, epoch: int,
          log: BuildLog) -> None:
-    info = normalised(tarfile.TarInfo(arcname), st, epoch)
-    if info.type == tarfile.SYMTYPE:
-        info.linkname = os.readlink(path)
-        if _points_outside(arcname, info.linkname):
-            log.warn(f"{arcname[2:]} -> {info.linkname}: symlink points outside the app; "
-                     "it will dangle on a dyno")
+    info = header(arcname, st, epoch, os.readlink(path) if stat.S_ISLNK(st.st_mode) else "")
+    if info.type == tarfile.SYMTYPE and _points_outside(arcname, info.linkname):
+        log.warn(f"{arcname[2:]} -> {info.linkname}: symlink points outside the app; "
+                 "it will dangle on a dyno")
     if info.type != tarfile.REGTYPE:
         tar.addfile(info)
         return
