@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import shutil
+import subprocess
+import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -15,6 +20,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PLUGIN = '''
 import os
 from slugbuild.buildpack import Detection, ReleaseInfo
+from slugbuild.fetch import extract
 
 class FakeBuildpack:
     name = "fake"
@@ -27,6 +33,9 @@ class FakeBuildpack:
         (ctx.app_dir / "bin").mkdir(exist_ok=True)
         (ctx.app_dir / "bin" / "web").write_text("#!/bin/sh\\necho hello\\n")
         os.chmod(ctx.app_dir / "bin" / "web", 0o755)
+        if "SLUGBUILD_FAKE_RUNTIME" in ctx.env:
+            url, sha256 = ctx.env["SLUGBUILD_FAKE_RUNTIME"].split("#")
+            extract(ctx.fetcher.fetch(url, sha256).path, ctx.app_dir / ".fake")
 
     def release(self, ctx):
         return ReleaseInfo({"web": "bin/web"})
@@ -143,3 +152,26 @@ def test_bad_flags_end_as_one_line_with_status_2(run_cli, args, message):
     assert result.exit_code == 2
     assert error_line(result).startswith(message)
     assert "Traceback" not in result.stderr
+
+
+def test_two_builds_sharing_one_cache_at_the_same_time_both_succeed(plugin_env, app, tmp_path):
+    runtime = tmp_path / "mirror" / "fake-runtime.tgz"
+    runtime.parent.mkdir()
+    with tarfile.open(runtime, "w:gz") as tar:
+        payload = os.urandom(1 << 20)
+        info = tarfile.TarInfo("bin/fake")
+        info.size, info.mode = len(payload), 0o755
+        tar.addfile(info, io.BytesIO(payload))
+    sha256 = hashlib.sha256(runtime.read_bytes()).hexdigest()
+    env = {**os.environ, **plugin_env, "SLUGBUILD_CACHE_DIR": str(tmp_path / "shared-cache"),
+           "SLUGBUILD_FAKE_RUNTIME": f"{runtime.as_uri()}#{sha256}"}
+    builds = [subprocess.Popen([sys.executable, "-m", "slugbuild", str(app), "-o", f"{name}.tgz", "--json"],
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+              for name in ("one", "two")]
+    results = [(b.returncode, out, err) for b in builds for out, err in [b.communicate(timeout=120)]]
+    assert [code for code, _, _ in results] == [0, 0], [err for _, _, err in results]
+    checksums = {json.loads(out)["checksum"] for _, out, _ in results}
+    assert len(checksums) == 1
+    with tarfile.open(tmp_path / "one.tgz") as tar:
+        assert tar.getmember("./app/.fake/bin/fake").size == 1 << 20
