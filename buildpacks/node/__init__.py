@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -62,11 +63,10 @@ class NodeBuildpack:
         runtime.write_profile(ctx.app_dir)
         self._run_script(ctx, pkg, pm, "heroku-prebuild", env)
         sig = signature(ctx.app_dir, [ctx.stack, f"node {node_version}", f"npm {npm_version}",
-                                      f"{pm.name} {pm.version_spec()}",
-                                      " ".join(pm.install(package_manager.is_production_only(env)))])
-        self._install_dependencies(ctx, pm, env, sig)
+                                      f"{pm.name} {pm.version_spec()}", " ".join(install_command(pm, env))])
+        restored = self._install_dependencies(ctx, pkg, pm, env, sig)
         self._build(ctx, pkg, pm, env)
-        self._save_cache(ctx, env, sig)
+        self._save_cache(ctx, env, sig, restored)
         self._prune(ctx, pm, env)
         self._run_script(ctx, pkg, pm, "heroku-cleanup", env)
         if not has_start(ctx.app_dir, pkg) and not (ctx.app_dir / "Procfile").is_file():
@@ -101,7 +101,10 @@ class NodeBuildpack:
         why = (f"{requested} from {versions.ENGINES_SOURCE}" if resolution.source == versions.ENGINES_SOURCE
                else resolution.source)
         ctx.log.step(f"Installing node {resolution.version} ({why})")
-        return resolution.version, runtime.install(ctx, resolution, base)
+        node_home = runtime.install(ctx, resolution, base)
+        # As Heroku's export: the app's own tools are on PATH for later steps and buildpacks, last.
+        ctx.export("PATH", f"{ctx.env['PATH']}{os.pathsep}{ctx.app_dir / 'node_modules' / '.bin'}")
+        return resolution.version, node_home
 
     def _install_package_manager(self, ctx: BuildContext, pm: PackageManager, env: Mapping[str, str]) -> None:
         if pm.name == "npm":
@@ -113,8 +116,9 @@ class NodeBuildpack:
         ctx.log.info(f"Installing {spec} with npm")
         ctx.run(["npm", "install", "--global", spec], env=env)
 
-    def _install_dependencies(self, ctx: BuildContext, pm: PackageManager, env: Mapping[str, str],
-                              sig: str) -> None:
+    def _install_dependencies(self, ctx: BuildContext, pkg: PackageJson, pm: PackageManager,
+                              env: Mapping[str, str], sig: str) -> bool:
+        """Install, or restore node_modules from the cache (True) when its signature still holds."""
         ctx.log.step("Installing dependencies")
         cache = ModulesCache(ctx.cache_dir)
         committed = (ctx.app_dir / "node_modules").exists()
@@ -122,14 +126,18 @@ class NodeBuildpack:
             cache.restore(ctx.app_dir)
             what = pm.lockfile or "package.json"
             ctx.log.info(f"Restored node_modules from the cache ({what}, node, npm and stack unchanged)")
-            return
-        argv = pm.install(package_manager.is_production_only(env))
+            return True
+        if not (pm.lockfile or committed or pkg.has_dependencies() or pkg.has_install_scripts()):
+            ctx.log.info("No dependencies and no install scripts in package.json: nothing to install")
+            return False
+        argv = install_command(pm, env)
         ctx.log.info(f"Running {' '.join(argv)}")
         try:
             ctx.run(argv, env=env)
         except CommandFailed as exc:
             out_of_sync = any(marker in line for line in exc.tail for marker in OUT_OF_SYNC)
             raise InstallFailed(exc.argv, exc.status, pm.lockfile, out_of_sync) from None
+        return False
 
     def _build(self, ctx: BuildContext, pkg: PackageJson, pm: PackageManager, env: Mapping[str, str]) -> None:
         ctx.log.step("Build")
@@ -149,24 +157,32 @@ class NodeBuildpack:
         except CommandFailed as exc:
             raise ScriptFailed(script, exc.status) from None
 
-    def _save_cache(self, ctx: BuildContext, env: Mapping[str, str], sig: str) -> None:
+    def _save_cache(self, ctx: BuildContext, env: Mapping[str, str], sig: str, restored: bool) -> None:
         ctx.log.step("Caching build")
         cache = ModulesCache(ctx.cache_dir)
         if env.get("NODE_MODULES_CACHE") == "false":
             cache.clear()
             ctx.log.info("Skipped: NODE_MODULES_CACHE is false")
-            return
-        cache.save(ctx.app_dir, sig)
+        elif restored:
+            ctx.log.info("Skipped: the cached node_modules is already this build's")
+        else:
+            cache.save(ctx.app_dir, sig)
 
     def _prune(self, ctx: BuildContext, pm: PackageManager, env: Mapping[str, str]) -> None:
         ctx.log.step("Pruning devDependencies")
         argv = pm.prune()
         if not package_manager.should_prune(env):
             ctx.log.info("Skipped: NODE_ENV is not production, or NPM_CONFIG_PRODUCTION is set")
+        elif not (ctx.app_dir / "node_modules").is_dir():
+            ctx.log.info("Skipped: no node_modules")
         elif argv is None:
             ctx.log.info("Skipped: pruning Yarn 2+ needs Heroku's own Yarn plugin")
         else:
             ctx.run(argv, env=env)
+
+
+def install_command(pm: PackageManager, env: Mapping[str, str]) -> list[str]:
+    return pm.install(package_manager.is_production_only(env))
 
 
 def has_start(app_dir: Path, pkg: PackageJson) -> bool:

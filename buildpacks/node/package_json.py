@@ -9,6 +9,8 @@ from typing import Any
 
 from slugbuild.errors import BuildFailed
 
+DEPENDENCY_KINDS = ("dependencies", "devDependencies", "optionalDependencies")
+INSTALL_SCRIPTS = ("preinstall", "install", "postinstall", "prepare")
 JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
               type(None): "null"}
 
@@ -36,6 +38,13 @@ class PackageJson:
 
     def has_script(self, name: str) -> bool:
         return name in self.scripts
+
+    def has_dependencies(self) -> bool:
+        return any(self.data.get(kind) for kind in DEPENDENCY_KINDS)
+
+    def has_install_scripts(self) -> bool:
+        """Scripts `npm install` itself runs for the app, even with nothing to install."""
+        return any(self.has_script(s) for s in INSTALL_SCRIPTS)
 
     def engine(self, name: str) -> str | None:
         """`engines.<name>` as written (stripped), or None when absent or not a string."""

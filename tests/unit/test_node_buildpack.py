@@ -24,6 +24,7 @@ export PATH="$HOME/.heroku/node/bin:$HOME/.heroku/yarn/bin:$PATH:$HOME/bin:$HOME
 export NODE_HOME="$HOME/.heroku/node"
 export NODE_ENV=${NODE_ENV:-production}
 """
+DEPS = {"dep": "1.0.0"}
 ALL_SCRIPTS = {"heroku-prebuild": "x", "build": "x", "heroku-postbuild": "x", "heroku-cleanup": "x",
                "start": "node web.js"}
 
@@ -97,7 +98,7 @@ def test_scripts_run_in_herokus_order_and_postbuild_wins_over_build(node_app):
 
 
 def test_build_runs_when_there_is_no_heroku_postbuild_and_no_lockfile_means_npm_install(node_app):
-    node_app.write({"scripts": {"build": "x"}})
+    node_app.write({"scripts": {"build": "x"}, "dependencies": DEPS})
     compile_app(node_app)
     assert node_app.npm_calls() == ["npm install --include=dev", "npm run build", "npm prune --omit=dev"]
 
@@ -107,7 +108,7 @@ def test_build_runs_when_there_is_no_heroku_postbuild_and_no_lockfile_means_npm_
     ({"NPM_CONFIG_PRODUCTION": "true"}, "npm install --omit=dev"),
 ])
 def test_dev_dependencies_are_kept_outside_production(node_app, config, install):
-    node_app.write({})
+    node_app.write({"dependencies": DEPS})
     log = compile_app(node_app, config)
     assert node_app.npm_calls() == [install]
     assert any(text.startswith("Skipped: NODE_ENV") for text in log.texts("info"))
@@ -121,6 +122,17 @@ def test_a_failing_script_shows_its_output_and_ends_as_one_line(node_app):
     assert str(caught.value) == ("the 'build' script in package.json failed with exit status 3; "
                                  "its output is above: fix the script and build again")
     assert "boom from build" in log.texts("child")
+
+
+@pytest.mark.parametrize(("package_json", "calls"), [
+    ({}, []),
+    ({"scripts": {"postinstall": "x"}}, ["npm install --include=dev", "npm prune --omit=dev"]),
+    ({"devDependencies": DEPS}, ["npm install --include=dev", "npm prune --omit=dev"]),
+])
+def test_npm_runs_only_when_there_is_something_to_install(node_app, package_json, calls):
+    node_app.write(package_json)
+    compile_app(node_app)
+    assert node_app.npm_calls() == calls
 
 
 def test_config_vars_reach_npm_but_denied_ones_do_not(node_app):
