@@ -22,7 +22,7 @@ PASSED_ENV = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "http_proxy", 
                         "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY",
                         "NO_PROXY"})
 PASSED_ENV_PREFIXES = ("LC_", "SLUGBUILD_")
-SECRET_ENV_PREFIXES = ("SLUGBUILD_SERVE_KEY", "SLUGBUILD_API_KEY")  # credentials, not build settings
+SECRET_ENV_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")  # credentials are no build settings
 CONFIG_VARS_PROFILE = ".profile.d/000_config_vars.sh"
 CACHEDIR_TAG = "CACHEDIR.TAG"
 CACHEDIR_TAG_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -118,7 +118,7 @@ def detect(app_dir: Path, specs: Sequence[str], log: BuildLog,
 # -- compile --------------------------------------------------------------------------------------------
 
 def _is_passed(key: str) -> bool:
-    if key.startswith(SECRET_ENV_PREFIXES):
+    if any(word in key.upper() for word in SECRET_ENV_WORDS):
         return False
     return key in PASSED_ENV or key.startswith(PASSED_ENV_PREFIXES)
 
