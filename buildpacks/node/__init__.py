@@ -112,7 +112,7 @@ class NodeBuildpack:
         if pm.name == "pnpm" and pm.requested is None:
             ctx.log.warn("No pnpm version in packageManager or engines.pnpm; installing the latest pnpm "
                          "(pin one with \"packageManager\": \"pnpm@<version>\")")
-        spec = f"{pm.name}@{pm.version_spec()}"
+        spec = pm.npm_package()
         ctx.log.info(f"Installing {spec} with npm")
         ctx.run(["npm", "install", "--global", spec], env=env)
 

@@ -13,6 +13,7 @@ from slugbuild.errors import BuildFailed
 LOCKFILES = {"package-lock.json": "npm", "npm-shrinkwrap.json": "npm", "yarn.lock": "yarn",
              "pnpm-lock.yaml": "pnpm"}
 HEROKU_LOCKFILES = ("package-lock.json", "yarn.lock", "pnpm-lock.yaml")  # the ones Heroku counts
+LEADING_MAJOR = re.compile(r"^[\s^~=v>]*(\d+)")
 DEFAULT_VERSIONS = {"yarn": "1.22.x", "pnpm": "latest"}
 # Heroku's export_env_dir: config vars that never reach the build's environment.
 DENIED_CONFIG = re.compile(r"^(PATH|GIT_DIR|CPATH|CPPATH|LD_PRELOAD|LIBRARY_PATH|LANG|BUILD_DIR)$")
@@ -48,6 +49,14 @@ class PackageManager:
 
     def version_spec(self) -> str:
         return self.requested or DEFAULT_VERSIONS.get(self.name, "")
+
+    def npm_package(self) -> str:
+        """What `npm install --global` installs: Yarn 2+ is published as @yarnpkg/cli-dist, not as yarn."""
+        spec = self.version_spec()
+        major = LEADING_MAJOR.match(spec)
+        if self.name == "yarn" and major and int(major.group(1)) >= 2:
+            return f"@yarnpkg/cli-dist@{spec}"
+        return f"{self.name}@{spec}"
 
     def install(self, production_only: bool) -> list[str]:
         """The dependency install command: devDependencies too, unless NPM_CONFIG_PRODUCTION says no."""

@@ -25,7 +25,8 @@ case "$1" in
   run) if [ "$2" = "$FAIL_SCRIPT" ]; then echo "boom from $2"; exit 3; fi ;;
   ci|install)
     if [ "$2" = "--global" ]; then
-      tool="${3%%@*}"; cp "$0" "$(dirname "$0")/$tool"
+      case "$3" in @yarnpkg/cli-dist@*) tool=yarn ;; *) tool="${3%%@*}" ;; esac
+      cp "$0" "$(dirname "$0")/$tool"
     else
       mkdir -p node_modules/dep && echo "$*" > node_modules/dep/installed-by
     fi ;;

@@ -299,3 +299,22 @@ def test_user_errors_end_the_build_as_one_line(node_app, run_cli, package_json, 
     assert "Traceback" not in result.stderr
     assert result.last_error_line == f"!     {message}"
     assert not (node_app.root / "slug.tgz").exists()
+
+
+def test_a_new_stack_installs_again(node_app):
+    node_app.write({}, **{"package-lock.json": "{}"})
+    compile_app(node_app)
+    node_app.npm_log.unlink()
+    (node_app.app_dir / "node_modules").rename(node_app.root / "old_modules")
+    ctx = node_app.context()
+    ctx.stack = "heroku-22"
+    NodeBuildpack().compile(ctx)
+    assert "npm ci --include=dev" in node_app.npm_calls()
+
+
+def test_yarn_berry_installs_immutably_and_is_not_pruned(node_app):
+    node_app.write({"packageManager": "yarn@4.1.0"}, **{"yarn.lock": "__metadata:\n  version: 8\n"})
+    log = compile_app(node_app)
+    assert node_app.npm_calls() == ["npm install --global @yarnpkg/cli-dist@4.1.0",
+                                    "yarn install --immutable"]
+    assert "Skipped: pruning Yarn 2+ needs Heroku's own Yarn plugin" in log.texts("info")
