@@ -9,7 +9,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from node_fakes import make_mirror
 
+from buildpacks.node import NodeBuildpack
 from buildpacks.ruby import RubyBuildpack, runtime
 from buildpacks.ruby.buildpack import LOCK_MISSING, profile_script
 from buildpacks.ruby.framework import detect as detect_framework
@@ -33,6 +35,7 @@ case "$1" in
 esac
 """,
     "bin/rake": """echo "rake $* RAILS_ENV=$RAILS_ENV" >> "$FAKE_RUBY_LOG"
+[ "$1" = assets:precompile ] && echo "node for assets: $(command -v node)" >> "$FAKE_RUBY_LOG"
 if [ "$1" = -P ]; then
   if [ -n "$FAKE_RAKE_FAILS" ]; then echo "rake aborted!" >&2; echo "$FAKE_RAKE_FAILS" >&2; exit 1; fi
   for task in $FAKE_RAKE_TASKS; do echo "rake $task"; echo "    environment"; done
@@ -251,3 +254,17 @@ def test_a_config_rails_env_reaches_the_assets_step(tmp_path):
 def test_plain_ruby_apps_never_run_rake(ruby_app):
     ruby_app.compile(FAKE_RAKE_TASKS="assets:precompile")
     assert not [c for c in ruby_app.calls() if c.startswith("rake")]
+
+
+def test_node_then_ruby_the_assets_step_finds_the_node_installed_before_it(tmp_path):
+    app = RubyApp(tmp_path, "ruby-rails")
+    (app.app_dir / "package.json").write_text('{"engines": {"node": "24.x"}}')
+    log = RecordingLog()
+    shared = app.context(log=log, FAKE_RAKE_TASKS="assets:precompile",
+                         SLUGBUILD_NODE_MIRROR=make_mirror(tmp_path / "node-mirror").as_uri())
+    shared.config = {"NPM_LOG": str(tmp_path / "npm.log")}
+    NodeBuildpack().compile(shared.for_buildpack("node"))
+    RubyBuildpack().compile(shared.for_buildpack("ruby"))
+    node = app.app_dir / ".heroku" / "node" / "bin" / "node"
+    assert f"node for assets: {node}" in app.calls()
+    assert [r.name for r in shared.runtimes] == ["node", "ruby"]
