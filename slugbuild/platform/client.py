@@ -97,7 +97,7 @@ def with_retries(policy: RetryPolicy, attempt: Callable[[], requests.Response], 
     the last exception is raised.
     """
     for number in range(1, policy.attempts + 1):
-        retry_after, response = None, None
+        retry_after = None
         try:
             response = attempt()
         except requests.RequestException as exc:
@@ -170,9 +170,7 @@ class PlatformClient:
         try:
             response = with_retries(self.policy, attempt, api_retryable(method), self.notify)
         except requests.RequestException as exc:
-            raise ApiUnreachable(
-                f"cannot reach the Platform API at {self.base_url} ({self.credentials.api_url.source}): "
-                f"{describe(exc)}; check --api-url or {URL_HINT}") from None
+            raise self._unreachable(method, path, exc) from None
         if not response.ok:
             raise self._error(response)
         return response
@@ -208,6 +206,13 @@ class PlatformClient:
             return response.json()
         except ValueError:
             raise self._not_api(response, "JSON") from None
+
+    def _unreachable(self, method: str, path: str, exc: requests.RequestException) -> ApiUnreachable:
+        where = f"the Platform API at {self.base_url} ({self.credentials.api_url.source})"
+        if never_sent(exc) or method in IDEMPOTENT:
+            return ApiUnreachable(f"cannot reach {where}: {describe(exc)}; check --api-url or {URL_HINT}")
+        return ApiUnreachable(f"{where} did not answer {method} {path} ({describe(exc)}); it may have taken "
+                              "effect, so check the result before trying again")
 
     def _not_api(self, response: requests.Response, expected: str) -> ApiUnreachable:
         return ApiUnreachable(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -177,6 +178,44 @@ def test_a_post_that_never_connected_is_retried_then_reported_as_unreachable(sle
                                                 r"\(--api-url\): Connection refused; check --api-url"):
         api.post("/apps", {"name": "x"})
     assert len(sleeps) == 3
+
+
+@pytest.fixture
+def hang_up() -> Iterator[tuple[str, list[bytes]]]:
+    """A server on 127.0.0.1 that reads each request and closes the connection without an answer."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                received.append(conn.recv(65536))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", received
+    listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+    listener.close()
+    thread.join()
+
+
+def test_a_post_that_got_no_answer_is_not_repeated_and_may_have_taken_effect(hang_up, sleeps):
+    url, received = hang_up
+    expected = r"did not answer POST /apps/demo/releases \(.*\); it may have taken effect"
+    with make_client(url, sleeps) as api, pytest.raises(ApiUnreachable, match=expected):
+        api.post("/apps/demo/releases", {"slug": "s"})
+    assert len(received) == 1 and sleeps == []
+
+
+def test_a_get_that_got_no_answer_is_repeated(hang_up, sleeps):
+    url, received = hang_up
+    with make_client(url, sleeps) as api, pytest.raises(ApiUnreachable, match="cannot reach the Platform"):
+        api.get("/apps")
+    assert len(received) == 4 and len(sleeps) == 3
 
 
 def test_lists_follow_next_range_until_the_last_page(server, client):
