@@ -199,16 +199,16 @@ def _cmd_build(args: argparse.Namespace, log: BuildLog) -> int:
             commit=args.commit, max_size=args.max_size, offline=args.offline,
             base_config=target.config_vars() if target else None)
         report = build.build(settings, log)
+        if not args.json:
+            build.print_summary(report, log)
         if args.check:  # boot the slug's web process first: release only a slug that answered
             run.check_slug(report.path, report.process_types, port=run.free_port(), config=settings.config,
                            timeout_s=args.timeout, log=log)
         released = target.release(report.path, args.description, log) if target else None
     if args.json:
         emit_json({**report.as_json(), **(released.build_json() if released else {})})
-    else:
-        build.print_summary(report, log)
-        if released:
-            print(f"Released v{released.version} on {released.app}", flush=True)
+    elif released:
+        print(f"Released v{released.version} on {released.app}", flush=True)
     return 0
 
 
