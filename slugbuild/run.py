@@ -256,10 +256,16 @@ def exit_status(returncode: int) -> int:
 
 
 @contextlib.contextmanager
-def _forwarding(proc: subprocess.Popen) -> Iterator[None]:
-    """Pass SIGINT, SIGTERM and SIGHUP on to the process group while attached to it."""
-    previous = {signum: signal.signal(signum, lambda signum, _frame: forward_signal(proc, signum))
-                for signum in FORWARDED_SIGNALS}
+def forwarding(proc: subprocess.Popen) -> Iterator[None]:
+    """While attached: pass SIGINT, SIGTERM and SIGHUP on to the process group; a second one kills it,
+    so a process that ignores the first (as Heroku would SIGKILL it after its grace period) cannot hang us."""
+    received: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        forward_signal(proc, signal.SIGKILL if received else signum)
+        received.append(signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in FORWARDED_SIGNALS}
     try:
         yield
     finally:
@@ -274,7 +280,7 @@ def run_slug(slug: Path, process: Process, *, port: int, config: Mapping[str, st
         app_dir = unpack(slug, Path(tmp))
         log.step(f"Running `{process.command}` as {process.type}.1 on port {port}")
         with booted(app_dir, process.command, port=port, config=config, process_type=process.type,
-                    capture=False) as proc, _forwarding(proc):
+                    capture=False) as proc, forwarding(proc):
             returncode = proc.wait()
     return exit_status(returncode)
 

@@ -153,3 +153,16 @@ def test_unpack_refuses_a_member_outside_the_app(tmp_path: Path):
         run.unpack(slug, tmp_path / "dyno")
     assert str(failure.value).startswith(f"{slug} is not a usable slug (refusing to extract evil.tgz")
     assert not (tmp_path / "escape").exists()
+
+
+def test_while_attached_a_signal_is_passed_on_and_a_second_one_kills(app: Path):
+    command = "trap 'echo first TERM ignored' TERM; echo ready; while true; do sleep 0.1; done"
+    with run.booted(app, command, port=run.free_port()) as proc, run.forwarding(proc):
+        while "ready" not in proc.last_output(wait_s=0.1):
+            assert proc.poll() is None
+        os.kill(os.getpid(), signal.SIGTERM)
+        while "first TERM ignored" not in proc.last_output(wait_s=0.1):
+            assert proc.poll() is None
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert proc.wait() == -signal.SIGKILL
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
