@@ -155,7 +155,13 @@ def _add(tar: tarfile.TarFile, arcname: str, path: Path, st: os.stat_result, epo
         raise BuildFailed(f"could not read {arcname[2:]}: {exc.strerror}; make it readable or leave it "
                           "out with .slugignore") from None
     with fh:
-        tar.addfile(info, fh)
+        try:
+            tar.addfile(info, fh)
+        except OSError as exc:
+            if exc.errno is not None:  # a write error: the slug's, reported by pack()
+                raise
+            raise BuildFailed(f"{arcname[2:]} shrank while the slug was written; build again when nothing "
+                              "writes into the app") from None
 
 
 def _write_tar(app_dir: Path, out: BinaryIO, epoch: int, log: BuildLog, cancel: threading.Event) -> None:
@@ -223,7 +229,7 @@ def pack(app_dir: Path, output: Path, log: BuildLog, *, epoch: int = 0, max_size
         metadata_path(output).unlink(missing_ok=True)  # never leave the old report beside a new slug
         os.replace(tmp, output)
     except OSError as exc:
-        raise BuildFailed(f"could not write the slug {exc.filename or output}: {exc.strerror}; "
+        raise BuildFailed(f"could not write the slug {exc.filename or output}: {exc.strerror or exc}; "
                           "check the file and the free space") from None
     finally:
         tmp.unlink(missing_ok=True)

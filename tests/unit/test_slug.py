@@ -147,6 +147,20 @@ def test_a_failed_pack_keeps_the_previous_slug_and_leaves_no_partial_file(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app", "slug.tgz"]
 
 
+def test_a_file_that_shrinks_while_it_is_packed_is_one_clear_error(tmp_path, monkeypatch):
+    real_header = slug.header
+
+    def stale(arcname, st, epoch, linkname=""):
+        info = real_header(arcname, st, epoch, linkname)
+        info.size += 10 if arcname == "./app/web.js" else 0
+        return info
+
+    monkeypatch.setattr(slug, "header", stale)
+    with pytest.raises(BuildFailed, match="^app/web.js shrank while the slug was written; build again"):
+        pack(make_app(tmp_path / "app"), tmp_path / "out" / "slug.tgz")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_an_interrupted_pack_leaves_no_slug(tmp_path, monkeypatch):
     app = make_app(tmp_path / "app")
     real_add, calls = slug._add, []
