@@ -93,11 +93,21 @@ def _checked(bp: Buildpack, detection: Detection | None, spec: str) -> Chosen:
     return Chosen(bp, detection)
 
 
+def _announce(specs: Sequence[str], log: BuildLog) -> None:
+    if len(specs) == 1:
+        log.step(f"Using buildpack: {specs[0]}")
+        return
+    log.step("Using buildpacks:")
+    for number, spec in enumerate(specs, 1):
+        log.info(f"{number}. {spec}")
+
+
 def detect(app_dir: Path, specs: Sequence[str], log: BuildLog,
            available: Sequence[Buildpack] | None = None,
            sources: classic.Sources | None = None) -> list[Chosen]:
     """The buildpacks to run: every `--buildpack` in order (each must detect), else the first that detects."""
     if specs:
+        _announce(specs, log)
         chosen = []
         for spec in specs:
             bp = resolve_buildpack(spec, available, sources)
@@ -231,6 +241,7 @@ def build(settings: BuildSettings, log: BuildLog,
           available: Sequence[Buildpack] | None = None) -> BuildReport:
     """Build the slug `settings` describe; `available` replaces the registered buildpacks (tests)."""
     output = settings.output
+    log.step(f"Building on the {settings.stack.capitalize()} stack")
     with tempfile.TemporaryDirectory(prefix="slugbuild-") as tmp:
         work = Path(tmp).resolve()
         # Whatever slugbuild itself writes may sit inside SRC; none of it belongs in the slug.

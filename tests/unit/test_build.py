@@ -107,8 +107,9 @@ def test_a_detection_error_fails_the_build_with_its_message(app, tmp_path):
 def test_several_buildpacks_run_in_order_and_later_ones_see_what_earlier_ones_exported(app, tmp_path):
     node, ruby = trio()[1], trio()[0]
     report, log = run(app, tmp_path, [ruby, node], buildpacks=["heroku/nodejs", "ruby"])
-    assert [s for s in log.texts("step") if s.endswith("detected")] == ["Node.js app detected",
-                                                                       "Ruby app detected"]
+    assert log.texts("step")[:4] == ["Building on the Heroku-24 stack", "Using buildpacks:",
+                                     "Node.js app detected", "Ruby app detected"]
+    assert log.texts("info")[:2] == ["1. heroku/nodejs", "2. ruby"]
     assert "NODE_HOME" not in node.seen["env"]
     assert ruby.seen["env"]["NODE_HOME"].endswith("/.node")
     assert "built-by-node" in ruby.seen["app_files"]
@@ -136,8 +137,9 @@ def test_defaults_merge_key_by_key_later_wins_and_the_procfile_wins_over_all(app
     report, log = run(app, tmp_path, [ruby, node], buildpacks=["ruby", "node"])
     assert report.process_types == {"web": "bin/web", "worker": "bin/worker", "console": "irb",
                                     "rake": "rake", "build": "npm run build"}
-    assert log.texts("info")[:2] == ["Procfile declares types -> web, worker",
-                                     "Default types for buildpack -> build, console, rake"]
+    infos = log.texts("info")
+    declared = infos.index("Procfile declares types -> web, worker")
+    assert infos[declared + 1] == "Default types for buildpack -> build, console, rake"
 
 
 def test_without_a_procfile_the_log_says_none(app, tmp_path):
