@@ -91,6 +91,23 @@ def test_same_source_in_different_places_at_different_times_gives_the_same_bytes
     assert a.path.read_bytes() == b.path.read_bytes()
 
 
+def test_the_compressor_thread_count_does_not_come_from_the_machine(tmp_path, monkeypatch):
+    """zlib-ng's threaded writer gives different bytes for different thread counts (measured), so a
+    machine-dependent count would break byte-identical slugs across machines."""
+    asked = []
+    real_open = slug.gzip_ng_threaded.open
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs["threads"])
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(slug.gzip_ng_threaded, "open", spy)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
+    pack(make_app(tmp_path / "app"), tmp_path / "slug.tgz")
+    assert asked == [slug.COMPRESS_THREADS] and slug.COMPRESS_THREADS > 0
+
+
 def test_checksum_and_size_are_those_of_the_file_written(tmp_path):
     packed, _ = pack(make_app(tmp_path / "app"), tmp_path / "slug.tgz")
     data = packed.path.read_bytes()
