@@ -79,7 +79,7 @@ def _show_how_to_connect(server: ApiServer, key: keys.ApiKey, data_dir: Path, lo
     log.info("Press Ctrl-C to stop.")
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
+def _stop_on_signal(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
@@ -94,7 +94,9 @@ def serve(host: str, port: int, data_dir: str | None, key: str | None, log: Buil
     api_key = keys.api_key(key, root)
     server = open_server(host, port, root, api_key.value, log=log)
     _show_how_to_connect(server, api_key, root, log)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)  # a service manager's stop ends it as Ctrl-C does
+    # Set both explicitly: a background job of a non-interactive shell starts with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop_on_signal)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
