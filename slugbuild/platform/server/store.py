@@ -192,9 +192,7 @@ class Store:
                 (slug_id, app.id, json.dumps(fields["process_types"], sort_keys=True),
                  fields.get("buildpack_provided_description"), fields.get("checksum"), fields.get("commit"),
                  fields.get("commit_description"), stack, stamp, stamp))
-        found = self.find_slug(slug_id)
-        assert found is not None
-        return found
+            return _slug(db.execute("SELECT * FROM slugs WHERE id = ?", (slug_id,)).fetchone())
 
     def find_slug(self, slug_id: str) -> Slug | None:
         row = self._one("SELECT * FROM slugs WHERE id = ?", slug_id)
