@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nodesemver
 from zlib_ng import gzip_ng
@@ -174,8 +175,8 @@ class RegistrySource:
         try:
             repack(node_tgz, npm_tgz, staged, f"node-v{version}-{versions.PLATFORM}")
             sha256 = file_sha256(staged)
-            lts = lts_codenames().get(int(version.split(".")[0]))
-            entry = Entry(version, str(published.get(version, ""))[:10], npm_version, lts)
+            release = index.get(version)
+            entry = Entry(version, str(published.get(version, ""))[:10], npm_version, release and release.lts)
             publish(dest, entry, staged, sha256)
         finally:
             staged.unlink(missing_ok=True)
@@ -209,7 +210,7 @@ class RegistrySource:
             os.replace(packed, tgz)
         return tgz
 
-    def _view(self, spec: str, *fields: str) -> object:
+    def _view(self, spec: str, *fields: str) -> Any:
         return json.loads(self._npm("view", spec, *fields, "--json") or "null")
 
     def _npm(self, *args: str) -> str:
