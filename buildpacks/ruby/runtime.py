@@ -73,7 +73,8 @@ def fetch(ctx: BuildContext, version: str) -> tuple[Download, str]:
 
 def install(ctx: BuildContext, request: RubyRequest) -> Path:
     """Unpack Ruby into vendor/ruby-<version>, record it, and return that directory."""
-    ctx.log.step(f"Installing ruby {request.version} (from {request.source})")
+    origin = "default" if request.source == "default" else f"from {request.source}"
+    ctx.log.step(f"Installing ruby {request.version} ({origin})")
     download, url = fetch(ctx, request.version)
     if not download.verified:
         ctx.log.info(f"{url} has no published checksum; using sha256 {download.sha256[:12]} pinned at "

@@ -16,6 +16,7 @@ from buildpacks.ruby import RubyBuildpack, runtime
 from buildpacks.ruby.buildpack import LOCK_MISSING, profile_script
 from buildpacks.ruby.framework import detect as detect_framework
 from buildpacks.ruby.gemfile_lock import read as read_lock
+from buildpacks.ruby.versions import DEFAULT_RUBY
 from slugbuild.buildpack import BuildContext, Detection
 from slugbuild.errors import BuildFailed, DownloadFailed
 from slugbuild.fetch import Fetcher
@@ -268,3 +269,13 @@ def test_node_then_ruby_the_assets_step_finds_the_node_installed_before_it(tmp_p
     node = app.app_dir / ".heroku" / "node" / "bin" / "node"
     assert f"node for assets: {node}" in app.calls()
     assert [r.name for r in shared.runtimes] == ["node", "ruby"]
+
+
+def test_no_version_in_the_lock_installs_the_default_and_warns(tmp_path):
+    app = RubyApp(tmp_path, "ruby-no-version")
+    log = RecordingLog()
+    # The fake mirror has only 3.1.2: what matters here is what was asked for, and the warning.
+    with pytest.raises(BuildFailed, match=f"^Ruby {DEFAULT_RUBY} is not available for heroku-24"):
+        RubyBuildpack().compile(app.context(log=log))
+    assert f"Installing ruby {DEFAULT_RUBY} (default)" in log.texts("step")
+    assert [w for w in log.texts("warn") if w.startswith("Gemfile.lock declares no Ruby version")]
