@@ -21,6 +21,7 @@ $(VENV)/.installed: pyproject.toml
 runtimes: install
 	$(BIN)/slugbuild mirror $(MIRROR) --from-registries --node $(NODE_RANGE) --go $(GO_VERSION) \
 		--ruby $(RUBY_VERSION) --stack heroku-24
+	$(BIN)/python -m tests.e2e.prefetch
 
 test: install runtimes
 	$(BIN)/pytest
@@ -29,8 +30,7 @@ unit: install
 	$(BIN)/pytest tests/unit
 
 demo: install
-	$(BIN)/slugbuild mirror $(MIRROR) --from-registries --node $(NODE_RANGE)
-	SLUGBUILD_NODE_MIRROR=file://$(CURDIR)/$(MIRROR)/node $(BIN)/slugbuild examples/node -o .demo/slug.tgz
+	NODE_RANGE=$(NODE_RANGE) bash scripts/demo.sh
 
 bench: install runtimes
 	$(BIN)/python -m benchmarks
