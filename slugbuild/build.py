@@ -194,7 +194,10 @@ def process_types(infos: Sequence[ReleaseInfo], declared: Mapping[str, str] | No
     extra = sorted(set(defaults) - set(declared or {}))
     if extra:
         log.info(f"Default types for buildpack -> {', '.join(extra)}")
-    return {**defaults, **(declared or {})}
+    merged = {**defaults, **(declared or {})}
+    if not merged:
+        log.warn("No process types: nothing will run this slug; add a Procfile line such as `web: COMMAND`")
+    return merged
 
 
 def description(chosen: Sequence[Chosen], infos: Sequence[ReleaseInfo]) -> str:

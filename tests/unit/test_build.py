@@ -145,6 +145,14 @@ def test_defaults_merge_key_by_key_later_wins_and_the_procfile_wins_over_all(app
 def test_without_a_procfile_the_log_says_none(app, tmp_path):
     _, log = run(app, tmp_path, trio()[1:], buildpacks=["node"])
     assert "Procfile declares types -> (none)" in log.texts("info")
+    assert log.texts("warn") == []
+
+
+def test_a_slug_with_no_process_types_at_all_gets_a_warning(app, tmp_path):
+    report, log = run(app, tmp_path, [FakeBuildpack("node", "package.json")])
+    assert report.process_types == {}
+    assert log.texts("warn") == ["No process types: nothing will run this slug; add a Procfile line such as "
+                                 "`web: COMMAND`"]
 
 
 def test_a_bad_procfile_fails_the_build_with_its_line(tmp_path):
