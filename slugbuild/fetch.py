@@ -31,6 +31,7 @@ TIMEOUT_S = 30
 RETRIES = 5
 BACKOFF_S = 0.5
 BACKOFF_MAX_S = 8.0
+STALE_PARTIAL_S = 24 * 3600
 USER_AGENT = f"slugbuild/{__version__}"
 
 
@@ -96,6 +97,7 @@ class Fetcher:
                                  "run the build once online or drop --offline")
         staging = self.cache_dir / "downloads" / ".partial"
         staging.mkdir(parents=True, exist_ok=True)
+        _prune_stale(staging)
         fd, tmp_name = tempfile.mkstemp(dir=staging, prefix=self._name(url) + ".")
         os.close(fd)
         tmp = Path(tmp_name)
@@ -226,6 +228,15 @@ class Fetcher:
         except requests.RequestException as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}") from None
         return written
+
+
+def _prune_stale(staging: Path) -> None:
+    """Remove what builds killed mid-download left behind; a running download's file is younger."""
+    cutoff = time.time() - STALE_PARTIAL_S
+    for leftover in staging.iterdir():
+        with contextlib.suppress(OSError):  # another build may remove it first
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
 
 
 def _range_start(response: requests.Response) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tarfile
 import threading
 from pathlib import Path
@@ -166,6 +167,17 @@ def test_two_threads_fetching_one_url_into_one_cache_both_succeed(http, fetcher)
     assert results[0].read_bytes() == BODY
     assert len(seen) == 2
     assert cache_files(fetcher) == [f"{results[0].parent.name}/f.tgz"]
+
+
+def test_partial_files_of_killed_builds_are_cleaned_up_later(http, fetcher):
+    url, _ = serve(http)
+    staging = fetcher.cache_dir / "downloads" / ".partial"
+    staging.mkdir(parents=True)
+    (staging / "old.tgz.abc").write_bytes(b"left by a build killed yesterday")
+    os.utime(staging / "old.tgz.abc", (0, 0))
+    (staging / "running.tgz.def").write_bytes(b"another build is writing this one")
+    fetcher.fetch(url, SHA)
+    assert sorted(p.name for p in staging.iterdir()) == ["running.tgz.def"]
 
 
 def test_a_damaged_cached_file_is_downloaded_again(http, fetcher):
