@@ -157,19 +157,27 @@ def prepare_cache(cache_dir: Path, clear: bool, *, is_default: bool = False) -> 
     """Create the cache directory (tagged as a cache); with `clear`, empty it first. A directory the user
     named is emptied only when it carries the tag, so a mistyped --cache-dir never wipes a real one."""
     tag = cache_dir / CACHEDIR_TAG
-    if clear and cache_dir.is_dir() and any(cache_dir.iterdir()):
-        if not tag.is_file() and not is_default:
-            raise UsageError(f"--clear-cache: {cache_dir} has no {CACHEDIR_TAG}, so it is not a slugbuild "
-                             "cache; refusing to empty it; check --cache-dir")
-        for entry in cache_dir.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    if not tag.is_file():
-        tag.write_text(CACHEDIR_TAG_TEXT)
+    try:
+        if clear and cache_dir.is_dir() and any(cache_dir.iterdir()):
+            if not tag.is_file() and not is_default:
+                raise UsageError(f"--clear-cache: {cache_dir} has no {CACHEDIR_TAG}, so it is not a "
+                                 "slugbuild cache; refusing to empty it; check --cache-dir")
+            _empty(cache_dir)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        if not tag.is_file():
+            tag.write_text(CACHEDIR_TAG_TEXT)
+    except OSError as exc:
+        raise UsageError(f"cache directory {exc.filename or cache_dir}: {exc.strerror}; give a writable "
+                         "--cache-dir") from None
     return cache_dir
+
+
+def _empty(directory: Path) -> None:
+    for entry in directory.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def compile_all(chosen: Sequence[Chosen], ctx: BuildContext, log: BuildLog) -> list[ReleaseInfo]:

@@ -225,6 +225,12 @@ def test_clear_cache_empties_the_default_cache_even_before_it_was_tagged(tmp_pat
     assert sorted(p.name for p in cache.iterdir()) == ["CACHEDIR.TAG"]
 
 
+def test_a_cache_directory_that_cannot_be_made_is_one_clear_error(app, tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match=f"^cache directory {tmp_path}/file/cache: Not a directory; give"):
+        run(app, tmp_path, trio()[1:], cache_dir=str(tmp_path / "file" / "cache"))
+
+
 def test_each_buildpack_gets_its_own_cache_directory(app, tmp_path):
     ruby, node = trio()[0], trio()[1]
     run(app, tmp_path, [ruby, node], buildpacks=["ruby", "node"])
