@@ -78,6 +78,18 @@ def run(src: Path, tmp_path: Path, available, **overrides) -> tuple[build.BuildR
     return build.build(settings(src, tmp_path, **overrides), log, available), log
 
 
+def test_the_step_transcript_reads_like_herokus(app, tmp_path):
+    (app / ".slugignore").write_text("*.md\n")
+    (app / "README.md").write_text("docs")
+    (app / "Procfile").write_text("web: npm start\n")
+    _, log = run(app, tmp_path, trio(), buildpacks=["node"])
+    assert log.texts("step") == ["Building on the Heroku-24 stack",
+                                 "Deleting 1 files matching .slugignore patterns.", "Using buildpack: node",
+                                 "Node.js app detected", "Discovering process types", "Compressing..."]
+    assert log.texts("info")[:1] == ["Procfile declares types -> web"]
+    assert log.texts("info")[1].startswith("Done: ")
+
+
 def test_the_first_buildpack_that_detects_wins_and_the_others_are_named(app, tmp_path):
     bps = trio()
     report, log = run(app, tmp_path, bps)
