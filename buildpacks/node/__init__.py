@@ -6,7 +6,16 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from buildpacks.node import package_json, package_manager, runtime, versions
+from buildpacks.node import (
+    concurrency,
+    notices,
+    npm,
+    package_json,
+    package_manager,
+    preflight,
+    runtime,
+    versions,
+)
 from buildpacks.node.cache import ModulesCache, signature
 from buildpacks.node.package_json import PackageJson
 from buildpacks.node.package_manager import PackageManager
@@ -45,27 +54,30 @@ class NodeBuildpack:
         if not (app_dir / "package.json").is_file():
             return None
         try:
-            package_json.read(app_dir)
-            package_manager.check_lockfiles(app_dir)
+            preflight.check(app_dir, package_json.read(app_dir))
         except BuildFailed as exc:
             return Detection("Node.js", error=str(exc))
         return Detection("Node.js")
 
     def compile(self, ctx: BuildContext) -> None:
         pkg = package_json.read(ctx.app_dir)
-        pm = package_manager.choose(ctx.app_dir, pkg)
+        preflight.check(ctx.app_dir, pkg)
         runtime.check_node_home(ctx.app_dir)
+        pm = package_manager.choose(ctx.app_dir, pkg)
+        build_flags = package_manager.build_flags(ctx.config)
+        if warning := notices.checked_in_modules(ctx.app_dir):
+            ctx.log.warn(warning)
         env = self._runtime_environment(ctx)
         node_version, node_home = self._install_node(ctx, pkg, env)
-        npm_version = runtime.bundled_npm_version(node_home) or "unknown"
-        ctx.log.info(f"Using npm {npm_version}")
+        npm_version = npm.ensure(ctx, pkg, node_home, env)
         self._install_package_manager(ctx, pm, env)
         runtime.write_profile(ctx.app_dir)
+        concurrency.write_profile(ctx.app_dir)
         self._run_script(ctx, pkg, pm, "heroku-prebuild", env)
         sig = signature(ctx.app_dir, [ctx.stack, f"node {node_version}", f"npm {npm_version}",
                                       f"{pm.name} {pm.version_spec()}", " ".join(install_command(pm, env))])
         restored = self._install_dependencies(ctx, pkg, pm, env, sig)
-        self._build(ctx, pkg, pm, env)
+        self._build(ctx, pkg, pm, env, build_flags)
         self._save_cache(ctx, env, sig, restored)
         self._prune(ctx, pm, env)
         self._run_script(ctx, pkg, pm, "heroku-cleanup", env)
@@ -98,6 +110,10 @@ class NodeBuildpack:
             ctx.log.warn(f"engines.node {requested!r} in package.json also matches {resolution.capped_from}, "
                          f"above the newest LTS; using {resolution.version} (pin a major such as "
                          f"\"{index.suggestion()}\", or set NODEJS_ALLOW_WIDE_RANGE=true)")
+        for warning in (notices.wide_range(requested, index), notices.end_of_life(resolution.version,
+                                                                                   index.suggestion())):
+            if warning:
+                ctx.log.warn(warning)
         why = (f"{requested} from {versions.ENGINES_SOURCE}" if resolution.source == versions.ENGINES_SOURCE
                else resolution.source)
         ctx.log.step(f"Installing node {resolution.version} ({why})")
@@ -139,21 +155,24 @@ class NodeBuildpack:
             raise InstallFailed(exc.argv, exc.status, pm.lockfile, out_of_sync) from None
         return False
 
-    def _build(self, ctx: BuildContext, pkg: PackageJson, pm: PackageManager, env: Mapping[str, str]) -> None:
+    def _build(self, ctx: BuildContext, pkg: PackageJson, pm: PackageManager, env: Mapping[str, str],
+               build_flags: list[str]) -> None:
         ctx.log.step("Build")
         script = next((s for s in ("heroku-postbuild", "build") if pkg.has_script(s)), None)
         if script is None:
             ctx.log.info("No build script (heroku-postbuild or build) in package.json")
             return
-        self._run_script(ctx, pkg, pm, script, env)
+        # As on Heroku, NODE_BUILD_FLAGS reach `build` only: heroku-postbuild is the app's own command.
+        self._run_script(ctx, pkg, pm, script, env, build_flags if script == "build" else [])
 
     def _run_script(self, ctx: BuildContext, pkg: PackageJson, pm: PackageManager, script: str,
-                    env: Mapping[str, str]) -> None:
+                    env: Mapping[str, str], args: list[str] | None = None) -> None:
         if not pkg.has_script(script):
             return
-        ctx.log.info(f"Running {script}")
+        argv = pm.run_script(script, args or [])
+        ctx.log.info(f"Running {' '.join(argv[1:]) if args else script}")
         try:
-            ctx.run(pm.run_script(script), env=env)
+            ctx.run(argv, env=env)
         except CommandFailed as exc:
             raise ScriptFailed(script, exc.status) from None
 
@@ -182,7 +201,7 @@ class NodeBuildpack:
 
 
 def install_command(pm: PackageManager, env: Mapping[str, str]) -> list[str]:
-    return pm.install(package_manager.is_production_only(env))
+    return pm.install(package_manager.is_production_only(env), package_manager.forces_npm_install(env))
 
 
 def has_start(app_dir: Path, pkg: PackageJson) -> bool:
