@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,8 +59,9 @@ class PackageManager:
             return f"@yarnpkg/cli-dist@{spec}"
         return f"{self.name}@{spec}"
 
-    def install(self, production_only: bool) -> list[str]:
-        """The dependency install command: devDependencies too, unless NPM_CONFIG_PRODUCTION says no."""
+    def install(self, production_only: bool, force_npm_install: bool = False) -> list[str]:
+        """The dependency install command: devDependencies too, unless NPM_CONFIG_PRODUCTION says no;
+        `npm ci` when there is an npm lockfile, unless USE_NPM_INSTALL forces `npm install`."""
         if self.name == "yarn":
             if self.berry:
                 return ["yarn", "install", "--immutable"]
@@ -67,7 +69,7 @@ class PackageManager:
                     "--ignore-engines", "--prefer-offline", "--non-interactive"]
         if self.name == "pnpm":
             return ["pnpm", "install", f"--prod={str(production_only).lower()}", "--frozen-lockfile"]
-        verb = "ci" if self.lockfile else "install"
+        verb = "ci" if self.lockfile and not force_npm_install else "install"
         return ["npm", verb, "--omit=dev" if production_only else "--include=dev"]
 
     def prune(self) -> list[str] | None:
@@ -81,8 +83,11 @@ class PackageManager:
             return ["pnpm", "prune", "--prod"]
         return ["npm", "prune", "--omit=dev"]
 
-    def run_script(self, script: str) -> list[str]:
-        return [self.name, "run", script]
+    def run_script(self, script: str, args: Sequence[str] = ()) -> list[str]:
+        """`<pm> run <script>`, with `args` passed on to the script (npm needs `--` before them)."""
+        if not args:
+            return [self.name, "run", script]
+        return [self.name, "run", script, *(["--"] if self.name == "npm" else []), *args]
 
 
 def lockfiles(app_dir: Path) -> list[str]:
@@ -122,6 +127,20 @@ def build_env(config: Mapping[str, str], cache_dir: Path) -> dict[str, str]:
     env.setdefault("YARN_CACHE_FOLDER", str(cache_dir / "yarn"))
     env.setdefault("NPM_CONFIG_STORE_DIR", str(cache_dir / "pnpm-store"))
     return env
+
+
+def forces_npm_install(env: Mapping[str, str]) -> bool:
+    """USE_NPM_INSTALL set (to anything but false) makes npm install even with a lockfile, as on Heroku."""
+    return env.get("USE_NPM_INSTALL", "").strip().lower() not in ("", "false")
+
+
+def build_flags(env: Mapping[str, str]) -> list[str]:
+    """NODE_BUILD_FLAGS split as a shell would: the arguments Heroku passes to the `build` script."""
+    try:
+        return shlex.split(env.get("NODE_BUILD_FLAGS", ""))
+    except ValueError as exc:
+        raise BuildFailed(f"NODE_BUILD_FLAGS cannot be split into arguments ({exc}); "
+                          "close the quote or escape it") from None
 
 
 def is_production_only(env: Mapping[str, str]) -> bool:

@@ -18,7 +18,9 @@ FAKE_VERSION = "24.11.1"
 FAKE_NPM_VERSION = "11.6.2"
 FAKE_NODE = "#!/bin/sh\necho v24.11.1\n"
 # Logs each call to $NPM_LOG; `run S` fails when S is $FAIL_SCRIPT; installs leave a node_modules behind;
-# `install --global X@V` puts a logging X next to npm, as a global install into the node directory would.
+# `install --global X@V` puts a logging X next to npm, as a global install into the node directory would;
+# `install --global npm@V` records V (and $NPM_CONFIG_REGISTRY) as the installed npm's, or fails when V is
+# $NPM_MISSING.
 FAKE_NPM = """#!/bin/sh
 echo "$(basename "$0") $*" >> "$NPM_LOG"
 case "$1" in
@@ -26,7 +28,14 @@ case "$1" in
   ci|install)
     if [ "$2" = "--global" ]; then
       case "$3" in @yarnpkg/cli-dist@*) tool=yarn ;; *) tool="${3%%@*}" ;; esac
-      cp "$0" "$(dirname "$0")/$tool"
+      if [ "$tool" = npm ]; then
+        want="${3#npm@}"
+        if [ "$want" = "$NPM_MISSING" ]; then echo "npm error notarget npm@$want"; exit 1; fi
+        printf '{"version": "%s", "installedFrom": "%s"}' "$want" "$NPM_CONFIG_REGISTRY" \
+          > "$(dirname "$0")/../lib/node_modules/npm/package.json"
+      else
+        cp "$0" "$(dirname "$0")/$tool"
+      fi
     else
       mkdir -p node_modules/dep && echo "$*" > node_modules/dep/installed-by
     fi ;;
