@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from buildpacks.go import gomod, install, toolchain
+from buildpacks.go import gomod, hooks, install, toolchain
 from buildpacks.go.versions import DEFAULT_GO, requested
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed
@@ -52,12 +52,15 @@ class GoBuildpack:
                 raise BuildFailed(_legacy_message(*legacy))
             raise BuildFailed("go.mod not found; run `go mod init <module path>` and commit go.mod")
         mod = gomod.read(ctx.app_dir)
+        install.check_bin_dir(ctx.app_dir)
         request = requested(ctx.config, mod)
         _warn_about(ctx, request.source)
         goroot = toolchain.install(ctx, request)
         ctx.prepend_path(goroot / "bin")
         env = install.go_env(ctx, goroot)
+        hooks.run(ctx, hooks.PRE_COMPILE, env)
         self._process_types = self._build(ctx, mod, env)
+        hooks.run(ctx, hooks.POST_COMPILE, env)
         profile = ctx.app_dir / ".profile.d" / "go.sh"
         profile.parent.mkdir(parents=True, exist_ok=True)
         profile.write_text(PROFILE)

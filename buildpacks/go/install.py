@@ -69,13 +69,45 @@ def binary_name(import_path: str) -> str:
     return posixpath.basename(import_path.rstrip("/"))
 
 
+def check_bin_dir(app_dir: Path) -> None:
+    """bin must be a directory (or absent): go install writes the app's programs there."""
+    bin_dir = app_dir / "bin"
+    if (bin_dir.exists() or bin_dir.is_symlink()) and not bin_dir.is_dir():
+        raise BuildFailed("bin is a file, but go install writes the app's programs there; rename it "
+                          "(`git mv bin <new name>`) so bin can be a directory")
+
+
+def linker_flags(ctx: BuildContext) -> list[str]:
+    """`-ldflags "-X symbol=value"` from GO_LINKER_SYMBOL and GO_LINKER_VALUE (default SOURCE_VERSION)."""
+    symbol = ctx.config.get("GO_LINKER_SYMBOL", "").strip()
+    if not symbol:
+        return []
+    value = ctx.config.get("GO_LINKER_VALUE") or ctx.env.get("SOURCE_VERSION", "")
+    source = "GO_LINKER_VALUE" if ctx.config.get("GO_LINKER_VALUE") else "SOURCE_VERSION"
+    if not value:
+        ctx.log.warn("GO_LINKER_SYMBOL is set, but there is no GO_LINKER_VALUE and no SOURCE_VERSION (the "
+                     "source is not a git checkout); building without -X: set GO_LINKER_VALUE")
+        return []
+    ctx.log.info(f"Setting {symbol} to {value!r} (from {source}) with -ldflags -X")
+    return ["-ldflags", f"-X {_quoted(f'{symbol}={value}', source)}"]
+
+
+def _quoted(pair: str, source: str) -> str:
+    # The linker splits -ldflags on blanks and honours '...' and "..." quotes, as a shell would.
+    if not any(c.isspace() or c in "'\"" for c in pair):
+        return pair
+    for quote in ("'", '"'):
+        if quote not in pair:
+            return f"{quote}{pair}{quote}"
+    raise BuildFailed(f"{source} holds both ' and \" quotes, which -ldflags -X cannot carry; "
+                      "drop one kind of quote")
+
+
 def install(ctx: BuildContext, env: dict[str, str], spec: Sequence[str]) -> None:
-    """`go install -tags heroku -trimpath -buildvcs=false` into bin/."""
-    bin_dir = ctx.app_dir / "bin"
-    if bin_dir.exists() and not bin_dir.is_dir():
-        raise BuildFailed("bin is a file, but go install writes the app's programs there; rename it")
+    """`go install -tags heroku -trimpath -buildvcs=false [-ldflags -X ...]` into bin/."""
+    check_bin_dir(ctx.app_dir)
     ctx.run(["go", "install", "-v", "-tags", "heroku", "-trimpath", "-buildvcs=false",
-             *_mod_flags(ctx.app_dir), *spec], env=env)
+             *_mod_flags(ctx.app_dir), *linker_flags(ctx), *spec], env=env)
 
 
 def _mod_flags(app_dir: Path) -> list[str]:
