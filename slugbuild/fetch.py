@@ -1,23 +1,26 @@
 """Downloads for buildpacks: a verified cache keyed by URL and checksum, retries with resume, offline use,
-safe extraction."""
+safe extraction, and runtimes unpacked once in the cache then hard-linked into each app."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import posixpath
 import random
 import shutil
+import stat
 import tarfile
 import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import requests
 from zlib_ng import gzip_ng, zlib_ng
@@ -32,6 +35,9 @@ RETRIES = 5
 BACKOFF_S = 0.5
 BACKOFF_MAX_S = 8.0
 STALE_PARTIAL_S = 24 * 3600
+MANIFEST = "manifest.json"
+# Link failures that mean "not here", not "broken": another filesystem, no hard links, too many links.
+_NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP)
 USER_AGENT = f"slugbuild/{__version__}"
 
 
@@ -42,6 +48,29 @@ class Download:
     path: Path
     sha256: str
     verified: bool
+
+
+class Entry(NamedTuple):
+    """One line of an unpacked tree's manifest: kind is "d", "f" or "l"; a link's target is in `target`."""
+
+    kind: str
+    path: str
+    size: int
+    mtime_ns: int
+    mode: int
+    target: str
+
+
+@dataclass(frozen=True)
+class Tree:
+    """An archive unpacked in the cache, shared by every build using that cache, with its manifest;
+    `reused` is False when this build unpacked it."""
+
+    path: Path
+    sha256: str
+    verified: bool
+    entries: tuple[Entry, ...]
+    reused: bool
 
 
 class NotFound(DownloadFailed):
@@ -143,6 +172,63 @@ class Fetcher:
             tmp.unlink(missing_ok=True)
         return cached.read_text()
 
+    def install(self, url: str, sha256: str | None, dest: Path, *, strip_components: int = 0,
+                label: str | None = None) -> Tree:
+        """Put the files of the archive at `url` at `dest` (which must not exist): hard links into the tree
+        unpacked in the cache, copies where links cannot be made. Return that cached tree."""
+        dest = Path(dest)
+        if dest.exists() or dest.is_symlink():
+            raise DownloadFailed(f"cannot install {url} into {dest}: it exists; remove it first")
+        tree = self.tree(url, sha256, strip_components=strip_components, label=label)
+        try:
+            try:
+                _link_tree(tree, dest)
+            except FileNotFoundError:  # the cached tree went away meanwhile (--clear-cache): once more
+                shutil.rmtree(dest, ignore_errors=True)
+                tree = self.tree(url, sha256, strip_components=strip_components, label=label)
+                _link_tree(tree, dest)
+        except OSError as exc:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise DownloadFailed(f"could not install {url} into {dest}: {exc.strerror}; check the "
+                                 "directory and the free space") from None
+        return tree
+
+    def tree(self, url: str, sha256: str | None, *, strip_components: int = 0,
+             label: str | None = None) -> Tree:
+        """The archive at `url` unpacked in the cache, downloaded and unpacked only when no intact copy is
+        there. Buildpacks must not write into it; `install` gives an app its own view of it."""
+        expected = (sha256 or self._pinned(url) or "").lower() or None
+        if expected and (entries := self._intact(self._tree_dir(expected, strip_components))) is not None:
+            return Tree(self._tree_dir(expected, strip_components) / "tree", expected, sha256 is not None,
+                        entries, reused=True)
+        download = self.fetch(url, sha256, label=label)
+        final = self._tree_dir(download.sha256, strip_components)
+        _unpack_tree(download.path, final, strip_components)
+        entries = self._intact(final)
+        if entries is None:
+            raise DownloadFailed(f"{final} changed while it was unpacked; build again")
+        return Tree(final / "tree", download.sha256, download.verified, entries, reused=False)
+
+    def _tree_dir(self, sha256: str, strip_components: int) -> Path:
+        return self.cache_dir / "unpacked" / f"{sha256}-strip{strip_components}"
+
+    def _intact(self, slot: Path) -> tuple[Entry, ...] | None:
+        """The manifest of the tree in `slot` when every entry still matches it; otherwise the slot is
+        discarded (renamed aside, then removed) and None is returned."""
+        if not slot.is_dir():
+            return None
+        try:
+            entries = tuple(Entry(*row) for row in json.loads((slot / MANIFEST).read_text()))
+        except (OSError, ValueError, TypeError):
+            entries = ()
+        changed = _first_change(slot / "tree", entries) if entries else MANIFEST
+        if changed is None:
+            return entries
+        self.log.warn(f"the cached unpacked runtime {slot.name[:12]} changed since it was unpacked "
+                      f"({changed}); unpacking it again")
+        _discard(slot)
+        return None
+
     # -- cache layout -------------------------------------------------------------------------------
 
     def _cached(self, url: str, sha256: str) -> Path | None:
@@ -230,13 +316,16 @@ class Fetcher:
         return written
 
 
-def _prune_stale(staging: Path) -> None:
-    """Remove what builds killed mid-download left behind; a running download's file is younger."""
+def _prune_stale(staging: Path, prefix: str = "") -> None:
+    """Remove what builds killed mid-download (or mid-unpack) left behind; a running one's is younger."""
     cutoff = time.time() - STALE_PARTIAL_S
-    for leftover in staging.iterdir():
+    for leftover in staging.glob(f"{prefix}*"):
         with contextlib.suppress(OSError):  # another build may remove it first
-            if leftover.stat().st_mtime < cutoff:
-                leftover.unlink()
+            if leftover.lstat().st_mtime < cutoff:
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover)
+                else:
+                    leftover.unlink()
 
 
 def _range_start(response: requests.Response) -> int | None:
@@ -342,3 +431,120 @@ def _move_into_place(staging: Path, dest: Path) -> None:
     except OSError as exc:
         if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not dest.is_dir():
             raise
+
+
+def clear_cache(directory: Path, *, keep: Collection[str] = ()) -> None:
+    """Empty `directory`, a cache other builds may be using right now, but for the names in `keep`.
+
+    Every entry is first renamed into one hidden directory (each rename is atomic), and only then is that
+    directory removed. So a concurrent build never meets a half-deleted runtime: the files it already
+    opened or hard-linked into its app stay intact, and whatever it looks up afterwards is simply not
+    cached any more, so it downloads and unpacks it again. (A Go toolchain it is running from the cache
+    goes away under it, and that build fails; build it again.)
+    """
+    directory = Path(directory)
+    trash = Path(tempfile.mkdtemp(dir=directory, prefix=".clearing."))
+    for name in os.listdir(directory):
+        if name in keep or name == trash.name:
+            continue
+        with contextlib.suppress(FileNotFoundError):  # another --clear-cache moved it first
+            os.replace(directory / name, trash / name)
+    shutil.rmtree(trash)
+
+
+# -- unpacked trees ------------------------------------------------------------------------------------
+#
+# Hard links share bytes with the cache, so a build that rewrites a linked file in place (`npm i -g` into
+# .heroku/node, say) rewrites the cached copy too. Breaking links on write cannot be done for the programs
+# a buildpack runs, so instead each tree keeps a manifest (path, size, mtime_ns, mode) written when it was
+# unpacked and checked (one lstat per entry) before every reuse; any difference discards the tree and the
+# archive is unpacked again. Files that are replaced (unlink, then create) never touch the cache. Left
+# open: a build that rewrites a file while another build is linking the same tree.
+
+def _unpack_tree(archive: Path, final: Path, strip_components: int) -> None:
+    """Unpack `archive` into final/tree with final/manifest.json, in a temporary directory renamed into
+    place, so no build ever sees a half-unpacked tree; when another build wins the race, its tree stays."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _prune_stale(final.parent, ".partial.")
+    _prune_stale(final.parent, ".discard.")
+    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=".partial."))
+    try:
+        (staging / "tree").mkdir()
+        _extract_into(archive, staging / "tree", strip_components)
+        (staging / MANIFEST).write_text(json.dumps(_scan(staging / "tree")))
+        _move_into_place(staging, final)
+    except (tarfile.TarError, EOFError, OSError, zlib_ng.error) as exc:
+        raise DownloadFailed(f"could not unpack {archive}: {exc}") from None
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _scan(root: Path) -> list[Entry]:
+    """Every entry under `root`, each directory before what it holds."""
+    entries = []
+    pending = [""]
+    while pending:
+        rel = pending.pop()
+        with os.scandir(os.path.join(root, rel)) as it:
+            for item in sorted(it, key=lambda e: e.name):
+                path = f"{rel}/{item.name}" if rel else item.name
+                st = item.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    entries.append(Entry("d", path, 0, 0, stat.S_IMODE(st.st_mode), ""))
+                    pending.append(path)
+                elif stat.S_ISLNK(st.st_mode):
+                    entries.append(Entry("l", path, 0, 0, 0, os.readlink(item.path)))
+                else:
+                    entries.append(Entry("f", path, st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode), ""))
+    return entries
+
+
+def _first_change(root: Path, entries: tuple[Entry, ...]) -> str | None:
+    """The first entry that no longer matches the manifest, or None when the tree is as unpacked."""
+    kinds = {"d": stat.S_ISDIR, "f": stat.S_ISREG, "l": stat.S_ISLNK}
+    for entry in entries:
+        try:
+            st = os.lstat(os.path.join(root, entry.path))
+        except OSError:
+            return entry.path
+        if not kinds[entry.kind](st.st_mode):
+            return entry.path
+        if entry.kind == "f" and (st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode)) != (
+                entry.size, entry.mtime_ns, entry.mode):
+            return entry.path
+    return None
+
+
+def _discard(slot: Path) -> None:
+    """Rename `slot` aside (atomic: no build sees it half-removed), then remove it."""
+    aside = Path(tempfile.mkdtemp(dir=slot.parent, prefix=".discard."))
+    with contextlib.suppress(FileNotFoundError):  # another build discarded it first
+        os.replace(slot, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _link_tree(tree: Tree, dest: Path) -> None:
+    """Recreate `tree` at `dest`: directories and symlinks are new, files are hard links (or copies)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.mkdir()
+    for entry in tree.entries:
+        target = os.path.join(dest, entry.path)
+        if entry.kind == "d":
+            os.mkdir(target)
+        elif entry.kind == "l":
+            os.symlink(entry.target, target)
+        else:
+            _link_or_copy(os.path.join(tree.path, entry.path), target)
+    for entry in reversed(tree.entries):  # last, so a read-only directory is filled first
+        if entry.kind == "d":
+            os.chmod(os.path.join(dest, entry.path), entry.mode)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if exc.errno not in _NO_LINK:
+            raise
+        shutil.copy2(source, target)

@@ -1,11 +1,14 @@
 """Downloads under injected faults (served on 127.0.0.1) never leave a partial or corrupt file in the cache;
-extraction refuses anything that would land outside its target."""
+extraction refuses anything that would land outside its target; runtimes unpacked in the cache reach each
+app as links, and what a build changes through them never reaches the next build."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import shutil
 import tarfile
 import threading
 from pathlib import Path
@@ -14,8 +17,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from slugbuild import fetch
 from slugbuild.errors import DownloadFailed
-from slugbuild.fetch import Fetcher, NotFound, UnsafeArchive, extract
+from slugbuild.fetch import Fetcher, NotFound, UnsafeArchive, clear_cache, extract
 from slugbuild.log import RecordingLog
 
 BODY = bytes(range(256)) * 12_000  # ~3 MB: more than one read chunk, so a cut body leaves bytes to resume
@@ -291,3 +295,122 @@ def test_a_non_empty_destination_is_refused(tmp_path):
     (tmp_path / "dest" / "old").write_text("x")
     with pytest.raises(DownloadFailed, match="dest: it is not empty; remove it first"):
         extract(archive, tmp_path / "dest")
+
+
+# -- runtimes unpacked once in the cache, linked into each app ------------------------------------------
+
+def runtime(tmp_path: Path) -> tuple[str, str]:
+    """A file:// URL of a small Node.js-shaped archive, and its sha256."""
+    archive = tarball(tmp_path, member("node-v1/", tarfile.DIRTYPE, mode=0o755),
+                      member("node-v1/bin/", tarfile.DIRTYPE, mode=0o755),
+                      member("node-v1/bin/node", mode=0o755),
+                      member("node-v1/bin/npm", tarfile.SYMTYPE, "node"),
+                      member("node-v1/README.md"))
+    return archive.as_uri(), hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+def test_a_runtime_is_unpacked_once_and_hard_linked_into_each_app(tmp_path, fetcher):
+    url, sha = runtime(tmp_path)
+    first = fetcher.install(url, sha, tmp_path / "a" / "node", strip_components=1)
+    shutil.rmtree(fetcher.cache_dir / "downloads")
+    fetcher.offline = True  # the second install must not need the archive at all
+    second = fetcher.install(url, sha, tmp_path / "b" / "node", strip_components=1)
+    assert (first.reused, second.reused) == (False, True)
+    a, b = tmp_path / "a" / "node", tmp_path / "b" / "node"
+    assert (b / "bin" / "node").read_text() == "hi\n"
+    assert os.path.samefile(a / "bin" / "node", b / "bin" / "node")
+    assert os.readlink(b / "bin" / "npm") == "node" and (b / "bin" / "node").stat().st_mode & 0o111
+    assert sorted(p.name for p in b.iterdir()) == ["README.md", "bin"]
+
+
+def rewrite(path: Path, mode: str, data: bytes) -> None:
+    with path.open(mode) as fh:
+        fh.write(data)
+
+
+@pytest.mark.parametrize("change", [
+    lambda p: rewrite(p, "r+b", b"XX"),  # same size, in place
+    lambda p: rewrite(p, "ab", b"more"),
+    lambda p: p.chmod(0o600),
+], ids=["rewritten", "appended", "chmod"])
+def test_a_linked_file_changed_in_place_is_not_handed_to_the_next_build(tmp_path, fetcher, change):
+    url, sha = runtime(tmp_path)
+    fetcher.install(url, sha, tmp_path / "a" / "node", strip_components=1)
+    change(tmp_path / "a" / "node" / "bin" / "node")  # as `npm i -g` rewriting a file: the cache's too
+    tree = fetcher.install(url, sha, tmp_path / "b" / "node", strip_components=1)
+    node = tmp_path / "b" / "node" / "bin" / "node"
+    assert node.read_bytes() == b"hi\n" and node.stat().st_mode & 0o777 == 0o755
+    assert not tree.reused
+    assert fetcher.log.texts("warn") == [f"the cached unpacked runtime {sha[:12]} changed since it was "
+                                         "unpacked (bin/node); unpacking it again"]
+
+
+def test_across_filesystems_the_runtime_is_copied(tmp_path, fetcher, monkeypatch):
+    def cross_device(source, target):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(fetch.os, "link", cross_device)
+    url, sha = runtime(tmp_path)
+    fetcher.install(url, sha, tmp_path / "a" / "node", strip_components=1)
+    node = tmp_path / "a" / "node" / "bin" / "node"
+    assert node.read_text() == "hi\n" and node.stat().st_mode & 0o111
+    node.write_text("changed\n")
+    fetcher.install(url, sha, tmp_path / "b" / "node", strip_components=1)
+    assert (tmp_path / "b" / "node" / "bin" / "node").read_text() == "hi\n"
+    assert fetcher.log.texts("warn") == []
+
+
+def test_concurrent_builds_unpack_one_runtime_and_all_get_it(tmp_path, fetcher):
+    url, sha = runtime(tmp_path)
+    failures: list[BaseException] = []
+
+    def install(i: int) -> None:
+        try:
+            Fetcher(fetcher.cache_dir, RecordingLog()).install(url, sha, tmp_path / f"app{i}" / "node",
+                                                               strip_components=1)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=install, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert all((tmp_path / f"app{i}" / "node" / "bin" / "node").read_text() == "hi\n" for i in range(6))
+    assert [p.name for p in (fetcher.cache_dir / "unpacked").iterdir()] == [f"{sha}-strip1"]
+
+
+def test_clearing_the_cache_leaves_a_linked_runtime_intact(tmp_path, fetcher):
+    url, sha = runtime(tmp_path)
+    fetcher.install(url, sha, tmp_path / "a" / "node", strip_components=1)
+    (fetcher.cache_dir / "CACHEDIR.TAG").write_text("tag\n")
+    clear_cache(fetcher.cache_dir, keep=("CACHEDIR.TAG",))
+    assert [p.name for p in fetcher.cache_dir.iterdir()] == ["CACHEDIR.TAG"]
+    assert (tmp_path / "a" / "node" / "bin" / "node").read_text() == "hi\n"
+    assert not fetcher.install(url, sha, tmp_path / "b" / "node", strip_components=1).reused
+
+
+def test_a_runtime_cleared_while_it_is_being_linked_is_unpacked_again(tmp_path, fetcher, monkeypatch):
+    url, sha = runtime(tmp_path)
+    fetcher.tree(url, sha, strip_components=1)
+    real_link_tree = fetch._link_tree
+    calls = []
+
+    def cleared_first(tree, dest):
+        calls.append(dest)
+        if len(calls) == 1:
+            clear_cache(fetcher.cache_dir)  # another build's --clear-cache, just now
+        real_link_tree(tree, dest)
+
+    monkeypatch.setattr(fetch, "_link_tree", cleared_first)
+    tree = fetcher.install(url, sha, tmp_path / "a" / "node", strip_components=1)
+    assert (tmp_path / "a" / "node" / "bin" / "node").read_text() == "hi\n"
+    assert len(calls) == 2 and not tree.reused
+
+
+def test_installing_over_an_existing_directory_is_refused(tmp_path, fetcher):
+    url, sha = runtime(tmp_path)
+    (tmp_path / "a" / "node").mkdir(parents=True)
+    with pytest.raises(DownloadFailed, match="node: it exists; remove it first$"):
+        fetcher.install(url, sha, tmp_path / "a" / "node")
