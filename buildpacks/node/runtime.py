@@ -10,7 +10,6 @@ from buildpacks.node import versions
 from buildpacks.node.versions import Resolution
 from slugbuild.buildpack import BuildContext, Runtime
 from slugbuild.errors import BuildFailed
-from slugbuild.fetch import extract
 
 UPSTREAM = "https://nodejs.org/dist"
 MIRROR_VAR = "SLUGBUILD_NODE_MIRROR"
@@ -49,13 +48,12 @@ def install(ctx: BuildContext, resolution: Resolution, base: str) -> Path:
     sums_url = f"{base}/v{version}/SHASUMS256.txt"
     sha256 = versions.sha256_for(ctx.fetcher.fetch_text(sums_url, label="SHASUMS256.txt"), name, sums_url)
     url = f"{base}/v{version}/{name}"
-    download = ctx.fetcher.fetch(url, sha256, label=name)
     node_home = ctx.app_dir / NODE_HOME
     if node_home.exists():
         shutil.rmtree(node_home)
-    extract(download.path, node_home, strip_components=1)
+    tree = ctx.fetcher.install(url, sha256, node_home, strip_components=1, label=name)
     ctx.record_runtime(Runtime("node", resolution.requested, resolution.source, version, url,
-                               download.sha256, download.verified))
+                               tree.sha256, tree.verified))
     ctx.prepend_path(node_home / "bin")
     ctx.export("NODE_HOME", str(node_home))
     return node_home

@@ -10,7 +10,7 @@ from pathlib import Path
 from buildpacks.ruby.versions import RubyRequest
 from slugbuild.buildpack import BuildContext, Runtime
 from slugbuild.errors import BuildFailed, DownloadFailed
-from slugbuild.fetch import Download, Fetcher, NotFound, extract
+from slugbuild.fetch import Fetcher, NotFound
 
 UPSTREAM_BASE = "https://heroku-buildpack-ruby.s3.dualstack.us-east-1.amazonaws.com"
 MIRROR_ENV = "SLUGBUILD_RUBY_MIRROR"
@@ -61,31 +61,25 @@ def published_sha256(fetcher: Fetcher, url: str, *, offline: bool) -> str | None
     return digest
 
 
-def fetch(ctx: BuildContext, version: str) -> tuple[Download, str]:
-    """The verified (or pinned) tarball of Ruby `version` for the build's stack, and its URL."""
-    url = tarball_url(ctx.env, ctx.stack, version)
-    digest = published_sha256(ctx.fetcher, url, offline=ctx.offline)
-    try:
-        return ctx.fetcher.fetch(url, digest, label=f"ruby-{version}.tgz"), url
-    except NotFound:
-        raise RubyNotOnStack(version, ctx.stack, url) from None
-
-
 def install(ctx: BuildContext, request: RubyRequest) -> Path:
-    """Unpack Ruby into vendor/ruby-<version>, record it, and return that directory."""
+    """Put Ruby in vendor/ruby-<version> (linked from the cache's unpacked copy), record it, return it."""
     origin = "default" if request.source == "default" else f"from {request.source}"
     ctx.log.step(f"Installing ruby {request.version} ({origin})")
-    download, url = fetch(ctx, request.version)
-    if not download.verified:
-        ctx.log.info(f"{url} has no published checksum; using sha256 {download.sha256[:12]} pinned at "
-                     "first download")
+    url = tarball_url(ctx.env, ctx.stack, request.version)
+    digest = published_sha256(ctx.fetcher, url, offline=ctx.offline)
     dest = ctx.app_dir / "vendor" / f"ruby-{request.version}"
     shutil.rmtree(dest, ignore_errors=True)
-    extract(download.path, dest)
+    try:
+        tree = ctx.fetcher.install(url, digest, dest, label=f"ruby-{request.version}.tgz")
+    except NotFound:
+        raise RubyNotOnStack(request.version, ctx.stack, url) from None
+    if not tree.verified:
+        ctx.log.info(f"{url} has no published checksum; using sha256 {tree.sha256[:12]} pinned at "
+                     "first download")
     if not (dest / "bin" / "ruby").exists():
         raise DownloadFailed(f"{url} has no bin/ruby at its top level; "
                              "it is not a Ruby tarball in Heroku's layout")
     ctx.record_runtime(Runtime(name="ruby", requested=request.requested, source=request.source,
-                               version=request.version, url=url, sha256=download.sha256,
-                               verified=download.verified))
+                               version=request.version, url=url, sha256=tree.sha256,
+                               verified=tree.verified))
     return dest

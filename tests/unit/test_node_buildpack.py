@@ -256,6 +256,18 @@ def test_offline_rebuild_uses_the_cached_index_and_tarball(node_app):
     assert [r.version for r in ctx.runtimes] == [FAKE_VERSION]
 
 
+def test_node_rewritten_in_place_by_one_build_is_pristine_in_the_next(node_app):
+    node_app.write({"engines": {"node": "24.x"}})
+    compile_app(node_app)
+    node = node_app.app_dir / ".heroku" / "node" / "bin" / "node"
+    pristine = node.read_bytes()
+    with node.open("r+b") as fh:  # as `npm i -g` writing into .heroku/node: the file is a hard link
+        fh.write(b"XX")
+    log = compile_app(node_app)
+    assert node.read_bytes() == pristine
+    assert any("changed since it was unpacked (bin/node)" in w for w in log.texts("warn"))
+
+
 def test_the_buildpack_sees_only_the_context():
     forbidden = ("slugbuild.cli", "slugbuild.platform")
     for path in Path(buildpacks.node.__file__).parent.rglob("*.py"):
