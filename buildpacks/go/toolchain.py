@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import platform
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
 from buildpacks.go.versions import GoRelease, GoRequest, parse_index, resolve
 from slugbuild.buildpack import BuildContext, Runtime
-from slugbuild.errors import BuildFailed
-from slugbuild.fetch import extract
+from slugbuild.errors import BuildFailed, DownloadFailed
 
 UPSTREAM_INDEX_URL = "https://go.dev/dl/?mode=json&include=all"
 UPSTREAM_FILES_URL = "https://go.dev/dl/"
@@ -43,16 +41,18 @@ def find_release(ctx: BuildContext, request: GoRequest) -> tuple[GoRelease, str]
 
 
 def install(ctx: BuildContext, request: GoRequest) -> Path:
-    """GOROOT of the requested toolchain, kept in the cache (never in the slug) and reused when unchanged."""
+    """GOROOT of the requested toolchain: the tree unpacked in the shared cache (never in the slug),
+    reused while it is unchanged."""
     release, url = find_release(ctx, request)
     ctx.log.step(f"Installing go {release.number} ({_provenance(request)})")
-    root = ctx.cache_dir / "toolchain" / release.version
-    goroot = root / "go"
-    stamp = root / "sha256"
-    if stamp.is_file() and stamp.read_text().strip() == release.sha256 and (goroot / "bin" / "go").is_file():
+    tree = ctx.fetcher.tree(url, release.sha256, label=release.filename)
+    if tree.reused:
         ctx.log.info(f"Using cached Go {release.number} toolchain")
     else:
-        _unpack(ctx, release, url, root)
+        ctx.log.info(f"Unpacked {release.filename} (sha256 {tree.sha256[:12]}, checked against the index)")
+    goroot = tree.path / "go"
+    if not (goroot / "bin" / "go").is_file():
+        raise DownloadFailed(f"{url} has no go/bin/go; it is not a Go toolchain archive, fix the mirror")
     ctx.record_runtime(Runtime(name="go", requested=request.spec, source=request.source,
                                version=release.number, url=url, sha256=release.sha256, verified=True))
     return goroot
@@ -60,12 +60,3 @@ def install(ctx: BuildContext, request: GoRequest) -> Path:
 
 def _provenance(request: GoRequest) -> str:
     return "default" if request.source == "default" else f"{request.spec} from {request.source}"
-
-
-def _unpack(ctx: BuildContext, release: GoRelease, url: str, root: Path) -> None:
-    # Keep one toolchain: an old one is dead weight once the app moved on (Heroku wipes it too).
-    shutil.rmtree(root.parent, ignore_errors=True)
-    download = ctx.fetcher.fetch(url, release.sha256, label=release.filename)
-    ctx.log.info(f"Unpacking {release.filename} (sha256 {download.sha256[:12]}, checked against the index)")
-    extract(download.path, root)
-    (root / "sha256").write_text(release.sha256 + "\n")

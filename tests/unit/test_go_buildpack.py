@@ -116,6 +116,16 @@ def test_a_rebuild_reuses_the_toolchain_and_the_build_cache(go_app):
     assert "Reusing the Go module and build caches" in second.texts("info")
 
 
+def test_a_toolchain_changed_in_the_cache_is_unpacked_again(go_app):
+    build(go_app)
+    [go] = (go_app.root / "cache" / "unpacked").glob("*/tree/go/bin/go")
+    go.write_text("#!/bin/sh\nexit 3\n")  # a build that wrote into GOROOT
+    _, log, _ = build(go_app)
+    assert go.read_text() == FAKE_GO
+    assert "Using cached Go 1.25.5 toolchain" not in log.texts("info")
+    assert any("changed since it was unpacked (go/bin/go)" in w for w in log.texts("warn"))
+
+
 def test_several_main_packages_give_one_process_type_each(tmp_path):
     app = GoApp(tmp_path, FIXTURES / "go-two-commands")
     procs, _, _ = build(app, mains="example.com/tools/cmd/api example.com/tools/cmd/worker")
