@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from slugbuild import classic, procfile, slug, source
 from slugbuild.buildpack import BuildContext, Buildpack, Detection, ReleaseInfo, Runtime
 from slugbuild.config import BuildSettings
 from slugbuild.errors import BuildFailed, UsageError
-from slugbuild.fetch import Fetcher
+from slugbuild.fetch import Fetcher, clear_cache
 from slugbuild.log import BuildLog
 
 PASSED_ENV = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "http_proxy", "https_proxy", "ftp_proxy",
@@ -162,7 +161,7 @@ def prepare_cache(cache_dir: Path, clear: bool, *, is_default: bool = False) -> 
             if not tag.is_file() and not is_default:
                 raise UsageError(f"--clear-cache: {cache_dir} has no {CACHEDIR_TAG}, so it is not a "
                                  "slugbuild cache; refusing to empty it; check --cache-dir")
-            _empty(cache_dir)
+            clear_cache(cache_dir, keep=(CACHEDIR_TAG,))
         cache_dir.mkdir(parents=True, exist_ok=True)
         if not tag.is_file():
             tag.write_text(CACHEDIR_TAG_TEXT)
@@ -170,14 +169,6 @@ def prepare_cache(cache_dir: Path, clear: bool, *, is_default: bool = False) -> 
         raise UsageError(f"cache directory {exc.filename or cache_dir}: {exc.strerror}; give a writable "
                          "--cache-dir") from None
     return cache_dir
-
-
-def _empty(directory: Path) -> None:
-    for entry in directory.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
 
 
 def compile_all(chosen: Sequence[Chosen], ctx: BuildContext, log: BuildLog) -> list[ReleaseInfo]:
