@@ -138,9 +138,12 @@ def stop(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
         _signal_group(pgid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace_s)
-    if isinstance(proc, Dyno) and proc.drainer is not None:
-        proc.drainer.join(grace_s)
-    if proc.stdout is not None:
+    drainer = proc.drainer if isinstance(proc, Dyno) else None
+    if drainer is not None:
+        drainer.join(grace_s)
+    # Closing a pipe blocks while another thread is still reading it, and a process that left the group
+    # (setsid) may hold it open for ever: then the daemon drainer keeps it until that process ends.
+    if proc.stdout is not None and (drainer is None or not drainer.is_alive()):
         proc.stdout.close()
 
 
@@ -255,19 +258,37 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+class Forwarder:
+    """A signal handler that passes SIGINT, SIGTERM and SIGHUP on to a process group; a second one kills it,
+    so a process that ignores the first (as Heroku would SIGKILL it after its grace period) cannot hang us.
+    Signals that arrive before the process exists are held and passed on by `attach`."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.received: list[int] = []
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        self.received.append(signum)
+        if self.proc is not None:
+            forward_signal(self.proc, signal.SIGKILL if len(self.received) > 1 else signum)
+
+    def attach(self, proc: subprocess.Popen) -> None:
+        held = list(self.received)
+        self.proc = proc
+        for count, signum in enumerate(held):
+            forward_signal(proc, signal.SIGKILL if count else signum)
+
+
 @contextlib.contextmanager
-def forwarding(proc: subprocess.Popen) -> Iterator[None]:
-    """While attached: pass SIGINT, SIGTERM and SIGHUP on to the process group; a second one kills it,
-    so a process that ignores the first (as Heroku would SIGKILL it after its grace period) cannot hang us."""
-    received: list[int] = []
-
-    def handler(signum: int, _frame: object) -> None:
-        forward_signal(proc, signal.SIGKILL if received else signum)
-        received.append(signum)
-
-    previous = {signum: signal.signal(signum, handler) for signum in FORWARDED_SIGNALS}
+def forwarding(proc: subprocess.Popen | None = None) -> Iterator[Forwarder]:
+    """While attached, signals to us go to the process group (see Forwarder). Enter it before starting the
+    process: a signal in between would otherwise kill us and leave the process running, orphaned."""
+    forwarder = Forwarder()
+    previous = {signum: signal.signal(signum, forwarder) for signum in FORWARDED_SIGNALS}
     try:
-        yield
+        if proc is not None:
+            forwarder.attach(proc)
+        yield forwarder
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -279,8 +300,9 @@ def run_slug(slug: Path, process: Process, *, port: int, config: Mapping[str, st
     with tempfile.TemporaryDirectory(prefix="slugbuild-run-") as tmp:
         app_dir = unpack(slug, Path(tmp))
         log.step(f"Running `{process.command}` as {process.type}.1 on port {port}")
-        with booted(app_dir, process.command, port=port, config=config, process_type=process.type,
-                    capture=False) as proc, forwarding(proc):
+        with forwarding() as forwarder, booted(app_dir, process.command, port=port, config=config,
+                                                process_type=process.type, capture=False) as proc:
+            forwarder.attach(proc)
             returncode = proc.wait()
     return exit_status(returncode)
 

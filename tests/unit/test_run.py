@@ -166,3 +166,25 @@ def test_while_attached_a_signal_is_passed_on_and_a_second_one_kills(app: Path):
         os.kill(os.getpid(), signal.SIGTERM)
         assert proc.wait() == -signal.SIGKILL
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_signal_that_arrives_before_the_process_starts_reaches_it(app: Path):
+    command = "trap 'echo got TERM; exit 0' TERM; echo ready; while true; do sleep 0.1; done"
+    with run.forwarding() as forwarder:
+        os.kill(os.getpid(), signal.SIGTERM)  # between installing the handlers and starting the process
+        with run.booted(app, command, port=run.free_port()) as proc:
+            while "ready" not in proc.last_output(wait_s=0.1):
+                assert proc.poll() is None
+            forwarder.attach(proc)
+            assert proc.wait() == 0
+    assert proc.last_output()[-1] == "got TERM"
+
+
+def test_stopping_returns_when_a_process_that_left_the_group_still_holds_the_output(app: Path):
+    command = "setsid sleep 300 & echo $! > escaped.pid; echo started"
+    try:
+        with run.booted(app, command, port=run.free_port(), stop_grace_s=0.5) as proc:
+            assert proc.wait() == 0
+        assert proc.last_output(wait_s=0) == ["started"]
+    finally:
+        os.kill(int((app / "escaped.pid").read_text()), signal.SIGKILL)
