@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import selectors
 import subprocess
+import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from slugbuild.errors import CommandFailed, UsageError
-from slugbuild.log import BuildLog
+from slugbuild.errors import CommandFailed, SlugbuildError, UsageError
+from slugbuild.log import BuildLog, TextLog
 
 if TYPE_CHECKING:
     from slugbuild.fetch import Fetcher
@@ -20,6 +22,21 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "slugbuild.buildpacks"
 BUILTIN_ORDER = ("ruby", "node", "go")  # Heroku's detection order
 FAILURE_TAIL_LINES = 20
+OUTPUT_LINGER_S = 1.0  # after a program exits, how long we still read what is left in its pipe
+POLL_S = 0.2
+READ_BYTES = 65536
+
+
+_warned: set[str] = set()  # each broken plugin is reported once per run, however often we look them up
+
+
+class PluginBroken(SlugbuildError):
+    """A third-party buildpack plugin cannot be loaded or is not a buildpack."""
+
+    def __init__(self, what: str, fix: str) -> None:
+        super().__init__(f"{what}; {fix}")
+        self.what = what
+        self.fix = fix
 
 
 @dataclass(frozen=True)
@@ -106,19 +123,47 @@ class BuildContext:
         merged = {**self.env, **(env or {})}
         try:
             proc = subprocess.Popen(args, cwd=cwd or self.app_dir, env=merged, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    errors="replace", bufsize=1)
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         except FileNotFoundError:
             raise CommandFailed(args, 127, [f"{args[0]}: command not found"]) from None
-        assert proc.stdout is not None
         with proc:
-            for line in proc.stdout:
-                line = line.rstrip("\n")
+            for line in output_lines(proc):
                 tail.append(line)
                 if echo:
                     self.log.child(line)
         if proc.returncode != 0:
             raise CommandFailed(args, proc.returncode, list(tail))
+
+
+def output_lines(proc: subprocess.Popen[bytes], linger_s: float = OUTPUT_LINGER_S) -> Iterator[str]:
+    """The lines a program prints on its stdout pipe, until it exits, then for at most linger_s more.
+
+    Reading to end of file is not enough: a background process it started (a daemon, `cmd &`) inherits
+    the pipe and may hold it open long after the program itself is done.
+    """
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    pending = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        deadline: float | None = None
+        while deadline is None or time.monotonic() < deadline:
+            if deadline is None and proc.poll() is not None:
+                deadline = time.monotonic() + linger_s
+            wait_s = POLL_S if deadline is None else max(deadline - time.monotonic(), 0)
+            if not selector.select(wait_s):
+                continue
+            chunk = os.read(fd, READ_BYTES)
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            yield from (_decoded(line) for line in lines)
+    if pending:
+        yield _decoded(pending)
+
+
+def _decoded(line: bytes) -> str:
+    return line.decode(errors="replace").rstrip("\r")
 
 
 @runtime_checkable
@@ -132,15 +177,48 @@ class Buildpack(Protocol):
     def release(self, ctx: BuildContext) -> ReleaseInfo: ...
 
 
-def registered() -> dict[str, Buildpack]:
-    """Every buildpack registered under the entry-point group, by name and by alias (`heroku/nodejs`)."""
+def registered(log: BuildLog | None = None) -> dict[str, Buildpack]:
+    """Every buildpack registered under the entry-point group, by name and by alias (`heroku/nodejs`).
+
+    A plugin that cannot be loaded is skipped with one warning naming its package: a broken third-party
+    package must not stop builds that the other buildpacks can do (`--buildpack NAME` still names it).
+    """
+    found, broken = _load_plugins()
+    for problem in broken.values():
+        if problem.what not in _warned:
+            _warned.add(problem.what)
+            (log or TextLog()).warn(f"{problem.what}; skipped it: {problem.fix}")
+    return found
+
+
+def _load_plugins() -> tuple[dict[str, Buildpack], dict[str, PluginBroken]]:
+    """The buildpacks that load, by name and alias, and the problem of each entry point that does not."""
     found: dict[str, Buildpack] = {}
+    broken: dict[str, PluginBroken] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        buildpack = ep.load()()
+        try:
+            buildpack = _load(ep)
+        except PluginBroken as exc:
+            broken.setdefault(ep.name, exc)
+            continue
         found.setdefault(ep.name, buildpack)
         for alias in getattr(buildpack, "aliases", ()):
             found.setdefault(alias, buildpack)
-    return found
+    return found, broken
+
+
+def _load(ep: EntryPoint) -> Buildpack:
+    package = ep.dist.name if ep.dist is not None else "the package that provides it"
+    where = f"buildpack plugin {ep.name!r} ({ENTRY_POINT_GROUP} entry point {ep.value})"
+    fix = f"reinstall or uninstall {package} (pip uninstall {package})" if ep.dist else f"remove {package}"
+    try:
+        buildpack = ep.load()()
+    except Exception as exc:  # third-party code: any failure to import or construct it is the plugin's
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise PluginBroken(f"{where} failed to load ({why})", fix) from None
+    if not isinstance(buildpack, Buildpack):
+        raise PluginBroken(f"{where} is not a buildpack (it needs name, detect, compile and release)", fix)
+    return buildpack
 
 
 def detection_order() -> list[Buildpack]:
@@ -154,8 +232,10 @@ def detection_order() -> list[Buildpack]:
 
 def by_name(name: str) -> Buildpack:
     """The registered buildpack called `name` (or an alias), or a UsageError listing the known ones."""
-    found = registered()
+    found, broken = _load_plugins()
     if name in found:
         return found[name]
+    if name in broken:
+        raise UsageError(str(broken[name]))
     known = ", ".join(sorted({bp.name for bp in found.values()}))
     raise UsageError(f"unknown buildpack {name!r}: use one of {known}, a directory, or a buildpack URL")
