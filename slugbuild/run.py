@@ -6,9 +6,12 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import posixpath
+import shutil
 import signal
 import socket
 import subprocess
+import tarfile
 import tempfile
 import threading
 import time
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slugbuild.errors import DownloadFailed, SlugbuildError, UsageError
-from slugbuild.fetch import extract
+from slugbuild.fetch import UnsafeArchive, extract
 from slugbuild.log import BuildLog
 
 STACK_PATH = "/usr/local/bin:/usr/bin:/bin"  # the only PATH a booted dyno starts with
@@ -79,13 +82,41 @@ class Dyno(subprocess.Popen):
 
 
 def unpack(slug: Path, dest: Path) -> Path:
-    """Safely extract slug.tgz into dest; return dest/"app", the app directory."""
-    app_dir = Path(dest) / "app"
+    """Safely extract slug.tgz into dest; return dest/"app", the app directory.
+
+    Symlinks to /app/... (where the app lives on a dyno) are made relative to the unpacked app; any other
+    member that would land or point outside it is refused.
+    """
+    slug, app_dir = Path(slug), Path(dest) / "app"
     try:
-        extract(Path(slug), app_dir, strip_components=1)  # members are ./app/...; the app dir is dest/app
-    except DownloadFailed as exc:
+        try:
+            extract(slug, app_dir, strip_components=1)  # members are ./app/...; the app dir is dest/app
+        except UnsafeArchive:
+            relinked = _relinked(slug, Path(dest) / ".relinked" / slug.name)  # same name for the message
+            extract(relinked, app_dir, strip_components=1)
+            shutil.rmtree(relinked.parent)
+    except (DownloadFailed, tarfile.TarError, OSError) as exc:
         raise SlugbuildError(f"{slug} is not a usable slug ({exc}); build it again") from None
     return app_dir
+
+
+def _relinked(slug: Path, copy: Path) -> Path:
+    """A plain tar copy of the slug with every symlink to /app or /app/... made relative."""
+    copy.parent.mkdir()
+    with tarfile.open(slug, "r|*") as src, tarfile.open(copy, "w", format=tarfile.PAX_FORMAT) as dst:
+        for member in src:
+            if member.issym():
+                member.linkname = _app_relative(member.name, member.linkname)
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+    return copy
+
+
+def _app_relative(name: str, linkname: str) -> str:
+    """`linkname` as seen from member `name` (./app/...), relative when it points at /app on a dyno."""
+    target = posixpath.normpath(linkname)
+    if not linkname.startswith("/") or not (target == "/app" or target.startswith("/app/")):
+        return linkname
+    return posixpath.relpath(target, posixpath.dirname(posixpath.normpath("/" + name)))
 
 
 def free_port() -> int:

@@ -188,3 +188,36 @@ def test_stopping_returns_when_a_process_that_left_the_group_still_holds_the_out
         assert proc.last_output(wait_s=0) == ["started"]
     finally:
         os.kill(int((app / "escaped.pid").read_text()), signal.SIGKILL)
+
+
+def make_linked_slug(path: Path, links: dict[str, str]) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        info = tarfile.TarInfo("./app/lib/real.sh")
+        info.size, info.mode = 8, 0o755
+        tf.addfile(info, io.BytesIO(b"echo hi\n"))
+        for name, target in links.items():
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname = tarfile.SYMTYPE, target
+            tf.addfile(link)
+    return path
+
+
+def test_unpack_makes_links_to_app_relative_to_the_unpacked_app(tmp_path: Path):
+    slug = make_linked_slug(tmp_path / "slug.tgz", {"./app/bin/start": "/app/lib/real.sh",
+                                                    "./app/current": "/app", "./app/lib/same": "real.sh"})
+    app_dir = run.unpack(slug, tmp_path / "dyno")
+    assert os.readlink(app_dir / "bin" / "start") == "../lib/real.sh"
+    assert (app_dir / "bin" / "start").read_bytes() == b"echo hi\n"
+    assert os.readlink(app_dir / "current") == "."
+    assert os.readlink(app_dir / "lib" / "same") == "real.sh"
+    assert sorted(p.name for p in (tmp_path / "dyno").iterdir()) == ["app"]
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "/app/../etc/passwd", "/application", "../../x"])
+def test_unpack_still_refuses_links_that_leave_the_app(tmp_path: Path, target: str):
+    slug = make_linked_slug(tmp_path / "slug.tgz", {"./app/bin/start": target})
+    with pytest.raises(SlugbuildError) as failure:
+        run.unpack(slug, tmp_path / "dyno")
+    assert str(failure.value).startswith(f"{slug} is not a usable slug (refusing to extract slug.tgz: member "
+                                         f"'./app/bin/start' links outside the target")
+    assert not (tmp_path / "dyno" / "app").exists()
