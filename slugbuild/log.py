@@ -25,8 +25,8 @@ class BuildLog(Protocol):
 
     def child(self, line: str) -> None: ...  # a subprocess's output line
 
-    def progress(self, label: str, total: int | None) -> contextlib.AbstractContextManager[Callable[[int], None]]:
-        ...
+    def progress(self, label: str,
+                 total: int | None) -> contextlib.AbstractContextManager[Callable[[int], None]]: ...
 
     def flush_children(self) -> None: ...  # quiet mode: replay the kept subprocess output (on failure)
 

@@ -189,3 +189,14 @@ def test_the_mirror_command_needs_something_to_mirror(run_cli, tmp_path):
     assert result.exit_code == 2
     assert result.last_error_line.endswith("mirror: nothing to do; give --node RANGE, --go VERSION or "
                                            "--ruby VERSION")
+
+
+def test_every_published_mirror_file_is_world_readable(tmp_path: Path):
+    from buildpacks.node import mirror
+
+    staged = tmp_path / "staged.tar.gz"
+    staged.write_bytes(b"tarball")
+    entry = mirror.Entry("24.1.0", "2025-05-08", "11.3.0", None)
+    mirror.publish(tmp_path / "mirror", entry, staged, "ab" * 32)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "mirror").rglob("*") if p.is_file()}
+    assert modes == {"index.json": 0o644, "SHASUMS256.txt": 0o644, "node-v24.1.0-linux-x64.tar.gz": 0o644}
