@@ -345,7 +345,8 @@ def _slug_to_run(args: argparse.Namespace, slug_arg: str | None, tmp: Path,
             return slug, types, apps.config_vars(api, args.app), f"the current release of {args.app}"
     slug = Path(str(slug_arg))
     if not slug.is_file():
-        raise UsageError(f"slug {slug} does not exist; build one with `slugbuild build SRC`")
+        what = "is a directory, not a slug file" if slug.is_dir() else "does not exist"
+        raise UsageError(f"slug {slug} {what}; build one with `slugbuild build SRC`")
     metadata = {} if args.run_command else slugs.read_metadata(slug)
     return slug, dict(metadata.get("process_types") or {}), {}, str(slugs.metadata_path(slug))
 

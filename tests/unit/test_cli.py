@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -142,15 +143,37 @@ def test_no_buildpack_detects_names_the_fix(run_cli, plugin_env, tmp_path):
     assert error_line(result).endswith("fake); pick one with --buildpack NAME")
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["build", "missing-dir"], "source directory missing-dir does not exist; give the app's directory"),
-    (["build", ".", "--max-size", "lots"], "--max-size 'lots' is not a size"),
-    (["build", ".", "--env", "1BAD=x"], "--env '1BAD=x' is not KEY=VALUE"),
+NO_KEY = {"HEROKU_API_KEY": "", "NETRC": "/nonexistent/netrc", "HOME": "/nonexistent"}
+
+
+@pytest.mark.parametrize(("args", "env", "status", "message"), [
+    (["build", "missing-dir"], {}, 2, "source directory missing-dir does not exist; give the app's "),
+    (["build", ".", "--max-size", "lots"], {}, 2, "--max-size 'lots' is not a size"),
+    (["build", ".", "--env", "1BAD=x"], {}, 2, "--env '1BAD=x' is not KEY=VALUE"),
+    (["build", ".", "--buildpack", "nosuch"], {}, 2, "unknown buildpack 'nosuch': use one of "),
+    (["run", "missing.tgz"], {}, 2, "slug missing.tgz does not exist; build one with `slugbuild build SRC`"),
+    (["run", "."], {}, 2, "slug . is a directory, not a slug file; build one with `slugbuild build SRC`"),
+    (["release", "missing.tgz", "--app", "a", "--api-key", "k"], {}, 2, "slug missing.tgz does not exist; "),
+    (["apps", "create", "a", "--api-url", "ftp://x", "--api-key", "k"], {}, 2,
+     "--api-url 'ftp://x' is not an http(s) URL; give one like https://api.heroku.com"),
+    (["apps", "create", "a", "--api-url", "http://127.0.0.1:9"], NO_KEY, 1, "no API key for 127.0.0.1: "),
 ])
-def test_bad_flags_end_as_one_line_with_status_2(run_cli, args, message):
-    result = run_cli(*args)
-    assert result.exit_code == 2
+def test_bad_input_ends_as_one_line(run_cli, args, env, status, message):
+    result = run_cli(*args, env=env)
+    assert result.exit_code == status
     assert error_line(result).startswith(message)
+    assert "Traceback" not in result.stderr
+
+
+def test_serving_on_a_port_in_use_is_one_line(run_cli):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--port", port)
+    assert result.exit_code == 2
+    assert error_line(result) == (f"port {port} on 127.0.0.1 is in use; stop the other server or pass "
+                                  "--port with a free port")
     assert "Traceback" not in result.stderr
 
 
