@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import urllib.parse
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,11 +115,27 @@ def _run_script(spec: str, script: Path, args: list[Path], *, cwd: Path,
                 env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run bin/detect or bin/release, capturing what it prints."""
     try:
-        return subprocess.run([script, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                              errors="replace", stdin=subprocess.DEVNULL, check=False)
+        return captured([script, *args], cwd=cwd, env=env)
     except PermissionError:
         raise BuildpackUnusable(f"buildpack {spec}: bin/{script.name} is not executable; "
                                 f"run chmod +x bin/{script.name} in the buildpack") from None
+
+
+def captured(argv: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None,
+             env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run argv to its end and return what it printed on stdout and stderr.
+
+    The output goes to temporary files, not pipes: a background process it started (`cmd &`) would hold
+    a pipe open, and reading to its end would wait for that process too, possibly for ever.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        done = subprocess.run(argv, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                              check=False)
+        texts = []
+        for stream in (out, err):
+            stream.seek(0)
+            texts.append(stream.read().decode(errors="replace"))
+    return subprocess.CompletedProcess(done.args, done.returncode, *texts)
 
 
 def _last_lines(lines: list[str]) -> str:
@@ -136,14 +152,13 @@ def _env_after_sourcing(export: Path, env: Mapping[str, str], cwd: Path) -> dict
     """The environment after `source export` in bash, as every later buildpack must see it."""
     env_program = shutil.which("env") or "/usr/bin/env"  # the export may change PATH before we ask
     script = '. "$1" >&2 && exec "$2" -0'
-    done = subprocess.run(["bash", "-c", script, "export", export, env_program], cwd=cwd, env=dict(env),
-                          capture_output=True, stdin=subprocess.DEVNULL, check=False)
+    done = captured(["bash", "-c", script, "export", export, env_program], cwd=cwd, env=dict(env))
     if done.returncode != 0:
-        why = _last_lines(done.stderr.decode(errors="replace").splitlines())
+        why = _last_lines(done.stderr.splitlines())
         raise BuildpackUnusable(f"the buildpack's export file failed in bash with exit status "
                                 f"{done.returncode} ({why}); fix its export")
     result: dict[str, str] = {}
-    for item in done.stdout.decode(errors="replace").split("\0"):
+    for item in done.stdout.split("\0"):
         key, sep, value = item.partition("=")
         if sep and (key not in SHELL_OWN_VARS or key in env):
             result[key] = value
@@ -247,8 +262,7 @@ def _from_git(url: str, ref: str, cache_dir: Path, log: BuildLog, offline: bool)
 def _git(args: list[str], url: str, ref: str) -> None:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # never wait for a password nobody will type
     try:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, errors="replace", env=env,
-                              stdin=subprocess.DEVNULL, check=False)
+        done = captured(["git", *args], env=env)
     except FileNotFoundError:
         raise DownloadFailed(f"buildpack {url} is a git URL but git is not installed; install git") from None
     if done.returncode != 0:

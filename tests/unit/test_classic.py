@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -241,3 +243,16 @@ def test_a_directory_without_bin_detect_is_named(tmp_path: Path, app: Path):
     assert detection is not None
     assert detection.error == ("buildpack ./not-a-buildpack has no bin/detect; a classic buildpack needs "
                                "bin/detect and bin/compile")
+
+
+def test_a_bin_detect_that_leaves_a_background_process_holding_its_output_still_returns(tmp_path: Path):
+    bp_dir = tmp_path / "daemonic"
+    shutil.copytree(GREETER, bp_dir)
+    (bp_dir / "bin" / "detect").write_text(
+        '#!/usr/bin/env bash\nsleep 300 & echo $! > "$1/bg.pid"\necho Daemonic\n')
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    try:
+        assert classic.ClassicBuildpack(bp_dir, "./daemonic").detect(app_dir) == Detection("Daemonic")
+    finally:
+        os.kill(int((app_dir / "bg.pid").read_text()), signal.SIGKILL)
