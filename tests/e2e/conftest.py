@@ -34,6 +34,7 @@ class Served:
         self._lock = threading.Lock()
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.served = self  # type: ignore[attr-defined]
+        self.httpd.daemon_threads = True  # server_close() must not wait for a client that never hangs up
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -192,7 +193,8 @@ def hang_up() -> Iterator[tuple[str, list[bytes]]]:
                 conn, _ = listener.accept()
             except OSError:
                 return
-            with conn:
+            with conn, contextlib.suppress(OSError):
+                conn.settimeout(30)  # a client that connects and sends nothing must not hang teardown's join
                 received.append(conn.recv(65536))
 
     thread = threading.Thread(target=serve, daemon=True)
