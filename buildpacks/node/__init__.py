@@ -106,14 +106,7 @@ class NodeBuildpack:
         index = runtime.index(ctx, base)
         wide = env.get("NODEJS_ALLOW_WIDE_RANGE", "").lower() == "true"
         resolution = versions.resolve(requested, index, allow_wide_range=wide)
-        if resolution.capped_from:
-            ctx.log.warn(f"engines.node {requested!r} in package.json also matches {resolution.capped_from}, "
-                         f"above the newest LTS; using {resolution.version} (pin a major such as "
-                         f"\"{index.suggestion()}\", or set NODEJS_ALLOW_WIDE_RANGE=true)")
-        for warning in (notices.wide_range(requested, index), notices.end_of_life(resolution.version,
-                                                                                   index.suggestion())):
-            if warning:
-                ctx.log.warn(warning)
+        self._warn_about_version(ctx, resolution, index)
         why = (f"{requested} from {versions.ENGINES_SOURCE}" if resolution.source == versions.ENGINES_SOURCE
                else resolution.source)
         ctx.log.step(f"Installing node {resolution.version} ({why})")
@@ -121,6 +114,19 @@ class NodeBuildpack:
         # As Heroku's export: the app's own tools are on PATH for later steps and buildpacks, last.
         ctx.export("PATH", f"{ctx.env['PATH']}{os.pathsep}{ctx.app_dir / 'node_modules' / '.bin'}")
         return resolution.version, node_home
+
+    def _warn_about_version(self, ctx: BuildContext, resolution: versions.Resolution,
+                            index: versions.NodeIndex) -> None:
+        """Heroku's warnings on the chosen node: capped at the LTS, a range over majors, end-of-life."""
+        requested = resolution.requested
+        if resolution.capped_from:
+            ctx.log.warn(f"engines.node {requested!r} in package.json also matches {resolution.capped_from}, "
+                         f"above the newest LTS; using {resolution.version} (pin a major such as "
+                         f"\"{index.suggestion()}\", or set NODEJS_ALLOW_WIDE_RANGE=true)")
+        for warning in (notices.wide_range(requested, index),
+                        notices.end_of_life(resolution.version, index.suggestion())):
+            if warning:
+                ctx.log.warn(warning)
 
     def _install_package_manager(self, ctx: BuildContext, pm: PackageManager, env: Mapping[str, str]) -> None:
         if pm.name == "npm":
