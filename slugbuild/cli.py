@@ -292,9 +292,17 @@ def _print_result(data: object, as_json: bool, lines: Callable[[], list[str]]) -
         print("\n".join(lines()), flush=True)
 
 
+def _check_port(port: int | None) -> None:
+    from slugbuild.errors import UsageError
+
+    if port is not None and not 0 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a TCP port; give one from 1 to 65535 (0 picks a free one)")
+
+
 def _cmd_serve(args: argparse.Namespace, log: BuildLog) -> int:
     from slugbuild.platform import server
 
+    _check_port(args.port)
     server.serve(args.host, args.port, args.data_dir, args.key, log)
     return 0
 
@@ -305,6 +313,7 @@ def _cmd_run(args: argparse.Namespace, log: BuildLog) -> int:
     from slugbuild import config, run
 
     slug_arg, process = _run_positionals(args)
+    _check_port(args.port)
     port = args.port or run.free_port()
     with tempfile.TemporaryDirectory(prefix="slugbuild-slug-") as tmp:
         slug, types, base, where = _slug_to_run(args, slug_arg, Path(tmp), log)

@@ -157,6 +157,8 @@ NO_KEY = {"HEROKU_API_KEY": "", "NETRC": "/nonexistent/netrc", "HOME": "/nonexis
     (["apps", "create", "a", "--api-url", "ftp://x", "--api-key", "k"], {}, 2,
      "--api-url 'ftp://x' is not an http(s) URL; give one like https://api.heroku.com"),
     (["apps", "create", "a", "--api-url", "http://127.0.0.1:9"], NO_KEY, 1, "no API key for 127.0.0.1: "),
+    (["serve", "--port", "99999"], {}, 2, "--port 99999 is not a TCP port; give one from 1 to 65535"),
+    (["run", "missing.tgz", "--port", "-1"], {}, 2, "--port -1 is not a TCP port; give one from 1 to 65535"),
 ])
 def test_bad_input_ends_as_one_line(run_cli, args, env, status, message):
     result = run_cli(*args, env=env)
