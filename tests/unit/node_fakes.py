@@ -31,8 +31,10 @@ case "$1" in
       if [ "$tool" = npm ]; then
         want="${3#npm@}"
         if [ "$want" = "$NPM_MISSING" ]; then echo "npm error notarget npm@$want"; exit 1; fi
-        printf '{"version": "%s", "installedFrom": "%s"}' "$want" "$NPM_CONFIG_REGISTRY" \
-          > "$(dirname "$0")/../lib/node_modules/npm/package.json"
+        # A new file, not a rewrite: real npm replaces its own directory, never the linked files in place.
+        manifest="$(dirname "$0")/../lib/node_modules/npm/package.json"
+        printf '{"version": "%s", "installedFrom": "%s"}' "$want" "$NPM_CONFIG_REGISTRY" > "$manifest.new"
+        mv "$manifest.new" "$manifest"
       else
         cp "$0" "$(dirname "$0")/$tool"
       fi

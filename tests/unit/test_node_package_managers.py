@@ -48,6 +48,13 @@ def test_the_installed_npm_is_part_of_the_cache_signature(node_app):
     assert "npm 10.9.2" in (node_app.root / "cache" / "node" / "signature").read_text()
 
 
+def test_another_build_from_the_same_cache_gets_nodes_own_npm_back(node_app):
+    node_app.write({"engines": {"npm": "10.9.2"}}, **LOCK)
+    compile_app(node_app)
+    node_app.write({}, **LOCK)
+    assert f"Using npm {FAKE_NPM_VERSION} (bundled with node)" in compile_app(node_app).texts("info")
+
+
 def test_engines_npm_equal_to_the_bundled_npm_installs_nothing(node_app):
     node_app.write({"engines": {"npm": FAKE_NPM_VERSION}}, **LOCK)
     log = compile_app(node_app)
