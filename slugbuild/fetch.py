@@ -38,6 +38,7 @@ STALE_PARTIAL_S = 24 * 3600
 MANIFEST = "manifest.json"
 # Link failures that mean "not here", not "broken": another filesystem, no hard links, too many links.
 _NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP)
+_KINDS = {"d": stat.S_ISDIR, "f": stat.S_ISREG, "l": stat.S_ISLNK}
 USER_AGENT = f"slugbuild/{__version__}"
 
 
@@ -198,34 +199,33 @@ class Fetcher:
         """The archive at `url` unpacked in the cache, downloaded and unpacked only when no intact copy is
         there. Buildpacks must not write into it; `install` gives an app its own view of it."""
         expected = (sha256 or self._pinned(url) or "").lower() or None
-        if expected and (entries := self._intact(self._tree_dir(expected, strip_components))) is not None:
-            return Tree(self._tree_dir(expected, strip_components) / "tree", expected, sha256 is not None,
-                        entries, reused=True)
+        name = label or self._name(url)
+        if expected:
+            slot = self._tree_dir(expected, strip_components)
+            if (entries := self._intact(slot, name)) is not None:
+                return Tree(slot / "tree", expected, sha256 is not None, entries, reused=True)
         download = self.fetch(url, sha256, label=label)
-        final = self._tree_dir(download.sha256, strip_components)
-        _unpack_tree(download.path, final, strip_components)
-        entries = self._intact(final)
+        slot = self._tree_dir(download.sha256, strip_components)
+        _unpack_tree(download.path, slot, strip_components)
+        entries = self._intact(slot, name)
         if entries is None:
-            raise DownloadFailed(f"{final} changed while it was unpacked; build again")
-        return Tree(final / "tree", download.sha256, download.verified, entries, reused=False)
+            raise DownloadFailed(f"{slot} changed while it was unpacked; build again")
+        return Tree(slot / "tree", download.sha256, download.verified, entries, reused=False)
 
     def _tree_dir(self, sha256: str, strip_components: int) -> Path:
         return self.cache_dir / "unpacked" / f"{sha256}-strip{strip_components}"
 
-    def _intact(self, slot: Path) -> tuple[Entry, ...] | None:
+    def _intact(self, slot: Path, name: str) -> tuple[Entry, ...] | None:
         """The manifest of the tree in `slot` when every entry still matches it; otherwise the slot is
         discarded (renamed aside, then removed) and None is returned."""
         if not slot.is_dir():
             return None
-        try:
-            entries = tuple(Entry(*row) for row in json.loads((slot / MANIFEST).read_text()))
-        except (OSError, ValueError, TypeError):
-            entries = ()
-        changed = _first_change(slot / "tree", entries) if entries else MANIFEST
+        entries = _read_manifest(slot / MANIFEST)
+        changed = MANIFEST if entries is None else _first_change(slot / "tree", entries)
         if changed is None:
             return entries
-        self.log.warn(f"the cached unpacked runtime {slot.name[:12]} changed since it was unpacked "
-                      f"({changed}); unpacking it again")
+        self.log.warn(f"the cache's unpacked {name} changed since it was unpacked ({changed}): a build "
+                      "wrote into it; unpacking it again")
         _discard(slot)
         return None
 
@@ -500,15 +500,22 @@ def _scan(root: Path) -> list[Entry]:
     return entries
 
 
+def _read_manifest(path: Path) -> tuple[Entry, ...] | None:
+    try:
+        entries = tuple(Entry(*row) for row in json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    return entries if all(entry.kind in _KINDS for entry in entries) else None
+
+
 def _first_change(root: Path, entries: tuple[Entry, ...]) -> str | None:
     """The first entry that no longer matches the manifest, or None when the tree is as unpacked."""
-    kinds = {"d": stat.S_ISDIR, "f": stat.S_ISREG, "l": stat.S_ISLNK}
     for entry in entries:
         try:
             st = os.lstat(os.path.join(root, entry.path))
         except OSError:
             return entry.path
-        if not kinds[entry.kind](st.st_mode):
+        if not _KINDS[entry.kind](st.st_mode):
             return entry.path
         if entry.kind == "f" and (st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode)) != (
                 entry.size, entry.mtime_ns, entry.mode):

@@ -341,8 +341,19 @@ def test_a_linked_file_changed_in_place_is_not_handed_to_the_next_build(tmp_path
     node = tmp_path / "b" / "node" / "bin" / "node"
     assert node.read_bytes() == b"hi\n" and node.stat().st_mode & 0o777 == 0o755
     assert not tree.reused
-    assert fetcher.log.texts("warn") == [f"the cached unpacked runtime {sha[:12]} changed since it was "
-                                         "unpacked (bin/node); unpacking it again"]
+    assert fetcher.log.texts("warn") == ["the cache's unpacked archive.tar.gz changed since it was unpacked "
+                                         "(bin/node): a build wrote into it; unpacking it again"]
+
+
+def test_a_damaged_manifest_gets_the_runtime_unpacked_again(tmp_path, fetcher):
+    url, sha = runtime(tmp_path)
+    fetcher.tree(url, sha)
+    [manifest] = (fetcher.cache_dir / "unpacked").glob("*/manifest.json")
+    manifest.write_text("[[")
+    assert not fetcher.tree(url, sha).reused
+    assert fetcher.log.texts("warn") == ["the cache's unpacked archive.tar.gz changed since it was unpacked "
+                                         "(manifest.json): a build wrote into it; unpacking it again"]
+    assert fetcher.tree(url, sha).reused
 
 
 def test_across_filesystems_the_runtime_is_copied(tmp_path, fetcher, monkeypatch):
