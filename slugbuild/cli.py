@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -392,6 +393,14 @@ def _split_run_command(argv: list[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the program stands so that `finally` blocks run."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     known, run_command = _split_run_command(_normalise_argv(sys.argv[1:] if argv is None else argv))
     args = parser().parse_args(known)
@@ -399,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.run_command = run_command
     log = _make_log(args)
     handler: Callable[[argparse.Namespace, BuildLog], int] = args.handler
+    # SIGTERM (a CI job cancelled, say) unwinds like Ctrl-C, so every cleanup runs: a booted dyno is
+    # stopped, temporary directories and half-written files are removed.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         return handler(args, log)
     except SlugbuildError as exc:
@@ -410,3 +422,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
+    except Terminated:
+        log.error("terminated")
+        return 128 + signal.SIGTERM

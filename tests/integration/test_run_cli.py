@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,24 @@ def test_check_on_a_slug_without_web_says_so(run_cli, tmp_path: Path):
     assert result.last_error_line.endswith(
         f"--check boots the web process, but {tmp_path / 's.tgz'} has none (it has: worker, www); declare "
         "web in the Procfile")
+
+
+def test_sigterm_during_check_stops_the_web_process_and_cleans_up(run_cli, tmp_path: Path):
+    assert run_cli("build", FIXTURES / "classic-app-never-binds", "-b", GREETER,
+                   "-o", tmp_path / "deaf.tgz").exit_code == 0
+    tmpdir, pidfile = tmp_path / "tmp", tmp_path / "child.pid"
+    tmpdir.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "slugbuild", "run", tmp_path / "deaf.tgz", "--check",
+                             "--timeout", "120", "--env", f"PIDFILE={pidfile}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmpdir)})
+    deadline = time.monotonic() + 60
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pidfile.exists(), "the web process never started"
+    proc.send_signal(signal.SIGTERM)
+    stderr = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert stderr.strip().splitlines()[-1].endswith("terminated")
+    assert is_gone(int(pidfile.read_text()))
+    assert list(tmpdir.iterdir()) == []
