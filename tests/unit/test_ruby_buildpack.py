@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -172,6 +173,16 @@ def test_vendor_bundle_is_restored_from_the_cache_on_a_rebuild(ruby_app):
     shutil.rmtree(ruby_app.app_dir / "vendor")
     second = ruby_app.compile()
     assert "Restoring vendor/bundle from the cache" in second.texts("info")
+
+
+def test_a_rebuild_links_ruby_from_the_cache_without_unpacking_again(ruby_app):
+    ruby_app.compile()
+    ruby_app.tarball.unlink()  # a rebuild that needed the archive would now fail
+    shutil.rmtree(ruby_app.root / "cache" / "downloads")
+    ruby_app.compile()
+    ruby = ruby_app.app_dir / "vendor" / "ruby-3.1.2" / "bin" / "ruby"
+    [cached] = (ruby_app.root / "cache" / "unpacked").glob("*/tree/bin/ruby")
+    assert os.path.samefile(ruby, cached)
 
 
 def test_a_committed_vendor_bundle_is_removed_with_a_warning(ruby_app):
