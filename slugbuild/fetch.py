@@ -449,7 +449,8 @@ def clear_cache(directory: Path, *, keep: Collection[str] = ()) -> None:
             continue
         with contextlib.suppress(FileNotFoundError):  # another --clear-cache moved it first
             os.replace(directory / name, trash / name)
-    shutil.rmtree(trash)
+    with contextlib.suppress(FileNotFoundError):  # a concurrent --clear-cache took our trash to delete
+        shutil.rmtree(trash)
 
 
 # -- unpacked trees ------------------------------------------------------------------------------------
