@@ -114,4 +114,5 @@ def test_a_bin_that_is_no_directory_fails_before_the_toolchain_is_fetched(go_app
     assert str(caught.value) == ("bin is a file, but go install writes the app's programs there; rename it "
                                  "(`git mv bin <new name>`) so bin can be a directory")
     assert go_app.calls() == []
-    assert not (go_app.root / "cache" / "go" / "toolchain").exists()
+    assert not (go_app.root / "cache" / "downloads").exists()  # nothing fetched,
+    assert not (go_app.root / "cache" / "unpacked").exists()   # nothing unpacked
