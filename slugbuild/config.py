@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -30,14 +30,6 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 class Sourced(Generic[T]):
     value: T
     source: str  # "--app", "HEROKU_APP", "default", "package.json engines.node"
-
-
-def pick(flag: T | None, flag_name: str, env: str, default: T, parse: Callable[[str], T]) -> Sourced[T]:
-    if flag is not None:
-        return Sourced(flag, flag_name)
-    if os.environ.get(env):
-        return Sourced(parse(os.environ[env]), env)
-    return Sourced(default, "default")
 
 
 def parse_size(text: str) -> int:
