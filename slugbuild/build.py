@@ -60,15 +60,6 @@ class Chosen:
 
 # -- detect ---------------------------------------------------------------------------------------------
 
-def _by_name(available: Sequence[Buildpack]) -> dict[str, Buildpack]:
-    names: dict[str, Buildpack] = {}
-    for bp in available:
-        names.setdefault(bp.name, bp)
-        for alias in getattr(bp, "aliases", ()):
-            names.setdefault(alias, bp)
-    return names
-
-
 def resolve_buildpack(spec: str, available: Sequence[Buildpack] | None = None,
                       sources: classic.Sources | None = None) -> Buildpack:
     """The buildpack a `--buildpack` value names: a registered name or alias, else (given `sources`) the
@@ -77,10 +68,9 @@ def resolve_buildpack(spec: str, available: Sequence[Buildpack] | None = None,
         return sources.resolve(spec)
     if available is None:
         return buildpacks.by_name(spec)
-    found = _by_name(available)
+    found = buildpacks.name_index(available)
     if spec not in found:
-        known = ", ".join(sorted({bp.name for bp in available}))
-        raise UsageError(f"unknown buildpack {spec!r}: use one of {known}, a directory, or a buildpack URL")
+        raise buildpacks.unknown_buildpack(spec, available)
     return found[spec]
 
 

@@ -7,7 +7,7 @@ import selectors
 import subprocess
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -201,10 +201,27 @@ def _load_plugins() -> tuple[dict[str, Buildpack], dict[str, PluginBroken]]:
         except PluginBroken as exc:
             broken.setdefault(ep.name, exc)
             continue
-        found.setdefault(ep.name, buildpack)
-        for alias in getattr(buildpack, "aliases", ()):
-            found.setdefault(alias, buildpack)
+        _claim(found, ep.name, buildpack)
     return found, broken
+
+
+def name_index(available: Iterable[Buildpack]) -> dict[str, Buildpack]:
+    """Each buildpack by its name and by its aliases; the first to claim a name keeps it."""
+    found: dict[str, Buildpack] = {}
+    for buildpack in available:
+        _claim(found, buildpack.name, buildpack)
+    return found
+
+
+def _claim(found: dict[str, Buildpack], name: str, buildpack: Buildpack) -> None:
+    for key in (name, *getattr(buildpack, "aliases", ())):
+        found.setdefault(key, buildpack)
+
+
+def unknown_buildpack(name: str, available: Iterable[Buildpack]) -> UsageError:
+    """The error for a `--buildpack` value that names none of `available`, listing their names."""
+    known = ", ".join(sorted({bp.name for bp in available}))
+    return UsageError(f"unknown buildpack {name!r}: use one of {known}, a directory, or a buildpack URL")
 
 
 def _load(ep: EntryPoint) -> Buildpack:
@@ -237,5 +254,4 @@ def by_name(name: str) -> Buildpack:
         return found[name]
     if name in broken:
         raise UsageError(str(broken[name]))
-    known = ", ".join(sorted({bp.name for bp in found.values()}))
-    raise UsageError(f"unknown buildpack {name!r}: use one of {known}, a directory, or a buildpack URL")
+    raise unknown_buildpack(name, found.values())
