@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -404,8 +405,14 @@ def extract(archive: Path, dest: Path, *, strip_components: int = 0) -> None:
         raise DownloadFailed(f"cannot unpack {archive.name} into {dest}: it is not empty; remove it first")
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.partial."))
+    _fill_and_move(archive, staging, dest, functools.partial(_extract_into, archive, strip_components))
+
+
+def _fill_and_move(archive: Path, staging: Path, dest: Path, fill: Callable[[Path], None]) -> None:
+    """`fill(staging)` with what `archive` holds, then rename staging to `dest`; any failure is one
+    DownloadFailed naming the archive, and the staging directory never outlives the call."""
     try:
-        _extract_into(archive, staging, strip_components)
+        fill(staging)
         _move_into_place(staging, dest)
     except (tarfile.TarError, EOFError, OSError, zlib_ng.error) as exc:
         raise DownloadFailed(f"could not unpack {archive}: {exc}") from None
@@ -414,7 +421,7 @@ def extract(archive: Path, dest: Path, *, strip_components: int = 0) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _extract_into(archive: Path, staging: Path, strip_components: int) -> None:
+def _extract_into(archive: Path, strip_components: int, staging: Path) -> None:
     with _open_tar(archive) as tf:
         for member in tf:
             name = _stripped(member.name, strip_components)
@@ -469,16 +476,13 @@ def _unpack_tree(archive: Path, final: Path, strip_components: int) -> None:
     _prune_stale(final.parent, ".partial.")
     _prune_stale(final.parent, ".discard.")
     staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=".partial."))
-    try:
-        (staging / "tree").mkdir()
-        _extract_into(archive, staging / "tree", strip_components)
-        (staging / MANIFEST).write_text(json.dumps(_scan(staging / "tree")))
-        _move_into_place(staging, final)
-    except (tarfile.TarError, EOFError, OSError, zlib_ng.error) as exc:
-        raise DownloadFailed(f"could not unpack {archive}: {exc}") from None
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    _fill_and_move(archive, staging, final, functools.partial(_fill_tree, archive, strip_components))
+
+
+def _fill_tree(archive: Path, strip_components: int, staging: Path) -> None:
+    (staging / "tree").mkdir()
+    _extract_into(archive, strip_components, staging / "tree")
+    (staging / MANIFEST).write_text(json.dumps(_scan(staging / "tree")))
 
 
 def _scan(root: Path) -> list[Entry]:
