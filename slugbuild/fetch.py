@@ -124,8 +124,7 @@ class Fetcher:
         if expected and (cached := self._cached(url, expected)):
             return Download(cached, expected, sha256 is not None)
         if self.offline:
-            raise DownloadFailed(f"--offline: {url} is not in the cache {self.cache_dir}; "
-                                 "run the build once online or drop --offline")
+            raise self._not_cached(url)
         staging = self.cache_dir / "downloads" / ".partial"
         staging.mkdir(parents=True, exist_ok=True)
         _prune_stale(staging)
@@ -155,8 +154,7 @@ class Fetcher:
         if self.offline:
             if cached.is_file():
                 return cached.read_text()
-            raise DownloadFailed(f"--offline: {url} is not in the cache {self.cache_dir}; "
-                                 "run the build once online or drop --offline")
+            raise self._not_cached(url)
         cached.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=cached.parent, prefix=".partial.")
         os.close(fd)
@@ -212,6 +210,10 @@ class Fetcher:
         if entries is None:
             raise DownloadFailed(f"{slot} changed while it was unpacked; build again")
         return Tree(slot / "tree", download.sha256, download.verified, entries, reused=False)
+
+    def _not_cached(self, url: str) -> DownloadFailed:
+        return DownloadFailed(f"--offline: {url} is not in the cache {self.cache_dir}; "
+                              "run the build once online or drop --offline")
 
     def _tree_dir(self, sha256: str, strip_components: int) -> Path:
         return self.cache_dir / "unpacked" / f"{sha256}-strip{strip_components}"
