@@ -205,7 +205,7 @@ def _cmd_build(args: argparse.Namespace, log: BuildLog) -> int:
         if args.check:  # boot the slug's web process first: release only a slug that answered
             run.check_slug(report.path, report.process_types, port=run.free_port(), config=settings.config,
                            timeout_s=args.timeout, log=log)
-        released = target.release(report.path, args.description, log) if target else None
+        released = target.release(report.as_json(), args.description, log) if target else None
     if args.json:
         emit_json({**report.as_json(), **(released.build_json() if released else {})})
     elif released:

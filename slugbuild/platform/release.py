@@ -80,8 +80,10 @@ def load_slug(path: Path, process_type_pairs: Sequence[str]) -> SlugFile:
     return slug_file(path, metadata, process_type_pairs)
 
 
-def slug_file(path: Path, metadata: Mapping[str, Any] | None, process_type_pairs: Sequence[str]) -> SlugFile:
-    """The slug at `path` described by its metadata, with `--process-type` pairs on top."""
+def slug_file(path: Path, metadata: Mapping[str, Any] | None, process_type_pairs: Sequence[str], *,
+              checksum: str | None = None) -> SlugFile:
+    """The slug at `path` described by its metadata, with `--process-type` pairs on top; `checksum` is
+    given when the caller already knows it, so the file is not read once more only to hash it."""
     if not path.is_file():
         raise UsageError(f"slug {path} does not exist; build one with `slugbuild build SRC -o {path}`")
     if path.stat().st_size == 0:
@@ -91,7 +93,7 @@ def slug_file(path: Path, metadata: Mapping[str, Any] | None, process_type_pairs
     if not process_types:
         raise UsageError(f"slug {path} has no {path.name}.json beside it and no --process-type; give one, "
                          'as in --process-type web="./bin/server"')
-    checksum = f"SHA256:{file_sha256(path)}"
+    checksum = checksum or f"SHA256:{file_sha256(path)}"
     if meta.get("checksum") and str(meta["checksum"]).lower() != checksum.lower():
         raise UsageError(f"slug {path} is not the file its {path.name}.json describes ({meta['checksum']}, "
                          f"found {checksum}); rebuild it with `slugbuild build`")
@@ -216,8 +218,11 @@ class BuildTarget:
     def config_vars(self) -> dict[str, str]:
         return config_vars(self.client, self.app)
 
-    def release(self, slug_path: Path, description: str | None, log: BuildLog) -> Released:
-        return release_slug(self.client, self.app, load_slug(slug_path, ()), description, log)
+    def release(self, built: Mapping[str, Any], description: str | None, log: BuildLog) -> Released:
+        """Release the slug a build just wrote, as its report describes it: the checksum was computed
+        while the slug was packed, so the file is not hashed a second time."""
+        slug = slug_file(Path(str(built["path"])), built, (), checksum=str(built["checksum"]))
+        return release_slug(self.client, self.app, slug, description, log)
 
 
 @contextlib.contextmanager

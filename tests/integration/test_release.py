@@ -12,6 +12,7 @@ import pytest
 
 from slugbuild import slug as slugs
 from slugbuild.config import Sourced
+from slugbuild.fetch import file_sha256
 from slugbuild.log import RecordingLog
 from slugbuild.platform import release
 from slugbuild.platform.auth import Credentials
@@ -111,6 +112,8 @@ def test_build_and_release_uses_the_apps_config_vars_with_env_overriding(cli, ap
     assert report["release"] == {"app": "greeter", "version": 2, "id": report["release"]["id"]}
     assert report["release"]["id"] != config_release["id"]
     assert report["slug_id"] == api.get("/apps/greeter/releases/2")["slug"]["id"]
+    created = api.get(f"/apps/greeter/slugs/{report['slug_id']}")
+    assert created["checksum"] == report["checksum"] == f"SHA256:{file_sha256(tmp_path / 'one.tgz')}"
     assert report["process_types"]["web"].startswith("python3 -m http.server")
     assert "(quiet)" in slug_text(api, "greeter", tmp_path, "app/public/index.html")
 
