@@ -110,9 +110,11 @@ class BuildContext:
         self.env[key] = value
 
     def prepend_path(self, directory: Path | str) -> None:
+        """Put `directory` first on PATH for later steps and later buildpacks."""
         self.env["PATH"] = f"{directory}{os.pathsep}{self.env.get('PATH', '')}"
 
     def record_runtime(self, runtime: Runtime) -> None:
+        """Add `runtime` to the build report's runtimes."""
         self.runtimes.append(runtime)
 
     def run(self, argv: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None,
@@ -168,6 +170,8 @@ def _decoded(line: bytes) -> str:
 
 @runtime_checkable
 class Buildpack(Protocol):
+    """What a buildpack offers: detect (cheap, no writes), compile, release."""
+
     name: str  # used by --buildpack
 
     def detect(self, app_dir: Path) -> Detection | None: ...  # cheap: no network, no writes

@@ -155,6 +155,7 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The whole command line: every subcommand with its flags."""
     top = argparse.ArgumentParser(
         prog="slugbuild", description="Build Heroku slugs from source and release them through the "
         "Platform API. `slugbuild SRC` is short for `slugbuild build SRC`.")
@@ -182,6 +183,7 @@ def _make_log(args: argparse.Namespace) -> BuildLog:
 
 
 def emit_json(data: object) -> None:
+    """Print `data` as the one JSON object on stdout, keys sorted."""
     print(json.dumps(data, indent=2, sort_keys=True), flush=True)
 
 
@@ -402,6 +404,7 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command `argv` names; a user error is one line and a non-zero exit status."""
     known, run_command = _split_run_command(_normalise_argv(sys.argv[1:] if argv is None else argv))
     args = parser().parse_args(known)
     if run_command:

@@ -28,6 +28,8 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 
 @dataclass(frozen=True)
 class Sourced(Generic[T]):
+    """A setting's value and where it came from."""
+
     value: T
     source: str  # "--app", "HEROKU_APP", "default", "package.json engines.node"
 
@@ -102,12 +104,14 @@ def config_vars(env_pairs: Sequence[str] | None, env_file: Path | None,
 
 
 def default_cache_dir() -> Sourced[Path]:
+    """SLUGBUILD_CACHE_DIR when set, else the user cache directory."""
     if os.environ.get("SLUGBUILD_CACHE_DIR"):
         return Sourced(Path(os.environ["SLUGBUILD_CACHE_DIR"]), "SLUGBUILD_CACHE_DIR")
     return Sourced(Path(platformdirs.user_cache_dir("slugbuild")), "default")
 
 
 def source_date_epoch() -> int:
+    """SOURCE_DATE_EPOCH as seconds (0 when unset), the time every slug entry carries."""
     raw = os.environ.get("SOURCE_DATE_EPOCH", "")
     if not raw:
         return 0
@@ -118,6 +122,8 @@ def source_date_epoch() -> int:
 
 @dataclass(frozen=True)
 class BuildSettings:
+    """Every build input, resolved and checked once by `build_settings`."""
+
     source_dir: Path
     output: Path
     buildpacks: tuple[str, ...] = ()

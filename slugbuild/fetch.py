@@ -84,10 +84,12 @@ class _Retryable(Exception):
 
 
 def url_key(url: str) -> str:
+    """A short, file-name-safe key for `url` in the cache."""
     return hashlib.sha256(url.encode()).hexdigest()[:24]
 
 
 def file_sha256(path: Path) -> str:
+    """The sha256 hex digest of the file at `path`, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK_B):
@@ -357,6 +359,8 @@ def _copy_local(url: str, dest: Path) -> None:
 
 
 class UnsafeArchive(DownloadFailed):
+    """An archive member that would land or point outside the target directory."""
+
     def __init__(self, archive: Path, member: str, why: str) -> None:
         super().__init__(f"refusing to extract {archive.name}: member {member!r} {why}")
 

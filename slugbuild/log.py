@@ -15,6 +15,8 @@ WARN = " !     "
 
 
 class BuildLog(Protocol):
+    """Where modules report build events; the CLI picks how they look."""
+
     def step(self, msg: str) -> None: ...  # "-----> Node.js app detected"
 
     def info(self, msg: str) -> None: ...  # "       Using npm 10.5.0"

@@ -12,12 +12,16 @@ PROCESS_TYPE = re.compile(r"^[-\w]{1,128}$", re.ASCII)
 
 
 class BadProcessType(BuildFailed):
+    """A Procfile line whose process type name Heroku would refuse."""
+
     def __init__(self, lineno: int, name: str) -> None:
         super().__init__(f"Procfile:{lineno}: process type {name!r} may use only letters, digits, - and _ "
                          "(at most 128 characters); rename it")
 
 
 class UnreadableProcfile(BuildFailed):
+    """A Procfile that cannot be read as UTF-8 text inside the app."""
+
     def __init__(self, why: str) -> None:
         super().__init__(f"Procfile: {why}; save it as a UTF-8 text file of `name: command` lines")
 

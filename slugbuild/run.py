@@ -60,6 +60,7 @@ class Dyno(subprocess.Popen):
     drainer: threading.Thread | None = None
 
     def start_draining(self, echo: bool) -> None:
+        """Read the process's output in a daemon thread, keeping its last lines."""
         self.tail = deque(maxlen=TAIL_LINES)
         self.drainer = threading.Thread(target=self._drain, args=(echo,), daemon=True)
         self.drainer.start()
@@ -304,6 +305,7 @@ class Forwarder:
             forward_signal(self.proc, signal.SIGKILL if len(self.received) > 1 else signum)
 
     def attach(self, proc: subprocess.Popen) -> None:
+        """Send signals to `proc` from now on, and pass on those that came before it existed."""
         held = list(self.received)
         self.proc = proc
         for count, signum in enumerate(held):

@@ -34,16 +34,21 @@ JOIN_POLL_S = 0.2
 
 @dataclass(frozen=True)
 class Slug:
+    """A slug written to disk, with the sha256 and size computed while writing it."""
+
     path: Path
     sha256: str
     size: int
 
     @property
     def checksum(self) -> str:
+        """The checksum as the Platform API spells it: `SHA256:<hex>`."""
         return f"SHA256:{self.sha256}"
 
 
 class SlugTooLarge(BuildFailed):
+    """The compressed slug is over --max-size."""
+
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(f"Compiled slug size: {human_size(size)} is too large (max is {human_size(limit)}); "
                          "leave files out with .slugignore or raise --max-size")
@@ -66,6 +71,7 @@ def human_size(size: int) -> str:
 
 
 def metadata_path(slug_path: Path) -> Path:
+    """Where the build report of `slug_path` lives: `<slug>.json` beside it."""
     return Path(f"{slug_path}.json")
 
 

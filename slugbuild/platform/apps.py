@@ -28,10 +28,12 @@ def list_apps(client: PlatformClient) -> list[dict[str, Any]]:
 
 
 def destroy_app(client: PlatformClient, name: str) -> dict[str, Any]:
+    """Delete the app; returns the app as it was."""
     return client.delete(app_path(name))
 
 
 def config_vars(client: PlatformClient, app: str) -> dict[str, str]:
+    """The app's config vars."""
     return client.get(app_path(app, "config-vars"))
 
 

@@ -42,6 +42,7 @@ class Credentials:
 
     @property
     def host(self) -> str:
+        """The API URL's host name, the netrc machine to look up."""
         return urllib.parse.urlsplit(self.api_url.value).hostname or ""
 
     def __repr__(self) -> str:

@@ -126,6 +126,7 @@ def release_slug(client: PlatformClient, app: str, slug: SlugFile, description: 
 
 
 def create_release(client: PlatformClient, app: str, slug_id: str, description: str | None) -> Released:
+    """A new release of `slug_id` on `app`."""
     body: dict[str, str] = {"slug": slug_id}
     if description:
         body["description"] = description
@@ -143,6 +144,7 @@ def newest_first(items: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def current_release(client: PlatformClient, app: str) -> dict[str, Any]:
+    """The app's current release; NothingToRelease when it has none."""
     for release in releases(client, app):
         if release.get("current"):
             return release
@@ -151,6 +153,7 @@ def current_release(client: PlatformClient, app: str) -> dict[str, Any]:
 
 
 def slug_id_of(release: Mapping[str, Any], app: str) -> str:
+    """The id of the release's slug; NothingToRelease when it has none."""
     if not release.get("slug"):
         raise NothingToRelease(f"release v{release['version']} of {app} has no slug; release a slug on it "
                                "first")
@@ -169,6 +172,7 @@ def promote(client: PlatformClient, source: str, targets: Sequence[str], log: Bu
 
 
 def parse_version(text: str) -> int:
+    """The release number in `v12` or `12`; a UsageError otherwise."""
     found = _VERSION.match(text.strip())
     if not found:
         raise UsageError(f"release {text!r} is not a version; give one like v12 (see `slugbuild releases`)")
@@ -216,6 +220,7 @@ class BuildTarget:
         self.client, self.app = client, app
 
     def config_vars(self) -> dict[str, str]:
+        """The app's config vars, the build's environment."""
         return config_vars(self.client, self.app)
 
     def release(self, built: Mapping[str, Any], description: str | None, log: BuildLog) -> Released:

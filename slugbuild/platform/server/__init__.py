@@ -29,6 +29,7 @@ __all__ = ["ApiServer", "default_data_dir", "open_server", "serve"]
 
 
 def default_data_dir() -> Path:
+    """The user data directory, where `serve` keeps its state without --data-dir."""
     return Path(platformdirs.user_data_dir("slugbuild"))
 
 

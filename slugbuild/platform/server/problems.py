@@ -27,13 +27,16 @@ def not_found(what: str) -> ApiProblem:
 
 
 def invalid(message: str) -> ApiProblem:
+    """422 invalid_params with `message`, as Heroku answers a bad value."""
     return ApiProblem(422, "invalid_params", message)
 
 
 def missing_version() -> ApiProblem:
     # Heroku's own answer carries the text under `error`; `message` is added so every error reads alike.
+    """400 missing_version: the Accept header names no API version."""
     return ApiProblem(400, "missing_version", MISSING_VERSION, error=MISSING_VERSION)
 
 
 def unauthorized() -> ApiProblem:
+    """401 unauthorized: no API key, or the wrong one."""
     return ApiProblem(401, "unauthorized", "Invalid credentials provided.")

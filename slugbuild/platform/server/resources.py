@@ -16,6 +16,7 @@ _NAMESPACE = uuid.UUID("6f1d2a8e-5b1c-4c7e-9a43-3f0f6d5e2b11")
 
 
 def fixed_id(name: str) -> str:
+    """A stable UUID for a fixed object (a stack, the region) named `name`."""
     return str(uuid.uuid5(_NAMESPACE, name))
 
 
@@ -25,10 +26,12 @@ def find_stack(identity: str) -> str | None:
 
 
 def stack_json(name: str) -> dict[str, str]:
+    """The stack as the API nests it: `{id, name}`."""
     return {"id": fixed_id(name), "name": name}
 
 
 def app_json(app: App, owner_id: str, current: Release | None, current_slug: Slug | None) -> dict[str, Any]:
+    """The app resource as the Platform API shows it."""
     stack = stack_json(app.stack)
     description = current_slug.buildpack_provided_description if current_slug else None
     return {
@@ -57,6 +60,7 @@ def app_json(app: App, owner_id: str, current: Release | None, current_slug: Slu
 
 
 def slug_json(slug: Slug, blob_method: str, blob_url: str) -> dict[str, Any]:
+    """The slug resource, with a blob URL for `blob_method`."""
     return {
         "blob": {"method": blob_method, "url": blob_url},
         "buildpack_provided_description": slug.buildpack_provided_description,
@@ -74,6 +78,7 @@ def slug_json(slug: Slug, blob_method: str, blob_url: str) -> dict[str, Any]:
 
 def release_json(release: Release, app: App, owner_id: str, current_version: int) -> dict[str, Any]:
     # eligible_for_rollback and artifacts are newer than the published schema; Heroku returns them.
+    """The release resource; `current` when it is version `current_version`."""
     return {
         "addon_plan_names": [],
         "app": {"id": app.id, "name": app.name},

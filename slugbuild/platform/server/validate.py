@@ -16,12 +16,14 @@ SLUG_TEXT_FIELDS = ("buildpack_provided_description", "checksum", "commit", "com
 
 
 def an_object(body: Any, what: str) -> dict[str, Any]:
+    """`body` when it is a JSON object; a 422 naming `what` otherwise."""
     if not isinstance(body, dict):
         raise invalid(f"The {what} body must be a JSON object.")
     return body
 
 
 def optional_text(body: dict[str, Any], key: str) -> str | None:
+    """`body[key]` when it is a string or absent; a 422 otherwise."""
     value = body.get(key)
     if value is not None and not isinstance(value, str):
         raise invalid(f"{key} must be a string or null.")
@@ -29,6 +31,7 @@ def optional_text(body: dict[str, Any], key: str) -> str | None:
 
 
 def app_name(name: Any) -> str:
+    """`name` when Heroku would accept it as an app name; a 422 otherwise."""
     if not isinstance(name, str) or not APP_NAME.match(name):
         raise invalid(f"Name {name!r} must start with a letter, end with a letter or digit, and can only "
                       "contain lowercase letters, digits, and dashes (3 to 30 characters).")
@@ -36,6 +39,7 @@ def app_name(name: Any) -> str:
 
 
 def process_types(value: Any) -> dict[str, str]:
+    """`value` when it maps valid process type names to commands; a 422 otherwise."""
     if not isinstance(value, dict):
         raise invalid("process_types is required: an object of process type name to command.")
     for name, command in value.items():
