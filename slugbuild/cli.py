@@ -191,7 +191,7 @@ def emit_json(data: object) -> None:
 
 def _cmd_build(args: argparse.Namespace, log: BuildLog) -> int:
     from slugbuild import build, config, run
-    from slugbuild.platform import release
+    from slugbuild.platform import release, tables
 
     # With --app the key is checked before minutes are spent building, and the app's config vars are the
     # build's environment (--env overrides them).
@@ -211,13 +211,11 @@ def _cmd_build(args: argparse.Namespace, log: BuildLog) -> int:
     if args.json:
         emit_json({**report.as_json(), **(released.build_json() if released else {})})
     elif released:
-        print(f"Released v{released.version} on {released.app}", flush=True)
+        print(*tables.released_lines([released]), flush=True)
     return 0
 
 
 def _cmd_release(args: argparse.Namespace, log: BuildLog) -> int:
-    from pathlib import Path
-
     from slugbuild.platform import client, release, tables
 
     with client.connect(args.api_url, args.api_key, log) as api:
@@ -365,7 +363,6 @@ def _slug_to_run(args: argparse.Namespace, slug_arg: str | None, tmp: Path,
 
 def _cmd_mirror(args: argparse.Namespace, log: BuildLog) -> int:
     import importlib
-    from pathlib import Path
 
     from slugbuild import config
     from slugbuild.errors import UsageError
