@@ -26,7 +26,7 @@ from typing import NamedTuple
 import requests
 from zlib_ng import gzip_ng, zlib_ng
 
-from slugbuild import __version__
+from slugbuild import USER_AGENT
 from slugbuild.errors import DownloadFailed
 from slugbuild.log import BuildLog
 
@@ -40,7 +40,6 @@ MANIFEST = "manifest.json"
 # Link failures that mean "not here", not "broken": another filesystem, no hard links, too many links.
 _NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP)
 _KINDS = {"d": stat.S_ISDIR, "f": stat.S_ISREG, "l": stat.S_ISLNK}
-USER_AGENT = f"slugbuild/{__version__}"
 
 
 @dataclass(frozen=True)

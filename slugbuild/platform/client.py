@@ -15,13 +15,12 @@ from typing import Any
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from slugbuild import __version__
+from slugbuild import USER_AGENT
 from slugbuild.errors import ApiError, SlugbuildError
 from slugbuild.log import BuildLog
 from slugbuild.platform.auth import API_KEY_ENV, BearerAuth, Credentials, resolve
 
 ACCEPT = "application/vnd.heroku+json; version=3"
-USER_AGENT = f"slugbuild/{__version__}"
 TIMEOUT_S = (10, 120)  # connect, read: creating a release can take a while on a busy platform
 PAGE_SIZE = 200  # Heroku's default page; lists past it arrive in several pages
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
