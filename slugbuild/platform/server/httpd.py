@@ -106,7 +106,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         self._send_json(reply.status, reply.body, reply.headers)
 
     def _api_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        if self._is_chunked():
             self.close_connection = True
             raise ApiProblem(411, "length_required", "Send the request body with a Content-Length.")
         length = self._content_length() or 0
@@ -168,7 +168,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
     def _receive(self, slug_id: str) -> str:
         """Store the request body as the slug's blob; returns its sha256 hex digest."""
         length = self._content_length()
-        if length is None or "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        if length is None or self._is_chunked():
             raise ApiProblem(411, "length_required", "Send the slug with a Content-Length (not chunked).")
         store = self.server.backend.store
         if store.find_slug(slug_id) is None:
@@ -199,6 +199,9 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise ApiProblem(400, "bad_request", f"Content-Length {raw!r} is not a number of bytes.")
         return int(raw)
+
+    def _is_chunked(self) -> bool:
+        return "chunked" in self.headers.get("Transfer-Encoding", "").lower()
 
     def _request_id(self) -> str:
         sent = self.headers.get("Request-Id", "")
