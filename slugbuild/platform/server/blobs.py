@@ -75,8 +75,8 @@ class BlobStore:
         if int(expires_text) < self._clock():
             raise ApiProblem(403, "forbidden", "This blob URL has expired; ask the API for a new URL.")
 
-    def receive(self, slug_id: str, body: BinaryIO, length: int) -> tuple[int, str]:
-        """Write exactly `length` bytes from `body` in chunks; returns (size, sha256 hex).
+    def receive(self, slug_id: str, body: BinaryIO, length: int) -> str:
+        """Write exactly `length` bytes from `body` in chunks; returns their sha256 hex digest.
 
         The bytes go to a temporary file renamed into place only when complete, so a broken upload
         never replaces a good blob.
@@ -100,7 +100,7 @@ class BlobStore:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 partial.unlink()
-        return length, digest.hexdigest()
+        return digest.hexdigest()
 
     def open(self, slug_id: str) -> BinaryIO | None:
         """The blob opened for reading, or None if it was never uploaded."""

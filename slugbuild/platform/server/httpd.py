@@ -175,8 +175,8 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             raise ApiProblem(404, "not_found", "Couldn't find that slug.")
         if store.is_released(slug_id):
             raise ApiProblem(409, "conflict", f"Slug {slug_id} is already released; create a new slug.")
-        size, digest = self.server.backend.blobs.receive(slug_id, self.rfile, length)
-        store.record_upload(slug_id, size, digest)
+        digest = self.server.backend.blobs.receive(slug_id, self.rfile, length)
+        store.record_upload(slug_id, length, digest)
         return digest
 
     def _send_blob(self, slug_id: str) -> None:
