@@ -41,8 +41,8 @@ def check_node_home(app_dir: Path) -> None:
 
 
 def install(ctx: BuildContext, resolution: Resolution, base: str) -> Path:
-    """Download the resolved release (sha256 from its SHASUMS256.txt) into .heroku/node; return that dir."""
-    check_node_home(ctx.app_dir)
+    """Download the resolved release (sha256 from its SHASUMS256.txt) into .heroku/node; return that dir.
+    The caller has already run check_node_home, before any download."""
     version = resolution.version
     name = versions.tarball_name(version)
     sums_url = f"{base}/v{version}/SHASUMS256.txt"
