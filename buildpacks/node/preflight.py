@@ -9,7 +9,6 @@ from buildpacks.node.package_json import PackageJson
 from slugbuild.errors import BuildFailed
 
 SHRINKWRAP = "npm-shrinkwrap.json"
-MODERN_LOCKFILES = ("package-lock.json", "yarn.lock", "pnpm-lock.yaml")
 ENGINE_MANAGERS = ("npm", "yarn", "pnpm")
 CORE_PACKAGE_MANAGERS = ("yarn", "pnpm")  # the packageManager names Heroku counts; npm there is ignored
 
@@ -45,7 +44,7 @@ def check_shrinkwrap(app_dir: Path) -> None:
     """npm-shrinkwrap.json beside a modern lockfile: npm, yarn or pnpm would each read a different one."""
     if not (app_dir / SHRINKWRAP).is_file():
         return
-    found = next((name for name in MODERN_LOCKFILES if (app_dir / name).is_file()), None)
+    found = next((name for name in package_manager.HEROKU_LOCKFILES if (app_dir / name).is_file()), None)
     if found:
         raise ShrinkwrapConflict(found)
 
