@@ -102,8 +102,8 @@ def check_lockfiles(app_dir: Path) -> None:
 
 
 def choose(app_dir: Path, package_json: PackageJson) -> PackageManager:
-    """The package manager the app's lockfile names (yarn.lock, pnpm-lock.yaml), else npm."""
-    check_lockfiles(app_dir)
+    """The package manager the app's lockfile names (yarn.lock, pnpm-lock.yaml), else npm; the caller has
+    already run the pre-flight checks, so there is at most one of Heroku's lockfiles."""
     found = lockfiles(app_dir)
     name = LOCKFILES[found[0]] if found else "npm"
     lockfile = found[0] if found else None
