@@ -58,10 +58,11 @@ def _sidecar(target: Path) -> Path:
     return target.with_name(target.name + ".sha256")
 
 
-def _publish(tarball: Path, target: Path) -> None:
-    """Move `tarball` into place with its `.sha256` beside it; the sidecar comes last, so it marks done."""
+def _publish(tarball: Path, target: Path, digest: str | None = None) -> None:
+    """Move `tarball` into place with its `.sha256` (hashed here unless `digest` is given) beside it; the
+    sidecar comes last, so it marks done."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    digest = file_sha256(tarball)
+    digest = digest or file_sha256(tarball)
     os.replace(tarball, target)
     tmp = target.with_name(f".{target.name}.sha256.partial")
     tmp.write_text(f"{digest}  {target.name}\n")
@@ -80,7 +81,7 @@ def _from_upstream(version: str, stack: str, target: Path, cache_dir: Path, log:
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = target.with_name(f".{target.name}.partial")
     shutil.copyfile(download.path, staged)
-    _publish(staged, target)
+    _publish(staged, target, download.sha256)  # the fetcher has just checked the download's digest
 
 
 def _from_debian(version: str, target: Path, cache_dir: Path, log: BuildLog) -> None:
