@@ -179,6 +179,16 @@ def test_serving_on_a_port_in_use_is_one_line(run_cli):
     assert "Traceback" not in result.stderr
 
 
+def test_serving_from_a_data_dir_that_cannot_be_made_is_one_line(run_cli, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_cli("serve", "--port", "0", "--data-dir", blocker / "state")
+    assert result.exit_code == 2
+    assert error_line(result) == (f"data directory {blocker / 'state'}: Not a directory; pass --data-dir "
+                                  "with a writable directory")
+    assert "Traceback" not in result.stderr
+
+
 def test_two_builds_sharing_one_cache_at_the_same_time_both_succeed(plugin_env, app, tmp_path):
     runtime = tmp_path / "mirror" / "fake-runtime.tgz"
     runtime.parent.mkdir()

@@ -41,6 +41,10 @@ def _open_store(path: Path) -> Store:
                          "--data-dir") from None
 
 
+def _unwritable(data_dir: Path, exc: OSError) -> UsageError:
+    return UsageError(f"data directory {data_dir}: {exc.strerror}; pass --data-dir with a writable directory")
+
+
 def _bind(host: str, port: int, backend: Backend, key: str, log: BuildLog | None) -> ApiServer:
     try:
         return ApiServer((host, port), backend, key, log)
@@ -60,8 +64,7 @@ def open_server(host: str, port: int, data_dir: Path, key: str, *, log: BuildLog
         data_dir.mkdir(parents=True, exist_ok=True)
         blobs = BlobStore(data_dir / BLOB_DIR, keys.blob_secret(data_dir), blob_ttl_s)
     except OSError as exc:
-        raise UsageError(f"data directory {data_dir}: {exc.strerror}; pass --data-dir with a writable "
-                         "directory") from None
+        raise _unwritable(data_dir, exc) from None
     return _bind(host, port, Backend(_open_store(data_dir / STATE_FILE), blobs), key, log)
 
 
@@ -90,8 +93,7 @@ def serve(host: str, port: int, data_dir: str | None, key: str | None, log: Buil
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"data directory {root}: {exc.strerror}; pass --data-dir with a writable "
-                         "directory") from None
+        raise _unwritable(root, exc) from None
     api_key = keys.api_key(key, root)
     server = open_server(host, port, root, api_key.value, log=log)
     _show_how_to_connect(server, api_key, root, log)
