@@ -107,7 +107,7 @@ class ClassicBuildpack:
         if done.returncode != 0:
             last = _last_lines(done.stderr.splitlines() or done.stdout.splitlines())
             raise BuildFailed(f"buildpack {self.spec}: bin/release failed with exit status {done.returncode}"
-                              + (f" ({last})" if last else ""))
+                              + (f" ({last})" if last else "") + "; fix the buildpack's bin/release")
         return _release_info(self.spec, done.stdout, self.display_name)
 
 

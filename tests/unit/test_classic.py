@@ -112,6 +112,17 @@ def test_compile_failure_names_the_exit_status_and_the_last_lines(tmp_path: Path
         "resolving dependencies | fetching widget 1.2 | widget 1.2 needs a compiler this stack lacks")
 
 
+def test_a_failing_bin_release_is_one_line_with_its_status_output_and_fix(tmp_path: Path, app: Path):
+    source = tmp_path / "release-fails"
+    shutil.copytree(GREETER, source)
+    (source / "bin" / "release").write_text("#!/bin/sh\necho 'no YAML today' >&2\nexit 2\n")
+    bp = classic.ClassicBuildpack(source, "release-fails")
+    with pytest.raises(BuildFailed) as failure:
+        bp.release(make_ctx(tmp_path, app))
+    assert str(failure.value) == ("buildpack release-fails: bin/release failed with exit status 2 "
+                                  "(no YAML today); fix the buildpack's bin/release")
+
+
 def test_a_missing_bin_compile_is_named(tmp_path: Path, app: Path):
     bp = classic.ClassicBuildpack(FIXTURES / "classic-no-compile", "no-compile")
     with pytest.raises(BuildFailed) as failure:
