@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from slugbuild.log import RecordingLog
@@ -17,20 +16,6 @@ from slugbuild.platform import blob
 from slugbuild.platform.client import RetryPolicy
 
 SIGNED = "?Expires=99&Signature=very-secret-signature"
-
-
-@pytest.fixture(scope="module")
-def module_server() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def server(module_server: HTTPServer) -> Iterator[HTTPServer]:
-    yield module_server
-    module_server.clear()
 
 
 @pytest.fixture

@@ -22,20 +22,6 @@ KEY = "key-that-must-stay-secret"
 ACCEPT = "application/vnd.heroku+json; version=3"
 
 
-@pytest.fixture(scope="module")
-def module_server() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def server(module_server: HTTPServer) -> Iterator[HTTPServer]:
-    yield module_server
-    module_server.clear()
-
-
 class Sleeps(list):
     """Records each wait instead of waiting."""
 
