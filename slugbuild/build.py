@@ -161,10 +161,10 @@ def prepare_cache(cache_dir: Path, clear: bool, *, is_default: bool = False) -> 
     return cache_dir
 
 
-def compile_all(chosen: Sequence[Chosen], ctx: BuildContext, log: BuildLog) -> list[ReleaseInfo]:
+def compile_all(chosen: Sequence[Chosen], ctx: BuildContext) -> list[ReleaseInfo]:
     """Compile each buildpack in order, then ask each for its release info."""
     for c in chosen:
-        log.step(f"{c.detection.name} app detected")
+        ctx.log.step(f"{c.detection.name} app detected")
         c.buildpack.compile(ctx.for_buildpack(c.buildpack.name))
     return [c.buildpack.release(ctx.for_buildpack(c.buildpack.name)) for c in chosen]
 
@@ -246,7 +246,7 @@ def build(settings: BuildSettings, log: BuildLog,
         chosen = detect(tree.app_dir, settings.buildpacks, log, available,
                         classic.Sources(cache, log, settings.offline))
         ctx = _context(settings, tree, work, log)
-        infos = compile_all(chosen, ctx, log)
+        infos = compile_all(chosen, ctx)
         procs = process_types(infos, procfile.read(tree.app_dir, log), log)
         write_config_defaults(tree.app_dir, infos, log)
         log.step("Compressing...")
