@@ -15,10 +15,12 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -37,6 +39,11 @@ BACKOFF_S = 0.5
 BACKOFF_MAX_S = 8.0
 STALE_PARTIAL_S = 24 * 3600
 MANIFEST = "manifest.json"
+# Unpacking a runtime is mostly file creation, system time that does not hold the GIL: a few threads write
+# the small members while the main thread decompresses (node's 4,760 files: 5.4 s on one thread, 2.1 s on 4).
+UNPACK_THREADS = 4
+UNPACK_IN_FLIGHT = 16  # members read but not yet written, so memory stays bounded
+UNPACK_BUFFERED_MAX_B = 4 << 20  # larger members are written by the reading thread, never held whole
 # Link failures that mean "not here", not "broken": another filesystem, no hard links, too many links.
 _NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP)
 _KINDS = {"d": stat.S_ISDIR, "f": stat.S_ISREG, "l": stat.S_ISLNK}
@@ -427,14 +434,63 @@ def _fill_and_move(archive: Path, staging: Path, dest: Path, fill: Callable[[Pat
 
 
 def _extract_into(archive: Path, strip_components: int, staging: Path) -> None:
-    with _open_tar(archive) as tf:
+    with _open_tar(archive) as tf, _Writers() as writers:
         for member in tf:
             name = _stripped(member.name, strip_components)
             if name is None:
                 continue
             _check_member(archive, member, name, strip_components)
             member.name = name
+            if member.isfile() and member.size <= UNPACK_BUFFERED_MAX_B:
+                safe = tarfile.data_filter(member, str(staging))  # the checks tf.extract applies
+                source = tf.extractfile(member)
+                assert source is not None  # a regular file always has data
+                writers.write(os.path.join(staging, safe.name), source.read(), safe.mode, safe.mtime)
+                continue
+            if member.islnk():
+                writers.drain()  # its target may still be on its way to disk
             tf.extract(member, staging, set_attrs=not member.issym(), filter="data")
+
+
+class _Writers:
+    """Small archive members written on a few threads; `drain()` waits for them and raises their errors."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(UNPACK_THREADS, thread_name_prefix="unpack")
+        self._slots = threading.BoundedSemaphore(UNPACK_IN_FLIGHT)
+        self._pending: list[Future[None]] = []
+        self._made: set[str] = set()
+
+    def write(self, path: str, data: bytes, mode: int | None, mtime: float) -> None:
+        parent = os.path.dirname(path)
+        if parent not in self._made:  # created here, in archive order, never raced by two writers
+            os.makedirs(parent, exist_ok=True)
+            self._made.add(parent)
+        self._slots.acquire()
+        future = self._pool.submit(_write_member, path, data, mode, mtime)
+        future.add_done_callback(lambda _: self._slots.release())
+        self._pending.append(future)
+
+    def drain(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def __enter__(self) -> _Writers:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._pool.shutdown(wait=True)
+        if exc_type is None:
+            self.drain()
+
+
+def _write_member(path: str, data: bytes, mode: int | None, mtime: float) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+    if mode is not None:
+        os.chmod(path, mode)
+    os.utime(path, (mtime, mtime))
 
 
 def _move_into_place(staging: Path, dest: Path) -> None:

@@ -281,6 +281,42 @@ def test_unsafe_members_are_refused_and_nothing_is_left(tmp_path, bad, why):
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def test_many_members_big_and_small_unpack_byte_for_byte_in_archive_order(tmp_path):
+    """Small members are written on several threads; a big one, a hard link right after its target and a
+    directory entry after its files must come out exactly as the archive says."""
+    big = bytes(range(256)) * (fetch.UNPACK_BUFFERED_MAX_B // 256 + 1)
+    contents = {f"pkg/lib/m{i:03d}.js": f"module {i}\n".encode() for i in range(300)}
+    contents["pkg/bin/node"] = big
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in contents.items():
+            info = member(name, mode=0o755 if name.endswith("node") else 0o640)
+            info.size, info.mtime = len(data), 1_000_000
+            tar.addfile(info, io.BytesIO(data))
+        link = member("pkg/lib/again.js", tarfile.LNKTYPE, "pkg/lib/m299.js", mode=0o640)
+        link.mtime = 1_000_000  # a hard link's attributes are its target's
+        tar.addfile(link)
+        tar.addfile(member("pkg/lib/", tarfile.DIRTYPE, mode=0o755))
+    archive = tmp_path / "many.tar.gz"
+    archive.write_bytes(buf.getvalue())
+    dest = tmp_path / "out"
+    extract(archive, dest, strip_components=1)
+    for name, data in contents.items():
+        path = dest / name.removeprefix("pkg/")
+        assert path.read_bytes() == data, name
+        assert path.stat().st_mtime == 1_000_000
+    assert (dest / "bin" / "node").stat().st_mode & 0o777 == 0o755
+    assert (dest / "lib" / "m000.js").stat().st_mode & 0o777 == 0o640
+    assert (dest / "lib" / "again.js").read_bytes() == b"module 299\n"
+
+
+def test_a_member_that_cannot_be_written_is_one_clear_error(tmp_path):
+    archive = tarball(tmp_path, member("pkg/a"), member("pkg/a/b"))  # a file where a directory must go
+    with pytest.raises(DownloadFailed, match=f"^could not unpack {archive}: "):
+        extract(archive, tmp_path / "out" / "dest")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_a_corrupt_archive_is_one_clear_error(tmp_path):
     archive = tmp_path / "bad.tgz"
     archive.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage, not deflate")
