@@ -11,20 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import is_gone
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 GREETER = FIXTURES / "classic-greeter"
 READER = FIXTURES / "classic-export-reader"
-
-
-def is_gone(pid: int) -> bool:
-    """True when pid no longer runs (a zombie nobody has reaped yet counts as gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return True
-    return fields[0] == "Z"
 
 
 @pytest.fixture

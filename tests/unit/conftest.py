@@ -1,10 +1,11 @@
-"""Fixtures shared by the unit tests that talk HTTP to pytest-httpserver on 127.0.0.1."""
+"""Fixtures shared by the unit tests: HTTP fakes on 127.0.0.1 and a fake Node.js app."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from node_fakes import NodeApp
 from pytest_httpserver import HTTPServer
 
 
@@ -22,3 +23,9 @@ def server(module_server: HTTPServer) -> Iterator[HTTPServer]:
     """The module's server, its handlers and log cleared after each test."""
     yield module_server
     module_server.clear()
+
+
+@pytest.fixture
+def node_app(tmp_path) -> NodeApp:
+    """An app directory with a fake Node.js mirror and a fake npm beside it."""
+    return NodeApp(tmp_path)

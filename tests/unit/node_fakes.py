@@ -10,6 +10,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from buildpacks.node import NodeBuildpack
 from slugbuild.buildpack import BuildContext
 from slugbuild.fetch import Fetcher
 from slugbuild.log import RecordingLog
@@ -117,3 +118,10 @@ class NodeApp:
 
     def npm_calls(self) -> list[str]:
         return self.npm_log.read_text().splitlines() if self.npm_log.exists() else []
+
+
+def compile_app(node_app: NodeApp, config: dict[str, str] | None = None) -> RecordingLog:
+    """Compile the fake app with the Node.js buildpack; the log it wrote."""
+    log = RecordingLog()
+    NodeBuildpack().compile(node_app.context(config, log))
+    return log

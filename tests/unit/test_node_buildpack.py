@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from node_fakes import FAKE_VERSION, NodeApp
+from node_fakes import FAKE_VERSION, compile_app
 
 import buildpacks.node
 from buildpacks.node import NodeBuildpack, ScriptFailed
@@ -27,17 +27,6 @@ export NODE_ENV=${NODE_ENV:-production}
 DEPS = {"dep": "1.0.0"}
 ALL_SCRIPTS = {"heroku-prebuild": "x", "build": "x", "heroku-postbuild": "x", "heroku-cleanup": "x",
                "start": "node web.js"}
-
-
-@pytest.fixture
-def node_app(tmp_path) -> NodeApp:
-    return NodeApp(tmp_path)
-
-
-def compile_app(node_app: NodeApp, config: dict[str, str] | None = None) -> RecordingLog:
-    log = RecordingLog()
-    NodeBuildpack().compile(node_app.context(config, log))
-    return log
 
 
 def test_node_is_installed_verified_and_recorded(node_app):

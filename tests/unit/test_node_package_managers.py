@@ -6,26 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from node_fakes import FAKE_NPM_VERSION, NodeApp
+from node_fakes import FAKE_NPM_VERSION, NodeApp, compile_app
 
-from buildpacks.node import NodeBuildpack
 from buildpacks.node.npm import NpmInstallFailed
 from slugbuild.errors import BuildFailed
-from slugbuild.log import RecordingLog
 
 LOCK = {"package-lock.json": "{}"}
 YARN_LOCK = {"yarn.lock": "# yarn lockfile v1\n"}
-
-
-@pytest.fixture
-def node_app(tmp_path) -> NodeApp:
-    return NodeApp(tmp_path)
-
-
-def compile_app(node_app: NodeApp, config: dict[str, str] | None = None) -> RecordingLog:
-    log = RecordingLog()
-    NodeBuildpack().compile(node_app.context(config, log))
-    return log
 
 
 def installed_npm(node_app: NodeApp) -> dict:

@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from processes import is_gone
 
 from slugbuild import run
 from slugbuild.errors import SlugbuildError
@@ -85,15 +86,6 @@ def test_a_process_that_exits_early_fails_the_check_with_its_output(app: Path):
         run.wait_for_http(port, proc, timeout_s=20)
     assert f"exited with status 3 before answering HTTP on port {port}" in str(failure.value)
     assert "cannot find module express" in str(failure.value)
-
-
-def is_gone(pid: int) -> bool:
-    """True when pid no longer runs (a zombie nobody has reaped yet counts as gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return True
-    return fields[0] == "Z"
 
 
 def test_a_process_that_never_binds_its_port_is_stopped_with_its_children(app: Path):
