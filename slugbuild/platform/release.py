@@ -15,9 +15,9 @@ from slugbuild.log import BuildLog, RecordingLog
 from slugbuild.platform import blob
 from slugbuild.platform.apps import config_vars
 from slugbuild.platform.client import PAGE_SIZE, PlatformClient, app_path, connect
+from slugbuild.procfile import PROCESS_TYPE
 from slugbuild.slug import human_size, metadata_path, read_metadata
 
-PROCESS_TYPE = re.compile(r"^[-\w]{1,128}$")
 _VERSION = re.compile(r"^v?(\d+)$")
 
 

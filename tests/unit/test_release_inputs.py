@@ -41,7 +41,7 @@ def test_a_slug_that_is_not_the_one_its_metadata_describes_is_refused(slug):
         release.slug_file(slug, {"process_types": {"web": "x"}, "checksum": "SHA256:" + "0" * 64}, [])
 
 
-@pytest.mark.parametrize("pair", ["web", "we b=x", "web=", "=x", "w" * 129 + "=x"])
+@pytest.mark.parametrize("pair", ["web", "we b=x", "web=", "=x", "w" * 129 + "=x", "wéb=x"])
 def test_a_bad_process_type_flag_is_named(slug, pair):
     with pytest.raises(UsageError, match=r"--process-type .* is not TYPE=COMMAND"):
         release.slug_file(slug, None, [pair])
