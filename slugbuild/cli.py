@@ -218,8 +218,8 @@ def _cmd_build(args: argparse.Namespace, log: BuildLog) -> int:
 def _cmd_release(args: argparse.Namespace, log: BuildLog) -> int:
     from slugbuild.platform import client, release, tables
 
+    slug = release.load_slug(Path(args.slug), args.process_type)  # a local mistake is named before the key
     with client.connect(args.api_url, args.api_key, log) as api:
-        slug = release.load_slug(Path(args.slug), args.process_type)
         released = release.release_slug(api, args.app, slug, args.description, log)
     _print_result(release.released_json([released]), args.json, lambda: tables.released_lines([released]))
     return 0

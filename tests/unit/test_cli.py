@@ -154,6 +154,7 @@ NO_KEY = {"HEROKU_API_KEY": "", "NETRC": "/nonexistent/netrc", "HOME": "/nonexis
     (["run", "missing.tgz"], {}, 2, "slug missing.tgz does not exist; build one with `slugbuild build SRC`"),
     (["run", "."], {}, 2, "slug . is a directory, not a slug file; build one with `slugbuild build SRC`"),
     (["release", "missing.tgz", "--app", "a", "--api-key", "k"], {}, 2, "slug missing.tgz does not exist; "),
+    (["release", "missing.tgz", "--app", "a"], NO_KEY, 2, "slug missing.tgz does not exist; "),
     (["apps", "create", "a", "--api-url", "ftp://x", "--api-key", "k"], {}, 2,
      "--api-url 'ftp://x' is not an http(s) URL; give one like https://api.heroku.com"),
     (["apps", "create", "a", "--api-url", "http://127.0.0.1:9"], NO_KEY, 1, "no API key for 127.0.0.1: "),
