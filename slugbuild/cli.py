@@ -368,8 +368,9 @@ def _cmd_mirror(args: argparse.Namespace, log: BuildLog) -> int:
     from slugbuild.errors import UsageError
 
     # One subdirectory per language, each filled by its buildpack's mirror module (same `fill` signature).
-    fillers = [("node", args.node, "buildpacks.node.mirror"), ("go", args.go, "buildpacks.go.mirror"),
-               ("ruby", args.ruby, "buildpacks.ruby.mirror")]
+    fillers = [("node", args.node, "slugbuild.buildpacks.node.mirror"),
+               ("go", args.go, "slugbuild.buildpacks.go.mirror"),
+               ("ruby", args.ruby, "slugbuild.buildpacks.ruby.mirror")]
     wanted = [(lang, specs, module) for lang, specs, module in fillers if specs]
     if not wanted:
         raise UsageError("mirror: nothing to do; give --node RANGE, --go VERSION or --ruby VERSION")

@@ -1,5 +1,5 @@
 """The Go buildpack (`--buildpack go`)."""
 
-from buildpacks.go.buildpack import GoBuildpack
+from slugbuild.buildpacks.go.buildpack import GoBuildpack
 
 __all__ = ["GoBuildpack"]

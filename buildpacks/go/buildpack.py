@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from buildpacks.go import gomod, hooks, install, toolchain
-from buildpacks.go.versions import DEFAULT_GO, requested
+from slugbuild.buildpacks.go import gomod, hooks, install, toolchain
+from slugbuild.buildpacks.go.versions import DEFAULT_GO, requested
+
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed
 

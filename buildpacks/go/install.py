@@ -9,7 +9,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from buildpacks.go.gomod import GoMod
+from slugbuild.buildpacks.go.gomod import GoMod
+
 from slugbuild.buildpack import BuildContext
 from slugbuild.errors import BuildFailed
 

@@ -15,10 +15,10 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from slugbuild.buildpacks.go import toolchain
+from slugbuild.buildpacks.go.versions import GoRelease, GoRequest, parse_index, resolve
 from zlib_ng import gzip_ng
 
-from buildpacks.go import toolchain
-from buildpacks.go.versions import GoRelease, GoRequest, parse_index, resolve
 from slugbuild.errors import DownloadFailed, UsageError
 from slugbuild.fetch import Fetcher, file_sha256
 from slugbuild.log import BuildLog

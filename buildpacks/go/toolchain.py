@@ -6,7 +6,8 @@ import platform
 from collections.abc import Mapping
 from pathlib import Path
 
-from buildpacks.go.versions import GoRelease, GoRequest, parse_index, resolve
+from slugbuild.buildpacks.go.versions import GoRelease, GoRequest, parse_index, resolve
+
 from slugbuild.buildpack import BuildContext, Runtime
 from slugbuild.errors import BuildFailed, DownloadFailed
 

@@ -7,7 +7,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from buildpacks.go.gomod import GoMod
+from slugbuild.buildpacks.go.gomod import GoMod
+
 from slugbuild.errors import BuildFailed, DownloadFailed
 
 DEFAULT_GO = "1.25"  # Heroku's DefaultVersion (go1.25) at the reference snapshot

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from buildpacks.node import (
+from slugbuild.buildpacks.node import (
     concurrency,
     notices,
     npm,
@@ -16,9 +16,10 @@ from buildpacks.node import (
     runtime,
     versions,
 )
-from buildpacks.node.cache import ModulesCache, signature
-from buildpacks.node.package_json import PackageJson
-from buildpacks.node.package_manager import PackageManager
+from slugbuild.buildpacks.node.cache import ModulesCache, signature
+from slugbuild.buildpacks.node.package_json import PackageJson
+from slugbuild.buildpacks.node.package_manager import PackageManager
+
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed, CommandFailed
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import nodesemver
+from slugbuild.buildpacks.node import versions
+from slugbuild.buildpacks.node.runtime import UPSTREAM
 from zlib_ng import gzip_ng
 
-from buildpacks.node import versions
-from buildpacks.node.runtime import UPSTREAM
 from slugbuild.errors import DownloadFailed, UsageError
 from slugbuild.fetch import Fetcher, file_sha256
 from slugbuild.log import BuildLog

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nodesemver
-
-from buildpacks.node import versions
+from slugbuild.buildpacks.node import versions
 
 SUPPORTED_MAJORS = (22, 24, 26)  # Heroku's supported Node.js majors at the reference snapshot
 

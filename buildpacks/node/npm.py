@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from buildpacks.node import runtime
-from buildpacks.node.package_json import PackageJson
+from slugbuild.buildpacks.node import runtime
+from slugbuild.buildpacks.node.package_json import PackageJson
+
 from slugbuild.buildpack import BuildContext
 from slugbuild.errors import BuildFailed, CommandFailed
 

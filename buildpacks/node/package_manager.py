@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildpacks.node.package_json import PackageJson
+from slugbuild.buildpacks.node.package_json import PackageJson
+
 from slugbuild.errors import BuildFailed
 
 LOCKFILES = {"package-lock.json": "npm", "npm-shrinkwrap.json": "npm", "yarn.lock": "yarn",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from buildpacks.node import package_manager
-from buildpacks.node.package_json import PackageJson
+from slugbuild.buildpacks.node import package_manager
+from slugbuild.buildpacks.node.package_json import PackageJson
+
 from slugbuild.errors import BuildFailed
 
 SHRINKWRAP = "npm-shrinkwrap.json"

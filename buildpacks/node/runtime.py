@@ -6,8 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
-from buildpacks.node import versions
-from buildpacks.node.versions import Resolution
+from slugbuild.buildpacks.node import versions
+from slugbuild.buildpacks.node.versions import Resolution
+
 from slugbuild.buildpack import BuildContext, Runtime
 from slugbuild.errors import BuildFailed
 

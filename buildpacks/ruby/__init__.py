@@ -1,5 +1,5 @@
 """The Ruby buildpack (`--buildpack ruby`)."""
 
-from buildpacks.ruby.buildpack import RubyBuildpack
+from slugbuild.buildpacks.ruby.buildpack import RubyBuildpack
 
 __all__ = ["RubyBuildpack"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from buildpacks.ruby import assets, bundler, framework, gemfile_lock, runtime
-from buildpacks.ruby.versions import resolve
+from slugbuild.buildpacks.ruby import assets, bundler, framework, gemfile_lock, runtime
+from slugbuild.buildpacks.ruby.versions import resolve
+
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed
 

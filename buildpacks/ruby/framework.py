@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from buildpacks.ruby.gemfile_lock import GemfileLock
+from slugbuild.buildpacks.ruby.gemfile_lock import GemfileLock
 
 RUBY_PROCESSES = {"rake": "bundle exec rake", "console": "bundle exec irb"}
 

@@ -12,9 +12,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from slugbuild.buildpacks.ruby import runtime
 from zlib_ng import gzip_ng
 
-from buildpacks.ruby import runtime
 from slugbuild.config import DEFAULT_STACK
 from slugbuild.errors import DownloadFailed, UsageError
 from slugbuild.fetch import Fetcher, file_sha256

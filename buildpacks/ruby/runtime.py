@@ -7,7 +7,8 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from buildpacks.ruby.versions import RubyRequest
+from slugbuild.buildpacks.ruby.versions import RubyRequest
+
 from slugbuild.buildpack import BuildContext, Runtime
 from slugbuild.errors import BuildFailed, DownloadFailed
 from slugbuild.fetch import Fetcher, NotFound

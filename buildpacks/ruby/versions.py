@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildpacks.ruby.gemfile_lock import GemfileLock, dot_ruby_version, gemfile_ruby
+from slugbuild.buildpacks.ruby.gemfile_lock import GemfileLock, dot_ruby_version, gemfile_ruby
+
 from slugbuild.errors import BuildFailed
 
 DEFAULT_RUBY = "3.3.9"  # Heroku's DEFAULT_VERSION_NUMBER at the reference snapshot

@@ -9,8 +9,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from slugbuild.buildpacks.go.toolchain import host_arch
 
-from buildpacks.go.toolchain import host_arch
 from slugbuild import run
 
 pytestmark = pytest.mark.e2e

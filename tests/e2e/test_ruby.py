@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from slugbuild.buildpacks.ruby.runtime import host_arch
 
-from buildpacks.ruby.runtime import host_arch
 from slugbuild import run
 
 pytestmark = pytest.mark.e2e

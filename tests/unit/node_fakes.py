@@ -10,7 +10,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildpacks.node import NodeBuildpack
+from slugbuild.buildpacks.node import NodeBuildpack
+
 from slugbuild.buildpack import BuildContext
 from slugbuild.fetch import Fetcher
 from slugbuild.log import RecordingLog

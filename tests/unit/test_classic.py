@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from node_fakes import FAKE_VERSION, make_mirror
+from slugbuild.buildpacks.node import NodeBuildpack
 
-from buildpacks.node import NodeBuildpack
 from slugbuild import build, classic, config, run
 from slugbuild.buildpack import BuildContext, Detection
 from slugbuild.errors import BuildFailed, DownloadFailed

@@ -10,11 +10,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from slugbuild.buildpacks.go import GoBuildpack
+from slugbuild.buildpacks.go.buildpack import legacy_tool
+from slugbuild.buildpacks.go.install import binary_name
+from slugbuild.buildpacks.go.toolchain import host_arch
 
-from buildpacks.go import GoBuildpack
-from buildpacks.go.buildpack import legacy_tool
-from buildpacks.go.install import binary_name
-from buildpacks.go.toolchain import host_arch
 from slugbuild.buildpack import BuildContext, Detection
 from slugbuild.errors import BuildFailed
 from slugbuild.fetch import Fetcher

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from buildpacks.go.toolchain import host_arch
+from slugbuild.buildpacks.go.toolchain import host_arch
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MIGRATE = ("support for {} has been removed; migrate the app to Go modules (`go mod init <module path>`, "

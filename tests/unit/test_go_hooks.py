@@ -4,10 +4,10 @@ directory, against the stub toolchain of test_go_buildpack."""
 from __future__ import annotations
 
 import pytest
+from slugbuild.buildpacks.go import GoBuildpack
+from slugbuild.buildpacks.go.hooks import HookFailed
 from test_go_buildpack import EXAMPLE, GoApp, build
 
-from buildpacks.go import GoBuildpack
-from buildpacks.go.hooks import HookFailed
 from slugbuild.errors import BuildFailed
 
 # Each hook notes where it ran, which go it sees, and whether `go install` has written the binary yet.

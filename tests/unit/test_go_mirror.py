@@ -10,10 +10,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from slugbuild.buildpacks.go import mirror
+from slugbuild.buildpacks.go.toolchain import host_arch
+from slugbuild.buildpacks.go.versions import GoRequest, parse_index, resolve
 
-from buildpacks.go import mirror
-from buildpacks.go.toolchain import host_arch
-from buildpacks.go.versions import GoRequest, parse_index, resolve
 from slugbuild.errors import UsageError
 from slugbuild.fetch import extract
 from slugbuild.log import RecordingLog

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from slugbuild.buildpacks.go import gomod
+from slugbuild.buildpacks.go.versions import DEFAULT_GO, GoRequest, parse_index, requested, resolve
 
-from buildpacks.go import gomod
-from buildpacks.go.versions import DEFAULT_GO, GoRequest, parse_index, requested, resolve
 from slugbuild.errors import BuildFailed, DownloadFailed
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

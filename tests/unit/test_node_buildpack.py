@@ -8,13 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+import slugbuild.buildpacks.node
 from node_fakes import FAKE_VERSION, compile_app
+from slugbuild.buildpacks.node import NodeBuildpack, ScriptFailed
+from slugbuild.buildpacks.node.package_json import BadPackageJson
+from slugbuild.buildpacks.node.package_manager import MultipleLockfiles
+from slugbuild.buildpacks.node.versions import NodeVersionNotFound
 
-import buildpacks.node
-from buildpacks.node import NodeBuildpack, ScriptFailed
-from buildpacks.node.package_json import BadPackageJson
-from buildpacks.node.package_manager import MultipleLockfiles
-from buildpacks.node.versions import NodeVersionNotFound
 from slugbuild.buildpack import Detection
 from slugbuild.errors import BuildFailed
 from slugbuild.log import RecordingLog
@@ -260,7 +260,7 @@ def test_node_rewritten_in_place_by_one_build_is_pristine_in_the_next(node_app):
 
 def test_the_buildpack_sees_only_the_context():
     forbidden = ("slugbuild.cli", "slugbuild.platform")
-    for path in Path(buildpacks.node.__file__).parent.rglob("*.py"):
+    for path in Path(slugbuild.buildpacks.node.__file__).parent.rglob("*.py"):
         tree = ast.parse(path.read_text())
         modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}

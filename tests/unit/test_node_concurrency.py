@@ -7,8 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from buildpacks.node import concurrency
+from slugbuild.buildpacks.node import concurrency
 
 SHOW = 'echo "$WEB_CONCURRENCY|${WEB_CONCURRENCY_SET_BY-unset}|$WEB_MEMORY|$MEMORY_AVAILABLE"'
 SHELLS = [shell for shell in ("bash", "sh") if shutil.which(shell)]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from node_fakes import make_mirror
+from slugbuild.buildpacks.node import mirror
 
-from buildpacks.node import mirror
 from slugbuild.errors import DownloadFailed, UsageError
 from slugbuild.fetch import extract, file_sha256
 from slugbuild.log import RecordingLog
@@ -192,7 +192,7 @@ def test_the_mirror_command_needs_something_to_mirror(run_cli, tmp_path):
 
 
 def test_every_published_mirror_file_is_world_readable(tmp_path: Path):
-    from buildpacks.node import mirror
+    from slugbuild.buildpacks.node import mirror
 
     staged = tmp_path / "staged.tar.gz"
     staged.write_bytes(b"tarball")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 from node_fakes import FAKE_VERSION, NodeApp, make_mirror
+from slugbuild.buildpacks.node import NodeBuildpack, notices
+from slugbuild.buildpacks.node.concurrency import PROFILE
+from slugbuild.buildpacks.node.versions import NodeIndex, NodeRelease
 
-from buildpacks.node import NodeBuildpack, notices
-from buildpacks.node.concurrency import PROFILE
-from buildpacks.node.versions import NodeIndex, NodeRelease
 from slugbuild.log import RecordingLog
 
 RELEASES = {FAKE_VERSION: "Krypton", "26.0.0": False, "22.9.0": "Jod", "20.18.0": "Iron"}

@@ -7,8 +7,8 @@ import json
 
 import pytest
 from node_fakes import FAKE_NPM_VERSION, NodeApp, compile_app
+from slugbuild.buildpacks.node.npm import NpmInstallFailed
 
-from buildpacks.node.npm import NpmInstallFailed
 from slugbuild.errors import BuildFailed
 
 LOCK = {"package-lock.json": "{}"}

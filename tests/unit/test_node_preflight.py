@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from node_fakes import NodeApp
+from slugbuild.buildpacks.node import NodeBuildpack
+from slugbuild.buildpacks.node.preflight import ConflictingPackageManagers, IojsRequested, ShrinkwrapConflict
 
-from buildpacks.node import NodeBuildpack
-from buildpacks.node.preflight import ConflictingPackageManagers, IojsRequested, ShrinkwrapConflict
 from slugbuild.buildpack import Detection
 from slugbuild.log import RecordingLog
 

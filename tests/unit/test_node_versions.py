@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from slugbuild.buildpacks.node import versions
+from slugbuild.buildpacks.node.versions import InvalidNodeRange, NodeIndex, NodeVersionNotFound
 
-from buildpacks.node import versions
-from buildpacks.node.versions import InvalidNodeRange, NodeIndex, NodeVersionNotFound
 from slugbuild.errors import DownloadFailed
 
 # Newest first, as upstream lists them; 26 is Current (lts false), 24 is the newest LTS.

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 from node_fakes import make_mirror
+from slugbuild.buildpacks.node import NodeBuildpack
+from slugbuild.buildpacks.ruby import RubyBuildpack, runtime
+from slugbuild.buildpacks.ruby.buildpack import LOCK_MISSING, profile_script
+from slugbuild.buildpacks.ruby.framework import detect as detect_framework
+from slugbuild.buildpacks.ruby.gemfile_lock import read as read_lock
+from slugbuild.buildpacks.ruby.versions import DEFAULT_RUBY
 
-from buildpacks.node import NodeBuildpack
-from buildpacks.ruby import RubyBuildpack, runtime
-from buildpacks.ruby.buildpack import LOCK_MISSING, profile_script
-from buildpacks.ruby.framework import detect as detect_framework
-from buildpacks.ruby.gemfile_lock import read as read_lock
-from buildpacks.ruby.versions import DEFAULT_RUBY
 from slugbuild.buildpack import BuildContext, Detection
 from slugbuild.errors import BuildFailed, DownloadFailed
 from slugbuild.fetch import Fetcher

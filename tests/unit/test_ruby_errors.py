@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from buildpacks.ruby.runtime import host_arch
+from slugbuild.buildpacks.ruby.runtime import host_arch
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

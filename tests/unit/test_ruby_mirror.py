@@ -9,8 +9,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from slugbuild.buildpacks.ruby import mirror, runtime
 
-from buildpacks.ruby import mirror, runtime
 from slugbuild.errors import UsageError
 from slugbuild.log import RecordingLog
 

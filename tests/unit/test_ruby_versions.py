@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from slugbuild.buildpacks.ruby.gemfile_lock import parse, read
+from slugbuild.buildpacks.ruby.versions import DEFAULT_RUBY, LOCK_SOURCE, resolve
 
-from buildpacks.ruby.gemfile_lock import parse, read
-from buildpacks.ruby.versions import DEFAULT_RUBY, LOCK_SOURCE, resolve
 from slugbuild.errors import BuildFailed
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
