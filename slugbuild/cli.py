@@ -124,7 +124,16 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--data-dir", metavar="DIR", help="state directory (default: the user data directory)")
-    p.add_argument("--key", help="API key clients must send (env SLUGBUILD_SERVE_KEY; default generated)")
+    p.add_argument("--key", help="API key clients must send; other users can read it in `ps`: prefer "
+                                 "--key-file or env SLUGBUILD_SERVE_KEY (default: generated and kept)")
+    p.add_argument("--key-file", metavar="FILE", help="read the API key from the first line of FILE")
+    p.add_argument("--database", metavar="URL", help="postgresql://USER:PASSWORD@HOST:PORT/DB keeps the "
+                                                     "state in PostgreSQL (env SLUGBUILD_DATABASE_URL; "
+                                                     "default: SQLite in DIR)")
+    p.add_argument("--blob-store", metavar="URL", help="s3://BUCKET/PREFIX keeps slugs in an S3-compatible "
+                                                       "store, set up by the AWS_* variables (env "
+                                                       "SLUGBUILD_BLOB_STORE; default: files in DIR)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1)")
     _common(p, json_flag=False)
     p.set_defaults(handler=_cmd_serve)
 
@@ -301,10 +310,17 @@ def _check_port(port: int | None) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace, log: BuildLog) -> int:
+    from slugbuild.errors import UsageError
     from slugbuild.platform import server
 
     _check_port(args.port)
-    server.serve(args.host, args.port, args.data_dir, args.key, log)
+    if not 1 <= args.workers <= 64:
+        raise UsageError(f"--workers {args.workers} is not from 1 to 64; give a number of processes")
+    options = server.ServeOptions.from_environment(args.data_dir, database=args.database,
+                                                   blob_store=args.blob_store)
+    key = server.keys.api_key(args.key, options.data_dir, key_file=args.key_file) \
+        if args.key is not None or args.key_file is not None else None
+    server.serve(args.host, args.port, options, key, log, workers=args.workers)
     return 0
 
 
