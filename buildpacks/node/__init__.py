@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from slugbuild.buildpacks.node.package_manager import PackageManager
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed, CommandFailed
 
+MCP_LINE = re.compile(r"^[^\S\n]*mcp.*:", re.MULTILINE)
 SECRET_HINTS = ("TOKEN", "AUTH", "PASSWORD", "SECRET", "KEY")
 SHOWN_PREFIXES = ("NPM_CONFIG_", "YARN_", "NODE_")
 CACHE_PATH_VARS = ("NPM_CONFIG_CACHE", "YARN_CACHE_FOLDER", "NPM_CONFIG_STORE_DIR")
@@ -86,8 +88,9 @@ class NodeBuildpack:
             ctx.log.warn(NO_START_WARNING)
 
     def release(self, ctx: BuildContext) -> ReleaseInfo:
-        pkg = package_json.read(ctx.app_dir)
-        web = {"web": "npm start"} if has_start(ctx.app_dir, pkg) else {}
+        # As Heroku's bin/release: `npm start` always (npm falls back to server.js), none when the
+        # Procfile declares an MCP server, which is started by its client, not as a web dyno.
+        web = {} if has_mcp_process(ctx.app_dir) else {"web": "npm start"}
         return ReleaseInfo(process_types=web, description="Node.js")
 
     # -- the steps of compile -------------------------------------------------------------------------
@@ -209,6 +212,13 @@ class NodeBuildpack:
 
 def install_command(pm: PackageManager, env: Mapping[str, str]) -> list[str]:
     return pm.install(package_manager.is_production_only(env), package_manager.forces_npm_install(env))
+
+
+def has_mcp_process(app_dir: Path) -> bool:
+    """The Procfile has a line Heroku's bin/release reads as an `mcp` process type (`^\\s*mcp.*:`)."""
+    path = app_dir / "Procfile"
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    return MCP_LINE.search(text) is not None
 
 
 def has_start(app_dir: Path, pkg: PackageJson) -> bool:

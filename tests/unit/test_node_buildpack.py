@@ -173,10 +173,17 @@ def test_pnpm_version_comes_from_package_manager(node_app):
                                         "pnpm install --prod=false --frozen-lockfile"]
 
 
+# heroku/heroku-buildpack-nodejs bin/release: `web: npm start` always, `{}` when a Procfile line matches
+# `^\s*mcp.*:`.
 @pytest.mark.parametrize(("package_json", "files", "web"), [
     ({"scripts": {"start": "node web.js"}}, {}, {"web": "npm start"}),
     ({}, {"server.js": ""}, {"web": "npm start"}),
-    ({"scripts": {"build": "x"}}, {}, {}),
+    ({"scripts": {"build": "x"}}, {}, {"web": "npm start"}),
+    ({}, {"Procfile": "worker: node worker.js\n"}, {"web": "npm start"}),
+    ({}, {"Procfile": "web: node a.js\n  mcp-server: node mcp.js\n"}, {}),
+    ({}, {"Procfile": "mcp: node mcp.js\n"}, {}),
+    ({}, {"Procfile": "web: node a.js # mcp: later\n"}, {"web": "npm start"}),
+    ({}, {"Procfile": "\nmcp\nweb: x\n"}, {"web": "npm start"}),
 ])
 def test_default_process_types(node_app, package_json, files, web):
     node_app.write(package_json, **files)
