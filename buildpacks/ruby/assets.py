@@ -44,7 +44,7 @@ def secret_key_base(ctx: BuildContext) -> str:
 
 def rake_env(ctx: BuildContext, env: dict[str, str]) -> dict[str, str]:
     """What rake runs with: config vars, bundler's settings, SECRET_KEY_BASE and production by default."""
-    merged = {**ctx.config, **env, "SECRET_KEY_BASE": secret_key_base(ctx)}
+    merged = {**env, "SECRET_KEY_BASE": secret_key_base(ctx)}  # env holds the config vars (bundle_env)
     merged.setdefault("RAILS_ENV", "production")
     merged.setdefault("RACK_ENV", "production")
     return merged

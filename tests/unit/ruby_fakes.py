@@ -23,7 +23,8 @@ STUBS = {
     "bin/bundle": """echo "bundle $* WITHOUT=$BUNDLE_WITHOUT DEPLOYMENT=$BUNDLE_DEPLOYMENT \
 PATH=$BUNDLE_PATH" >> "$FAKE_RUBY_LOG"
 case "$1" in
-  install) mkdir -p vendor/bundle/ruby/3.1.0/gems/rack-2.2.8 ;;
+  install) mkdir -p vendor/bundle/ruby/3.1.0/gems/rack-2.2.8
+           if [ -n "$FAKE_BUNDLE_ENV" ]; then env > "$FAKE_BUNDLE_ENV"; fi ;;
   exec) shift; exec "$@" ;;
 esac
 """,

@@ -103,3 +103,20 @@ def test_a_rails4_app_with_jobs_work_gets_a_worker(tmp_path):
     buildpack = RubyBuildpack()
     buildpack.compile(app.context(FAKE_RAKE_TASKS="jobs:work"))
     assert buildpack.release(app.context()).process_types["worker"] == "bundle exec rake jobs:work"
+
+
+def test_config_vars_reach_bundle_install_but_not_the_log(tmp_path):
+    # lib/language_pack/ruby.rb build_bundler runs bundler with `user_env: true`: every config var but
+    # shell_helpers.rb's blacklist (PATH, GEM_PATH, ...), values stripped; bundler's own settings win.
+    app = RubyApp(tmp_path)
+    dump = tmp_path / "bundle.env"
+    config = {"BUNDLE_GEMS__EXAMPLE__COM": "user:s3cret\n", "PATH": "/evil", "RUBYOPT": "-rbad",
+              "BUNDLE_PATH": "elsewhere", "MY_SETTING": "on"}
+    log = RecordingLog()
+    RubyBuildpack().compile(app.context(config, log, FAKE_BUNDLE_ENV=str(dump)))
+    seen = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
+    assert seen["BUNDLE_GEMS__EXAMPLE__COM"] == "user:s3cret" and seen["MY_SETTING"] == "on"
+    assert seen["BUNDLE_PATH"] == "vendor/bundle" and "RUBYOPT" not in seen
+    assert "/evil" not in seen["PATH"]
+    assert seen["BUNDLE_CONFIG"] == str(app.app_dir / ".bundle" / "config")
+    assert not [text for _, text in log.events if "s3cret" in text]
