@@ -319,11 +319,3 @@ def test_a_new_stack_installs_again(node_app):
     ctx.stack = "heroku-22"
     NodeBuildpack().compile(ctx)
     assert "npm ci --include=dev" in node_app.npm_calls()
-
-
-def test_yarn_berry_installs_immutably_and_is_not_pruned(node_app):
-    node_app.write({"packageManager": "yarn@4.1.0"}, **{"yarn.lock": "__metadata:\n  version: 8\n"})
-    log = compile_app(node_app)
-    assert node_app.npm_calls() == ["npm install --global @yarnpkg/cli-dist@4.1.0",
-                                    "yarn install --immutable"]
-    assert "Skipped: pruning Yarn 2+ needs Heroku's own Yarn plugin" in log.texts("info")
