@@ -35,6 +35,8 @@ def go_env(ctx: BuildContext, goroot: Path) -> dict[str, str]:
         "GOFLAGS": f"{flags} -modcacherw".strip(),
     }
     env.update({key: ctx.config[key] for key in PASSTHROUGH if ctx.config.get(key)})
+    if ctx.offline:  # only the module cache; -mod=mod lets go fill go.sum gaps from it, not the network
+        env.update(GOPROXY="off", GOSUMDB="off", GOFLAGS=f"{env['GOFLAGS']} -mod=mod")
     return env
 
 

@@ -94,7 +94,7 @@ class NodeBuildpack:
 
     def _runtime_environment(self, ctx: BuildContext) -> dict[str, str]:
         ctx.log.step("Creating runtime environment")
-        env = package_manager.build_env(ctx.config, ctx.cache_dir)
+        env = package_manager.build_env(ctx.config, ctx.cache_dir, offline=ctx.offline)
         for key in sorted(shown_variables(env)):
             ctx.log.info(f"{key}={env[key]}")
         return env
@@ -153,7 +153,7 @@ class NodeBuildpack:
         if not (pm.lockfile or committed or pkg.has_dependencies() or pkg.has_install_scripts()):
             ctx.log.info("No dependencies and no install scripts in package.json: nothing to install")
             return False
-        argv = install_command(pm, env)
+        argv = install_command(pm, env) + (pm.offline_flags() if ctx.offline else [])
         ctx.log.info(f"Running {' '.join(argv)}")
         try:
             ctx.run(argv, env=env)
@@ -204,7 +204,7 @@ class NodeBuildpack:
         elif argv is None:
             ctx.log.info("Skipped: pruning Yarn 2+ needs Heroku's own Yarn plugin")
         else:
-            ctx.run(argv, env=env)
+            ctx.run(argv + (pm.offline_flags() if ctx.offline else []), env=env)
 
 
 def install_command(pm: PackageManager, env: Mapping[str, str]) -> list[str]:

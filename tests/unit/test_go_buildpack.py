@@ -206,3 +206,11 @@ def test_detection(tmp_path):
 ])
 def test_binary_names_follow_go_install(path, name):
     assert binary_name(path) == name
+
+
+def test_offline_go_uses_only_the_module_cache(go_app):
+    ctx = go_app.context({"GOPROXY": "https://proxy.example"})
+    ctx.offline = True
+    GoBuildpack().compile(ctx)
+    [install] = [c for c in go_app.calls() if c.startswith("go install")]
+    assert install.endswith("| GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-modcacherw -mod=mod")
