@@ -15,7 +15,7 @@ from slugbuild.buildpack import BuildContext, Buildpack, Detection, ReleaseInfo,
 from slugbuild.config import BuildSettings
 from slugbuild.errors import BuildFailed, UsageError
 from slugbuild.fetch import Fetcher, clear_cache
-from slugbuild.log import BuildLog
+from slugbuild.log import BuildLog, RecordingLog
 from slugbuild.tls import CA_VARIABLES
 
 # HOME is not among them: a build must not depend on the builder's ~/.npmrc, ~/.gitconfig or ~/.bundle.
@@ -257,6 +257,7 @@ def build(settings: BuildSettings, log: BuildLog,
         own_files = (output, slug.metadata_path(output), settings.cache_dir.value, work)
         tree = source.prepare(settings.source_dir, work / "app", log, commit=settings.commit,
                               exclude=own_files)
+        procfile.read(tree.app_dir, RecordingLog())  # a bad Procfile fails now, not after the compile
         # Prepared before detect: classic buildpacks given by URL are fetched into it while detecting.
         cache = prepare_cache(settings.cache_dir.value, settings.clear_cache,
                               is_default=settings.cache_dir.source == "default")
