@@ -106,7 +106,12 @@ class NodeBuildpack:
         base = runtime.mirror_base(ctx)
         index = runtime.index(ctx, base)
         wide = env.get("NODEJS_ALLOW_WIDE_RANGE", "").lower() == "true"
-        resolution = versions.resolve(requested, index, allow_wide_range=wide)
+        try:
+            resolution = versions.resolve(requested, index, allow_wide_range=wide)
+        except versions.NodeVersionNotFound:
+            if base == runtime.UPSTREAM:
+                raise
+            raise runtime.MissingFromMirror(requested, base, index.suggestion()) from None
         self._warn_about_version(ctx, resolution, index)
         why = (f"{requested} from {versions.ENGINES_SOURCE}" if resolution.source == versions.ENGINES_SOURCE
                else resolution.source)
@@ -125,7 +130,7 @@ class NodeBuildpack:
                          f"above the newest LTS; using {resolution.version} (pin a major such as "
                          f"\"{index.suggestion()}\", or set NODEJS_ALLOW_WIDE_RANGE=true)")
         for warning in (notices.wide_range(requested, index),
-                        notices.end_of_life(resolution.version, index.suggestion())):
+                        notices.end_of_life(resolution.version, index)):
             if warning:
                 ctx.log.warn(warning)
 
