@@ -119,8 +119,10 @@ class BuildContext:
         self.runtimes.append(runtime)
 
     def run(self, argv: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None,
-            env: Mapping[str, str] | None = None, echo: bool = True) -> None:
-        """Run a program in the build environment, streaming its output indented; raise CommandFailed."""
+            env: Mapping[str, str] | None = None, echo: bool = True,
+            hide: Callable[[str], bool] | None = None) -> None:
+        """Run a program in the build environment, streaming its output indented (but the lines `hide`
+        picks: they still count for the failure's tail); raise CommandFailed."""
         args = [os.fspath(a) for a in argv]
         tail: deque[str] = deque(maxlen=FAILURE_TAIL_LINES)
         merged = {**self.env, **(env or {})}
@@ -133,7 +135,7 @@ class BuildContext:
             for line in output_lines(proc, on_silence=lambda s: self.log.info(
                     f"still running `{' '.join(args)}` ({s:.0f} s)")):
                 tail.append(line)
-                if echo:
+                if echo and not (hide and hide(line)):
                     self.log.child(line)
         if proc.returncode != 0:
             raise CommandFailed(args, proc.returncode, list(tail))

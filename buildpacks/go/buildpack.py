@@ -76,7 +76,7 @@ class GoBuildpack:
         ctx.log.step(f"Running: go install -tags heroku ({source}: {' '.join(packages)})")
         if warm:
             ctx.log.info("Reusing the Go module and build caches")
-        install.install(ctx, env, spec if source != "every main package" else packages)
+        install.install(ctx, env, spec if source != "every main package" else packages, mod.module)
         names = [install.binary_name(p) for p in packages]
         if len(names) == 1:
             return {"web": f"bin/{names[0]}"}

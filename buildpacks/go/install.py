@@ -17,6 +17,7 @@ from slugbuild.errors import BuildFailed
 # Config vars the go command itself reads; everything else stays out of the build.
 PASSTHROUGH = ("GOPROXY", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOSUMDB", "GOINSECURE", "CGO_ENABLED")
 _MAIN_TEMPLATE = '{{if eq .Name "main"}}{{.ImportPath}}{{end}}'
+_IMPORT_PATH = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-~]+)*$")
 _MAJOR_SUFFIX = re.compile(r"^v(?!0)(?!1$)[0-9]+$")  # v2, v10; not v0 or v1 (as cmd/go decides)
 
 
@@ -106,11 +107,21 @@ def _quoted(pair: str, source: str) -> str:
                       "drop one kind of quote")
 
 
-def install(ctx: BuildContext, env: dict[str, str], spec: Sequence[str]) -> None:
-    """`go install -tags heroku -trimpath -buildvcs=false [-ldflags -X ...]` into bin/."""
+def install(ctx: BuildContext, env: dict[str, str], spec: Sequence[str], module: str = "") -> None:
+    """`go install -tags heroku -trimpath -buildvcs=false [-ldflags -X ...]` into bin/; `-v` names each
+    package compiled, of which the standard library's (some 200 on a cold cache) are not shown."""
     check_bin_dir(ctx.app_dir)
     ctx.run(["go", "install", "-v", "-tags", "heroku", "-trimpath", "-buildvcs=false",
-             *_mod_flags(ctx.app_dir), *linker_flags(ctx), *spec], env=env)
+             *_mod_flags(ctx.app_dir), *linker_flags(ctx), *spec], env=env,
+            hide=lambda line: is_standard_package(line, module))
+
+
+def is_standard_package(line: str, module: str) -> bool:
+    """`line` names a standard-library package: an import path whose first element has no dot (`net/http`,
+    `internal/abi`), other than the app's own module when its path has none either."""
+    if not _IMPORT_PATH.match(line) or "." in line.split("/")[0]:
+        return False
+    return not (module and (line == module or line.startswith(module + "/")))
 
 
 def _mod_flags(app_dir: Path) -> list[str]:

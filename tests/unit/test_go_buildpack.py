@@ -28,8 +28,8 @@ FAKE_GO = """#!/bin/sh
 echo "go $* | GOTOOLCHAIN=$GOTOOLCHAIN GOPROXY=$GOPROXY GOFLAGS=$GOFLAGS" >> "$FAKE_GO_LOG"
 case "$1" in
   list) for p in $FAKE_GO_MAINS; do echo "$p"; done ;;
-  install) mkdir -p "$GOBIN" "$GOCACHE"; touch "$GOCACHE/entry"
-           for p in $FAKE_GO_MAINS; do echo built > "$GOBIN/${p##*/}"; done ;;
+  install) mkdir -p "$GOBIN" "$GOCACHE"; touch "$GOCACHE/entry"; printf 'internal/abi\nruntime\nnet/http\n'
+           for p in $FAKE_GO_MAINS; do echo "$p"; echo built > "$GOBIN/${p##*/}"; done ;;
 esac
 """
 
@@ -214,3 +214,11 @@ def test_offline_go_uses_only_the_module_cache(go_app):
     GoBuildpack().compile(ctx)
     [install] = [c for c in go_app.calls() if c.startswith("go install")]
     assert install.endswith("| GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-modcacherw -mod=mod")
+
+
+@pytest.mark.parametrize(("module", "mains"), [("example.com/hello", "example.com/hello"),
+                                                ("hello", "hello hello/cmd/worker")])
+def test_a_cold_build_shows_the_apps_packages_not_the_standard_librarys(go_app, module, mains):
+    (go_app.app_dir / "go.mod").write_text(f"module {module}\n\ngo 1.25\n")
+    _, log, _ = build(go_app, mains=mains)
+    assert log.texts("child") == mains.split()
