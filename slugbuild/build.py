@@ -8,17 +8,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slugbuild import advice, checkpoints, classic, leftovers, procfile, slug, source
 from slugbuild import buildpack as buildpacks
-from slugbuild import checkpoints, classic, leftovers, procfile, slug, source
 from slugbuild.buildpack import BuildContext, Buildpack, Detection, ReleaseInfo, Runtime
 from slugbuild.config import BuildSettings
 from slugbuild.errors import BuildFailed, UsageError
 from slugbuild.fetch import Fetcher, clear_cache
-from slugbuild.log import BuildLog
+from slugbuild.log import BuildLog, RecordingLog
+from slugbuild.tls import CA_VARS
 
-PASSED_ENV = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "http_proxy", "https_proxy", "ftp_proxy",
+# HOME is not among them: a build must not depend on the builder's ~/.npmrc, ~/.gitconfig or ~/.bundle.
+PASSED_ENV = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "http_proxy", "https_proxy", "ftp_proxy",
                         "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY",
-                        "NO_PROXY"})
+                        "NO_PROXY", *CA_VARS})
 PASSED_ENV_PREFIXES = ("LC_", "SLUGBUILD_")
 SECRET_ENV_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")  # credentials are no build settings
 CONFIG_VARS_PROFILE = ".profile.d/000_config_vars.sh"
@@ -121,9 +123,12 @@ def _is_passed(key: str) -> bool:
     return key in PASSED_ENV or key.startswith(PASSED_ENV_PREFIXES)
 
 
-def build_env(environ: Mapping[str, str], stack: str, commit: str | None) -> dict[str, str]:
-    """The clean environment buildpacks run in: locale, proxies, PATH, HOME, slugbuild's own settings."""
+def build_env(environ: Mapping[str, str], stack: str, commit: str | None, home: Path) -> dict[str, str]:
+    """The clean environment buildpacks run in: locale, proxies, CA certificates, PATH, slugbuild's own
+    settings, and `home` as HOME: an empty directory of the build's own, so nothing the builder keeps in
+    their home directory changes the build, and nothing written to ~ lands in the slug."""
     env = {k: v for k, v in environ.items() if _is_passed(k)}
+    env["HOME"] = str(home)
     env["STACK"] = stack
     if commit:
         env["SOURCE_VERSION"] = commit
@@ -164,7 +169,13 @@ def compile_all(chosen: Sequence[Chosen], ctx: BuildContext) -> list[ReleaseInfo
     """Compile each buildpack in order, then ask each for its release info."""
     for c in chosen:
         ctx.log.step(f"{c.detection.name} app detected")
-        c.buildpack.compile(ctx.for_buildpack(c.buildpack.name))
+        try:
+            c.buildpack.compile(ctx.for_buildpack(c.buildpack.name))
+        except BuildFailed as exc:
+            better = advice.explained(exc, offline=ctx.offline)
+            if better is None:
+                raise
+            raise better from exc
     return [c.buildpack.release(ctx.for_buildpack(c.buildpack.name)) for c in chosen]
 
 
@@ -216,9 +227,15 @@ def _context(settings: BuildSettings, tree: source.SourceTree, work: Path, log: 
     cache = settings.cache_dir.value  # prepared by build() before detect
     return BuildContext(
         app_dir=tree.app_dir, cache_dir=cache, env_dir=write_env_dir(work / "env", settings.config, log),
-        env=build_env(os.environ, settings.stack, tree.commit), config=dict(settings.config),
+        env=build_env(os.environ, settings.stack, tree.commit, _home(work)), config=dict(settings.config),
         stack=settings.stack, fetcher=Fetcher(cache, log, offline=settings.offline), log=log,
         offline=settings.offline)
+
+
+def _home(work: Path) -> Path:
+    home = work / "home"
+    home.mkdir(exist_ok=True)
+    return home
 
 
 def _report(packed: slug.Slug, ctx: BuildContext, procs: dict[str, str], desc: str,
@@ -244,6 +261,7 @@ def build(settings: BuildSettings, log: BuildLog,
         tree = source.prepare(settings.source_dir, work / "app", log, commit=settings.commit,
                               exclude=own_files)
         checkpoints.reached("prepare")
+        procfile.read(tree.app_dir, RecordingLog())  # a bad Procfile fails now, not after the compile
         # Prepared before detect: classic buildpacks given by URL are fetched into it while detecting.
         cache = prepare_cache(settings.cache_dir.value, settings.clear_cache,
                               is_default=settings.cache_dir.source == "default")

@@ -86,7 +86,7 @@ class GoBuildpack:
         ctx.log.step(f"Running: go install -v -tags heroku {' '.join(spec)} ({source})")
         if warm:
             ctx.log.info("Reusing the Go module and build caches")
-        install.install(ctx, env, spec)
+        install.install(ctx, env, spec, mod.module)
         return {} if has_procfile else default_process_types(ctx, mains)
 
     @staticmethod

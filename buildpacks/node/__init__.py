@@ -102,7 +102,7 @@ class NodeBuildpack:
 
     def _runtime_environment(self, ctx: BuildContext) -> dict[str, str]:
         ctx.log.step("Creating runtime environment")
-        env = package_manager.build_env(ctx.config, ctx.cache_dir)
+        env = package_manager.build_env(ctx.config, ctx.cache_dir, offline=ctx.offline)
         for key in sorted(shown_variables(env)):
             ctx.log.info(f"{key}={env[key]}")
         return env
@@ -114,7 +114,12 @@ class NodeBuildpack:
         base = runtime.mirror_base(ctx)
         index = runtime.index(ctx, base)
         wide = env.get("NODEJS_ALLOW_WIDE_RANGE", "").lower() == "true"
-        resolution = versions.resolve(requested, index, allow_wide_range=wide)
+        try:
+            resolution = versions.resolve(requested, index, allow_wide_range=wide)
+        except versions.NodeVersionNotFound:
+            if base == runtime.UPSTREAM:
+                raise
+            raise runtime.MissingFromMirror(requested, base, index.suggestion()) from None
         self._warn_about_version(ctx, resolution, index)
         why = (f"{requested} from {versions.ENGINES_SOURCE}" if resolution.source == versions.ENGINES_SOURCE
                else resolution.source)
@@ -133,7 +138,7 @@ class NodeBuildpack:
                          f"above the newest LTS; using {resolution.version} (pin a major such as "
                          f"\"{index.suggestion()}\", or set NODEJS_ALLOW_WIDE_RANGE=true)")
         for warning in (notices.wide_range(requested, index),
-                        notices.end_of_life(resolution.version, index.suggestion())):
+                        notices.end_of_life(resolution.version, index)):
             if warning:
                 ctx.log.warn(warning)
 
@@ -173,7 +178,7 @@ class NodeBuildpack:
         if not (pm.lockfile or committed or pkg.has_dependencies() or pkg.has_install_scripts()):
             ctx.log.info("No dependencies and no install scripts in package.json: nothing to install")
             return False
-        argv = install_command(pm, env)
+        argv = install_command(pm, env) + (pm.offline_flags() if ctx.offline else [])
         ctx.log.info(f"Running {' '.join(argv)}")
         try:
             ctx.run(argv, env=env)
@@ -224,7 +229,7 @@ class NodeBuildpack:
         elif not (ctx.app_dir / "node_modules").is_dir():
             ctx.log.info("Skipped: no node_modules")
         elif argv is not None:
-            ctx.run(argv, env=env)
+            ctx.run(argv + (pm.offline_flags() if ctx.offline else []), env=env)
 
     def _prune_berry(self, ctx: BuildContext, env: Mapping[str, str]) -> None:
         if env.get("YARN2_SKIP_PRUNING") == "true":
