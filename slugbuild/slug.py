@@ -250,7 +250,11 @@ def pack(app_dir: Path, output: Path, log: BuildLog, *, epoch: int = 0, max_size
 
 def write_metadata(slug_path: Path, data: dict[str, object]) -> Path:
     """Write `<slug>.json` atomically, keys sorted so the same build gives the same bytes."""
-    path = metadata_path(slug_path)
+    return write_json(metadata_path(slug_path), data)
+
+
+def write_json(path: Path, data: object) -> Path:
+    """Write a JSON document beside the slug atomically (temp file, then rename), keys sorted."""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
         try:

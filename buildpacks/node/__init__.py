@@ -8,6 +8,7 @@ from pathlib import Path
 
 from slugbuild.buildpacks.node import (
     concurrency,
+    inventory,
     notices,
     npm,
     package_json,
@@ -22,6 +23,7 @@ from slugbuild.buildpacks.node.package_manager import PackageManager
 
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed, CommandFailed
+from slugbuild.inventory import Inventory
 
 SECRET_HINTS = ("TOKEN", "AUTH", "PASSWORD", "SECRET", "KEY")
 SHOWN_PREFIXES = ("NPM_CONFIG_", "YARN_", "NODE_")
@@ -90,6 +92,10 @@ class NodeBuildpack:
         web = {"web": "npm start"} if has_start(ctx.app_dir, pkg) else {}
         return ReleaseInfo(process_types=web, description="Node.js")
 
+    def inventory(self, ctx: BuildContext) -> Inventory:
+        """What the lockfile put into node_modules, for the SBOM."""
+        return inventory.read(ctx.app_dir)
+
     # -- the steps of compile -------------------------------------------------------------------------
 
     def _runtime_environment(self, ctx: BuildContext) -> dict[str, str]:
@@ -106,7 +112,7 @@ class NodeBuildpack:
         base = runtime.mirror_base(ctx)
         index = runtime.index(ctx, base)
         wide = env.get("NODEJS_ALLOW_WIDE_RANGE", "").lower() == "true"
-        resolution = versions.resolve(requested, index, allow_wide_range=wide)
+        resolution = runtime.pinned(ctx) or versions.resolve(requested, index, allow_wide_range=wide)
         self._warn_about_version(ctx, resolution, index)
         why = (f"{requested} from {versions.ENGINES_SOURCE}" if resolution.source == versions.ENGINES_SOURCE
                else resolution.source)
