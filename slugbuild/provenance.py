@@ -10,6 +10,7 @@ from pathlib import Path
 
 from slugbuild import __version__
 from slugbuild.buildpack import Runtime
+from slugbuild.fetch import file_sha256
 from slugbuild.inventory import Inventory
 
 SUFFIX = ".intoto.json"
@@ -17,7 +18,6 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 BUILD_TYPE = "urn:slugbuild:build-type:slug:v1"
 BUILDER_ID = "urn:slugbuild:builder:local"
-READ_BYTES = 1 << 20
 
 
 def provenance_path(slug_path: Path) -> Path:
@@ -38,16 +38,8 @@ def tree_digest(root: Path) -> str:
                 lines.append(f"{hashlib.sha256(os.readlink(path).encode()).hexdigest()} link {rel}\n")
             elif path.is_file():
                 mode = "exec" if os.access(path, os.X_OK) else "file"
-                lines.append(f"{_file_sha256(path)} {mode} {rel}\n")
+                lines.append(f"{file_sha256(path)} {mode} {rel}\n")
     return hashlib.sha256("".join(lines).encode()).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(READ_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def statement(*, slug_name: str, slug_sha256: str, commit: str | None, source_sha256: str, stack: str,

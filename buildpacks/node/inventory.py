@@ -78,8 +78,8 @@ def _npm(path: Path, manifest: Mapping, app_dir: Path, pruned: bool) -> tuple[li
     installed = {key: e for key, e in entries.items()
                  if key and not e.get("link") and (app_dir / key / "package.json").is_file()}
     packages = [_npm_package(key, e, installed) for key, e in sorted(installed.items())]
-    direct = [purl(_npm_name(key, e), e["version"]) for key, e in installed.items()
-              if key.count("node_modules/") == 1]
+    found = (_npm_lookup("", dep, installed) for dep in _root_deps(manifest, pruned=False))
+    direct = {purl(_npm_name(key, installed[key]), installed[key]["version"]) for key in found if key}
     return packages, sorted(direct)
 
 
