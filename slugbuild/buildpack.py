@@ -98,13 +98,18 @@ class BuildContext:
     log: BuildLog
     offline: bool = False
     runtimes: list[Runtime] = field(default_factory=list)
+    pins: Mapping[str, Runtime] = field(default_factory=dict)  # `verify`: the runtimes a report names
 
     def for_buildpack(self, name: str) -> BuildContext:
         """The same build as seen by one buildpack: its own cache directory, the shared env and runtimes."""
         cache = self.cache_dir / name
         cache.mkdir(parents=True, exist_ok=True)
         return BuildContext(self.app_dir, cache, self.env_dir, self.env, self.config, self.stack,
-                            self.fetcher, self.log, self.offline, self.runtimes)
+                            self.fetcher, self.log, self.offline, self.runtimes, self.pins)
+
+    def pinned(self, name: str) -> Runtime | None:
+        """The exact runtime `name` must be (version, URL, sha256) when rebuilding a slug, else None."""
+        return self.pins.get(name)
 
     def export(self, key: str, value: str) -> None:
         """Set a variable for this buildpack's later steps and every later buildpack."""

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from slugbuild.build import BuildReport
 
 SUBCOMMANDS = ("build", "release", "promote", "releases", "rollback", "apps", "config", "serve", "run",
-               "mirror")
+               "mirror", "verify")
 
 
 def _common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
@@ -162,6 +162,15 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
     _common(p)
     p.set_defaults(handler=_cmd_run, run_command=[])
 
+    p = sub.add_parser("verify", help="rebuild SRC with the runtimes SLUG.tgz.json pins; compare the bytes")
+    p.add_argument("slug", metavar="SLUG.tgz", help="a slug built by slugbuild, its report beside it")
+    p.add_argument("source", metavar="SRC", help="the app's source directory")
+    p.add_argument("--cache-dir", metavar="DIR", help="cache directory (env SLUGBUILD_CACHE_DIR)")
+    p.add_argument("--offline", action="store_true", help="use only the download cache")
+    _env(p)
+    _common(p)
+    p.set_defaults(handler=_cmd_verify, log_to_stderr=True)  # stdout holds only the verdict
+
     p = sub.add_parser("mirror", help="fill DIR with runtimes in the upstream layout")
     p.add_argument("directory", metavar="DIR")
     p.add_argument("--node", metavar="RANGE", action="append", default=[], help="Node.js releases")
@@ -209,7 +218,7 @@ def _check_not_a_typo(word: str) -> None:
 
 def _make_log(args: argparse.Namespace) -> BuildLog:
     # With --json, stdout carries only the JSON object; the build log moves to stderr.
-    out = sys.stderr if getattr(args, "json", False) else sys.stdout
+    out = sys.stderr if getattr(args, "json", False) or getattr(args, "log_to_stderr", False) else sys.stdout
     return TextLog(out=out, err=sys.stderr, quiet=getattr(args, "quiet", False))
 
 
@@ -330,6 +339,20 @@ def _cmd_config(args: argparse.Namespace, log: BuildLog) -> int:
             values = apps.config_vars(api, args.app)
     _print_result(values, args.json, lambda: tables.config_lines(args.app, values))
     return 0
+
+
+def _cmd_verify(args: argparse.Namespace, log: BuildLog) -> int:
+    import tempfile
+
+    from slugbuild import config, verify
+
+    settings = config.build_settings(
+        source=args.source, output=str(Path(tempfile.gettempdir()) / "slugbuild-verify.tgz"), buildpacks=None,
+        stack=None, cache_dir=args.cache_dir, clear_cache=False, env=args.env, env_file=args.env_file,
+        commit=None, max_size=None, offline=args.offline)
+    verdict = verify.verify(Path(args.slug), settings, log)
+    _print_result(verdict.as_json(), args.json, verdict.lines)
+    return 0 if verdict.reproduced else 1
 
 
 def _print_result(data: object, as_json: bool, lines: Callable[[], list[str]]) -> None:

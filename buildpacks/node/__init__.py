@@ -10,6 +10,7 @@ from pathlib import Path
 
 from slugbuild.buildpacks.node import (
     concurrency,
+    inventory,
     notices,
     npm,
     package_json,
@@ -25,6 +26,7 @@ from slugbuild.buildpacks.node.package_manager import PackageManager
 
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed, CommandFailed
+from slugbuild.inventory import Inventory
 
 MCP_LINE = re.compile(r"^[^\S\n]*mcp.*:", re.MULTILINE)
 SECRET_HINTS = ("TOKEN", "AUTH", "PASSWORD", "SECRET", "KEY")
@@ -98,6 +100,10 @@ class NodeBuildpack:
         web = {} if has_mcp_process(ctx.app_dir) else {"web": "npm start"}
         return ReleaseInfo(process_types=web, description="Node.js")
 
+    def inventory(self, ctx: BuildContext) -> Inventory:
+        """What the lockfile put into node_modules, for the SBOM."""
+        return inventory.read(ctx.app_dir)
+
     # -- the steps of compile -------------------------------------------------------------------------
 
     def _runtime_environment(self, ctx: BuildContext) -> dict[str, str]:
@@ -115,7 +121,7 @@ class NodeBuildpack:
         index = runtime.index(ctx, base)
         wide = env.get("NODEJS_ALLOW_WIDE_RANGE", "").lower() == "true"
         try:
-            resolution = versions.resolve(requested, index, allow_wide_range=wide)
+            resolution = runtime.pinned(ctx) or versions.resolve(requested, index, allow_wide_range=wide)
         except versions.NodeVersionNotFound:
             if base == runtime.UPSTREAM:
                 raise

@@ -63,14 +63,23 @@ def check_node_home(app_dir: Path) -> None:
                               "node there; remove it from the app")
 
 
+def pinned(ctx: BuildContext) -> Resolution | None:
+    """The release a rebuild must use (`slugbuild verify`), as a resolution, else None."""
+    pin = ctx.pinned("node")
+    return Resolution(pin.requested, pin.source, pin.version) if pin else None
+
+
 def install(ctx: BuildContext, resolution: Resolution, base: str) -> Path:
     """Download the resolved release (sha256 from its SHASUMS256.txt) into .heroku/node; return that dir.
     The caller has already run check_node_home, before any download."""
     version = resolution.version
     name = versions.tarball_name(version)
-    sums_url = f"{base}/v{version}/SHASUMS256.txt"
-    sha256 = versions.sha256_for(ctx.fetcher.fetch_text(sums_url, label="SHASUMS256.txt"), name, sums_url)
-    url = f"{base}/v{version}/{name}"
+    if pin := ctx.pinned("node"):
+        url, sha256 = pin.url, pin.sha256
+    else:
+        sums_url = f"{base}/v{version}/SHASUMS256.txt"
+        sha256 = versions.sha256_for(ctx.fetcher.fetch_text(sums_url, label="SHASUMS256.txt"), name, sums_url)
+        url = f"{base}/v{version}/{name}"
     node_home = ctx.app_dir / NODE_HOME
     if node_home.exists():
         shutil.rmtree(node_home)
