@@ -64,6 +64,10 @@ class NodeBuildpack:
             return Detection("Node.js", error=str(exc))
         return Detection("Node.js")
 
+    def why_not_detected(self, app_dir: Path) -> str | None:
+        """Heroku's bin/detect words when package.json is missing because an ignore file lists it."""
+        return preflight.ignored_package_json(app_dir)
+
     def compile(self, ctx: BuildContext) -> None:
         pkg = package_json.read(ctx.app_dir)
         preflight.check(ctx.app_dir, pkg)
