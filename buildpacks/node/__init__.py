@@ -38,21 +38,17 @@ NO_START_WARNING = ("This app may not specify any way to start a node process: a
 class ScriptFailed(BuildFailed):
     def __init__(self, script: str, status: int, output: Sequence[str] = ()) -> None:
         cause = failures.explain_script(output)
-        if cause is None:
-            super().__init__(f"the {script!r} script in package.json failed with exit status {status}; "
-                             "its output is above: fix the script and build again")
-        else:
-            super().__init__(f"the {script!r} script failed. {cause}")
+        super().__init__(f"the {script!r} script failed. {cause}" if cause else
+                         f"the {script!r} script in package.json failed with exit status {status}; its "
+                         "output is above: fix the script and build again")
 
 
 class InstallFailed(BuildFailed):
     def __init__(self, argv: list[str], status: int, output: Sequence[str] = ()) -> None:
-        cause = failures.explain_install(output)
-        if cause is None:
-            super().__init__(f"`{' '.join(argv)}` failed with exit status {status}; its output is above: fix "
-                             "the dependencies and build again")
-        else:
-            super().__init__(f"`{' '.join(argv)}` failed. {cause}")
+        cause, command = failures.explain_install(output), " ".join(argv)
+        super().__init__(f"`{command}` failed. {cause}" if cause else
+                         f"`{command}` failed with exit status {status}; its output is above: fix the "
+                         "dependencies and build again")
 
 
 class NodeBuildpack:
