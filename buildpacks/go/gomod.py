@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slugbuild import app_files
 from slugbuild.errors import BuildFailed
 
 _MODULE = re.compile(r"^module\s+(\S+)", re.MULTILINE)
@@ -39,4 +40,4 @@ def parse(text: str, path: Path) -> GoMod:
 
 def read(app_dir: Path) -> GoMod:
     """The app's go.mod, parsed."""
-    return parse((app_dir / "go.mod").read_text(errors="replace"), Path("go.mod"))
+    return parse(app_files.read_text(app_dir, "go.mod") or "", Path("go.mod"))

@@ -11,6 +11,7 @@ from pathlib import Path
 from slugbuild.buildpacks.node import (
     concurrency,
     failures,
+    inventory,
     notices,
     npm,
     package_json,
@@ -26,6 +27,7 @@ from slugbuild.buildpacks.node.package_manager import PackageManager
 
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed, CommandFailed
+from slugbuild.inventory import Inventory
 
 MCP_LINE = re.compile(r"^[^\S\n]*mcp.*:", re.MULTILINE)
 SECRET_HINTS = ("TOKEN", "AUTH", "PASSWORD", "SECRET", "KEY")
@@ -104,11 +106,15 @@ class NodeBuildpack:
         web = {} if has_mcp_process(ctx.app_dir) else {"web": "npm start"}
         return ReleaseInfo(process_types=web, description="Node.js")
 
+    def inventory(self, ctx: BuildContext) -> Inventory:
+        """What the lockfile put into node_modules, for the SBOM."""
+        return inventory.read(ctx.app_dir)
+
     # -- the steps of compile -------------------------------------------------------------------------
 
     def _runtime_environment(self, ctx: BuildContext) -> dict[str, str]:
         ctx.log.step("Creating runtime environment")
-        env = package_manager.build_env(ctx.config, ctx.cache_dir)
+        env = package_manager.build_env(ctx.config, ctx.cache_dir, offline=ctx.offline)
         for key in sorted(shown_variables(env)):
             ctx.log.info(f"{key}={env[key]}")
         return env
@@ -120,7 +126,12 @@ class NodeBuildpack:
         base = runtime.mirror_base(ctx)
         index = runtime.index(ctx, base)
         wide = env.get("NODEJS_ALLOW_WIDE_RANGE", "").lower() == "true"
-        resolution = versions.resolve(requested, index, allow_wide_range=wide)
+        try:
+            resolution = runtime.pinned(ctx) or versions.resolve(requested, index, allow_wide_range=wide)
+        except versions.NodeVersionNotFound:
+            if base == runtime.UPSTREAM:
+                raise
+            raise runtime.MissingFromMirror(requested, base, index.suggestion()) from None
         self._warn_about_version(ctx, resolution, index)
         why = (f"{requested} from {versions.ENGINES_SOURCE}" if resolution.source == versions.ENGINES_SOURCE
                else resolution.source)
@@ -139,7 +150,7 @@ class NodeBuildpack:
                          f"above the newest LTS; using {resolution.version} (pin a major such as "
                          f"\"{index.suggestion()}\", or set NODEJS_ALLOW_WIDE_RANGE=true)")
         for warning in (notices.wide_range(requested, index),
-                        notices.end_of_life(resolution.version, index.suggestion())):
+                        notices.end_of_life(resolution.version, index)):
             if warning:
                 ctx.log.warn(warning)
 
@@ -179,7 +190,7 @@ class NodeBuildpack:
         if not (pm.lockfile or committed or pkg.has_dependencies() or pkg.has_install_scripts()):
             ctx.log.info("No dependencies and no install scripts in package.json: nothing to install")
             return False
-        argv = install_command(pm, env)
+        argv = install_command(pm, env) + (pm.offline_flags() if ctx.offline else [])
         ctx.log.info(f"Running {' '.join(argv)}")
         self._run_tool(ctx, argv, env)
         return False
@@ -234,7 +245,7 @@ class NodeBuildpack:
         elif not (ctx.app_dir / "node_modules").is_dir():
             ctx.log.info("Skipped: no node_modules")
         elif argv is not None:
-            self._run_tool(ctx, argv, env)
+            self._run_tool(ctx, argv + (pm.offline_flags() if ctx.offline else []), env)
 
     def _prune_berry(self, ctx: BuildContext, env: Mapping[str, str]) -> None:
         if env.get("YARN2_SKIP_PRUNING") == "true":

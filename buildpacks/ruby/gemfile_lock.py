@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slugbuild import app_files
+
 # Heroku's reading of the lock (lib/language_pack/helpers/gemfile_lock.rb): the version, a pre-release
 # after `.` or `-` (`3.4.0.rc1`, `3.4.0-preview2`; `3.3.5p100` has none), JRuby's suffix.
 _RUBY_VERSION = re.compile(
@@ -59,18 +61,16 @@ def parse(text: str) -> GemfileLock:
 
 
 def read(app_dir: Path) -> GemfileLock:
-    return parse((app_dir / "Gemfile.lock").read_text(errors="replace"))
+    return parse(app_files.read_text(app_dir, "Gemfile.lock") or "")
 
 
 def gemfile_ruby(app_dir: Path) -> str | None:
     """The version in a `ruby "x.y.z"` line of the Gemfile, if any."""
-    path = app_dir / "Gemfile"
-    match = _GEMFILE_RUBY.search(path.read_text(errors="replace")) if path.is_file() else None
+    match = _GEMFILE_RUBY.search(app_files.read_text(app_dir, "Gemfile") or "")
     return match.group(1).strip() if match else None
 
 
 def dot_ruby_version(app_dir: Path) -> str | None:
     """The version in .ruby-version (`3.1.2` or `ruby-3.1.2`), if the file exists."""
-    path = app_dir / ".ruby-version"
-    words = path.read_text(errors="replace").split() if path.is_file() else []
+    words = (app_files.read_text(app_dir, ".ruby-version") or "").split()
     return words[0].removeprefix("ruby-") if words else None
