@@ -96,9 +96,16 @@ def resolve_buildpack(spec: str, available: Sequence[Buildpack] | None = None,
     return found[spec]
 
 
-def _checked(bp: Buildpack, detection: Detection | None, spec: str) -> Chosen:
+def _why_not(bp: Buildpack, app_dir: Path) -> str | None:
+    """A buildpack's own explanation of why it did not detect the app (optional `why_not_detected`)."""
+    why = getattr(bp, "why_not_detected", None)
+    return why(app_dir) if callable(why) else None
+
+
+def _checked(bp: Buildpack, detection: Detection | None, spec: str, app_dir: Path) -> Chosen:
     if detection is None:
-        raise BuildFailed(f"App not compatible with buildpack: {spec}; check SRC or drop --buildpack {spec}")
+        raise BuildFailed(_why_not(bp, app_dir) or
+                          f"App not compatible with buildpack: {spec}; check SRC or drop --buildpack {spec}")
     if detection.error:
         raise BuildFailed(detection.error)
     return Chosen(bp, detection, spec)
@@ -122,14 +129,16 @@ def detect(app_dir: Path, specs: Sequence[str], log: BuildLog,
         chosen = []
         for spec in specs:
             bp = resolve_buildpack(spec, available, sources)
-            chosen.append(_checked(bp, bp.detect(app_dir), spec))
+            chosen.append(_checked(bp, bp.detect(app_dir), spec, app_dir))
         return chosen
     order = buildpacks.detection_order() if available is None else list(available)
     detected = [(bp, d) for bp in order if (d := bp.detect(app_dir)) is not None]
     if not detected:
         tried = ", ".join(bp.name for bp in order) or "none are installed"
-        raise BuildFailed(f"no buildpack detected this app (tried {tried}); pick one with --buildpack NAME")
-    first = _checked(*detected[0], detected[0][0].name)
+        reason = next((why for bp in order if (why := _why_not(bp, app_dir))), None)
+        raise BuildFailed(reason or f"no buildpack detected this app (tried {tried}); pick one with "
+                          "--buildpack NAME")
+    first = _checked(*detected[0], detected[0][0].name, app_dir)
     if len(detected) > 1:
         others = ", ".join(d.name for _, d in detected[1:])
         log.warn(f"{others} also detected; using {first.detection.name} (pick others with --buildpack)")

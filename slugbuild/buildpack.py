@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "slugbuild.buildpacks"
 BUILTIN_ORDER = ("ruby", "node", "go")  # Heroku's detection order
-FAILURE_TAIL_LINES = 20
+FAILURE_TAIL_LINES = 200  # failure explainers must see the line that tells; npm prints its help after it
 OUTPUT_LINGER_S = 1.0  # after a program exits, how long we still read what is left in its pipe
 POLL_S = 0.2
 READ_BYTES = 65536
