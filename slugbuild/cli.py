@@ -10,7 +10,7 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from slugbuild import __version__
 from slugbuild.errors import SlugbuildError, UsageError
@@ -21,6 +21,14 @@ if TYPE_CHECKING:
 
 SUBCOMMANDS = ("build", "release", "promote", "releases", "rollback", "apps", "config", "serve", "run",
                "mirror")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line ends like any other user error (a JSON object too, with --json)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(f"{self.prog}: {message}")
 
 
 def _common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
@@ -168,7 +176,7 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The whole command line: every subcommand with its flags."""
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="slugbuild", description="Build Heroku slugs from source and release them through the "
         "Platform API. `slugbuild SRC` is short for `slugbuild build SRC`.")
     top.add_argument("--version", action="version", version=f"slugbuild {__version__}")
@@ -190,7 +198,7 @@ def _normalise_argv(argv: Sequence[str]) -> list[str]:
 
 
 def _check_not_a_typo(word: str) -> None:
-    if Path(word).exists():
+    if Path(word).exists() or "/" in word:  # `./relases` is a path for sure
         return
     close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.75)
     if close:
@@ -456,12 +464,12 @@ def _terminated(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command `argv` names; a user error is one line and a non-zero exit status."""
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
-        known, run_command = _split_run_command(_normalise_argv(sys.argv[1:] if argv is None else argv))
+        known, run_command = _split_run_command(_normalise_argv(words))
+        args = parser().parse_args(known)
     except UsageError as exc:
-        TextLog().error(str(exc))
-        return exc.exit_code
-    args = parser().parse_args(known)
+        return _failed(argparse.Namespace(json="--json" in words), TextLog(), str(exc), exc.exit_code)
     if run_command:
         args.run_command = run_command
     log = _make_log(args)
