@@ -16,7 +16,7 @@ import pytest
 import trustme
 from conftest import RegistryHandler, Served
 
-from slugbuild.tls import CA_VARIABLES
+from slugbuild.tls import CA_VARS
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +42,7 @@ class HttpsServed(Served):
 @pytest.fixture
 def no_ca_variables(monkeypatch) -> None:
     """The builder's own CA variables (this machine may have some) stay out of these builds."""
-    for name in CA_VARIABLES:
+    for name in CA_VARS:
         monkeypatch.delenv(name, raising=False)
 
 

@@ -14,16 +14,16 @@ from slugbuild.buildpack import BuildContext
 from slugbuild.errors import BuildFailed, CommandFailed
 from slugbuild.fetch import Fetcher
 from slugbuild.log import RecordingLog
-from slugbuild.tls import CA_VARIABLES
+from slugbuild.tls import CA_VARS
 
 BUILDER = {"PATH": "/usr/bin:/bin", "HOME": "/home/builder", "HTTPS_PROXY": "http://proxy:3128",
            "AWS_SECRET_ACCESS_KEY": "s3cr3t", "EDITOR": "vim"}
 
 
 def test_ca_variables_reach_the_build_as_proxy_variables_do(tmp_path):
-    environ = {**BUILDER, **{name: f"/etc/ca/{name}.pem" for name in CA_VARIABLES}}
+    environ = {**BUILDER, **{name: f"/etc/ca/{name}.pem" for name in CA_VARS}}
     env = build.build_env(environ, "heroku-24", None, tmp_path / "home")
-    assert {name: env[name] for name in CA_VARIABLES} == {n: f"/etc/ca/{n}.pem" for n in CA_VARIABLES}
+    assert {name: env[name] for name in CA_VARS} == {n: f"/etc/ca/{n}.pem" for n in CA_VARS}
     assert env["HTTPS_PROXY"] == "http://proxy:3128"
     assert "AWS_SECRET_ACCESS_KEY" not in env and "EDITOR" not in env
 
