@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from slugbuild import __version__
+from slugbuild import __version__, ports
 from slugbuild.errors import SlugbuildError, UsageError
 from slugbuild.log import BuildLog, TextLog
 
@@ -347,17 +347,11 @@ def _print_result(data: object, as_json: bool, lines: Callable[[], list[str]]) -
         print("\n".join(lines()), flush=True)
 
 
-def _check_port(port: int | None) -> None:
-    if port is not None and not 0 <= port <= 65535:
-        raise UsageError(f"--port {port} is not a TCP port; give one from 1 to 65535 (0 picks a free one)")
-
-
 def _cmd_serve(args: argparse.Namespace, log: BuildLog) -> int:
-    from slugbuild.errors import UsageError
     from slugbuild.platform import server
 
-    _check_port(args.port)
-    _check_port_free(args.host, args.port)  # before the server writes any state into its data directory
+    ports.check(args.port)
+    ports.check_free(args.host, args.port)  # before the server writes any state into its data directory
     if not 1 <= args.workers <= 64:
         raise UsageError(f"--workers {args.workers} is not from 1 to 64; give a number of processes")
     options = server.ServeOptions.from_environment(args.data_dir, database=args.database,
@@ -368,30 +362,11 @@ def _cmd_serve(args: argparse.Namespace, log: BuildLog) -> int:
     return 0
 
 
-def _check_port_free(host: str, port: int) -> None:
-    import errno
-    import socket
-
-    if port == 0:
-        return
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server binds
-            probe.bind(address)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise UsageError(f"port {port} on {host} is in use; stop the other server or pass --port with a "
-                             "free port") from None
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; pass another --host or "
-                         "--port") from None
-
-
 def _cmd_run(args: argparse.Namespace, log: BuildLog) -> int:
     from slugbuild import config, leftovers, run
 
     slug_arg, process = _run_positionals(args)
-    _check_port(args.port)
+    ports.check(args.port)
     port = args.port or run.free_port()
     with leftovers.work_dir("slugbuild-slug-") as tmp:
         slug, types, base, where = _slug_to_run(args, slug_arg, tmp, log)
