@@ -202,7 +202,7 @@ def compile_all(chosen: Sequence[Chosen], ctx: BuildContext) -> list[ReleaseInfo
         try:
             c.buildpack.compile(ctx.for_buildpack(c.buildpack.name))
         except BuildFailed as exc:
-            better = advice.explained(exc, offline=ctx.offline)
+            better = advice.explained(exc, offline=ctx.offline, env=ctx.env)
             if better is None:
                 raise
             raise better from exc
