@@ -325,15 +325,13 @@ def _cmd_serve(args: argparse.Namespace, log: BuildLog) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, log: BuildLog) -> int:
-    import tempfile
-
-    from slugbuild import config, run
+    from slugbuild import config, leftovers, run
 
     slug_arg, process = _run_positionals(args)
     _check_port(args.port)
     port = args.port or run.free_port()
-    with tempfile.TemporaryDirectory(prefix="slugbuild-slug-") as tmp:
-        slug, types, base, where = _slug_to_run(args, slug_arg, Path(tmp), log)
+    with leftovers.work_dir("slugbuild-slug-") as tmp:
+        slug, types, base, where = _slug_to_run(args, slug_arg, tmp, log)
         env = config.config_vars(args.env, Path(args.env_file) if args.env_file else None, base)
         if args.check:
             answer = run.check_slug(slug, types, port=port, config=env, timeout_s=args.timeout, log=log)
@@ -373,7 +371,7 @@ def _slug_to_run(args: argparse.Namespace, slug_arg: str | None, tmp: Path,
     if not slug.is_file():
         what = "is a directory, not a slug file" if slug.is_dir() else "does not exist"
         raise UsageError(f"slug {slug} {what}; build one with `slugbuild build SRC`")
-    metadata = {} if args.run_command else slugs.read_metadata(slug)
+    metadata = {} if args.run_command else slugs.read_report(slug)  # refused unless it describes this slug
     return slug, dict(metadata.get("process_types") or {}), {}, str(slugs.metadata_path(slug))
 
 
