@@ -110,17 +110,18 @@ class S3Server:
         self.env = {**AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint}
 
     def new_bucket(self) -> str:
-        """A fresh bucket's `s3://BUCKET/PREFIX` URL."""
-        import boto3
-
-        name = f"slugs-{uuid.uuid4().hex[:12]}"
-        boto3.client("s3", endpoint_url=self.endpoint, **_boto_credentials()).create_bucket(Bucket=name)
-        return f"s3://{name}/team"
+        return new_bucket(self.endpoint)
 
     def stop(self) -> None:
         self._server.stop()
 
 
-def _boto_credentials() -> dict[str, str]:
-    return {"aws_access_key_id": AWS_ENV["AWS_ACCESS_KEY_ID"], "region_name": AWS_ENV["AWS_DEFAULT_REGION"],
-            "aws_secret_access_key": AWS_ENV["AWS_SECRET_ACCESS_KEY"]}
+def new_bucket(endpoint: str) -> str:
+    """A fresh bucket in the S3 server at `endpoint`: its `s3://BUCKET/PREFIX` URL."""
+    import boto3
+
+    name = f"slugs-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
+                 aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+                 region_name=AWS_ENV["AWS_DEFAULT_REGION"]).create_bucket(Bucket=name)
+    return f"s3://{name}/team"
