@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.harness import PYTHON, heading, row
+from benchmarks.harness import PYTHON, heading, row, wait_until_answering
 from benchmarks.upload import HEADERS, KEY, make_slug
 from tests import services
 
@@ -41,12 +41,7 @@ def serve(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Iter
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{url}/apps", headers=HEADERS, timeout=5).ok:
-                    break
-            time.sleep(0.2)
+        wait_until_answering(f"{url}/apps", HEADERS)
         yield url, proc.pid
     finally:
         proc.terminate()
@@ -140,12 +135,7 @@ def moto_process() -> Iterator[dict[str, str]]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = {**services.AWS_ENV, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(requests.ConnectionError):
-                requests.get(env["AWS_ENDPOINT_URL"], timeout=2)
-                break
-            time.sleep(0.2)
+        wait_until_answering(env["AWS_ENDPOINT_URL"])
         yield env
     finally:
         proc.terminate()
