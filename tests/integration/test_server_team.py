@@ -134,3 +134,30 @@ def test_an_old_put_url_used_after_the_release_cannot_change_the_released_object
     assert info["size"] == len(b"released bytes")
     promoted = raw_api.create_app("promoted")
     assert raw_api.release(promoted["name"], slug["id"]).status_code == 201  # still the sealed bytes
+
+
+def test_an_unreachable_object_store_stops_serve_in_one_line(run_cli, tmp_path):
+    env = {**services.AWS_ENV, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{services.free_port()}"}
+    result = _serve(run_cli, tmp_path, "--blob-store", "s3://some-bucket/x", env=env)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert result.last_error_line.startswith("!     cannot reach the object store for s3://some-bucket/x:")
+    assert result.last_error_line.endswith(
+        "check AWS_ENDPOINT_URL and --blob-store (or SLUGBUILD_BLOB_STORE)")
+
+
+def test_credentials_the_store_refuses_stop_serve_in_one_line(tmp_path):
+    # moto accepts any credentials, so the store's 403 is played by botocore's stubber.
+    import boto3
+    from botocore.stub import Stubber
+
+    from slugbuild.errors import UsageError
+    from slugbuild.platform.server.s3 import S3Blobs
+
+    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="wrong", aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        stub.add_client_error("head_bucket", "403", "Forbidden", 403)
+        with pytest.raises(UsageError) as refused:
+            S3Blobs("s3://team-bucket/x", 3600, client=client)
+    assert str(refused.value) == (
+        "the store refused bucket team-bucket (403): check the credentials (AWS_ENDPOINT_URL, "
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION) and --blob-store (or SLUGBUILD_BLOB_STORE)")
