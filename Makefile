@@ -14,7 +14,7 @@ NODE_RANGE ?= 24
 GO_VERSION ?= 1.25
 RUBY_VERSION ?= 3.1.2
 
-.PHONY: install runtimes test unit demo bench lint clean
+.PHONY: install runtimes services test unit demo bench lint clean
 
 install: $(VENV)/.installed
 
@@ -30,7 +30,14 @@ runtimes: install
 		--ruby $(RUBY_VERSION) --stack heroku-24
 	$(BIN)/python -m tests.e2e.prefetch
 
-test: install runtimes
+# PostgreSQL for the team back end's tests and benchmark: Debian's package; the tests start their own
+# throwaway cluster from its binaries (moto, the S3 stand-in, comes with the test extra).
+services:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+		apt-get install -y -qq postgresql >/dev/null || \
+		{ echo "install PostgreSQL's server (Debian: apt-get install postgresql)" >&2; exit 1; }
+
+test: install runtimes services
 	$(BIN)/pytest
 
 unit: install
@@ -39,7 +46,7 @@ unit: install
 demo: install
 	NODE_RANGE=$(NODE_RANGE) bash scripts/demo.sh
 
-bench: install runtimes
+bench: install runtimes services
 	$(BIN)/python -m benchmarks
 
 lint: install
