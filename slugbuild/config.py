@@ -37,15 +37,15 @@ class Sourced(Generic[T]):
     source: str  # "--app", "HEROKU_APP", "default", "package.json engines.node"
 
 
-def parse_size(text: str) -> int:
-    """Bytes from `123`, `500M` or `1G` (1024-based)."""
+def parse_size(text: str, what: str = "--max-size") -> int:
+    """Bytes from `123`, `500M` or `1G` (1024-based); `what` names the flag or variable in the error."""
     match = _SIZE.match(text)
     size = 0
     if match:
         number, unit = float(match.group(1)), match.group(2).upper()
         size = int(number * 1024 ** "_KMGT".index(unit)) if unit else int(number)
     if size <= 0:
-        raise UsageError(f"--max-size {text!r} is not a size above zero: use bytes or a number with K, M "
+        raise UsageError(f"{what} {text!r} is not a size above zero: use bytes or a number with K, M "
                          "or G (500M, 1G)")
     return size
 

@@ -8,7 +8,6 @@ import http.client
 import os
 import posixpath
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slugbuild.errors import DownloadFailed, SlugbuildError, UsageError
-from slugbuild.fetch import UnsafeArchive, extract
+from slugbuild.fetch import extract
 from slugbuild.log import BuildLog
 
 STACK_PATH = "/usr/local/bin:/usr/bin:/bin"  # the only PATH a booted dyno starts with
@@ -96,26 +95,11 @@ def unpack(slug: Path, dest: Path) -> Path:
     """
     slug, app_dir = Path(slug), Path(dest) / "app"
     try:
-        try:
-            extract(slug, app_dir, strip_components=1)  # members are ./app/...; the app dir is dest/app
-        except UnsafeArchive:
-            relinked = _relinked(slug, Path(dest) / ".relinked" / slug.name)  # same name for the message
-            extract(relinked, app_dir, strip_components=1)
-            shutil.rmtree(relinked.parent)
+        # members are ./app/...; the app dir is dest/app
+        extract(slug, app_dir, strip_components=1, relink=_app_relative)
     except (DownloadFailed, tarfile.TarError, OSError) as exc:
         raise SlugbuildError(f"{slug} is not a usable slug ({exc}); build it again") from None
     return app_dir
-
-
-def _relinked(slug: Path, copy: Path) -> Path:
-    """A plain tar copy of the slug with every symlink to /app or /app/... made relative."""
-    copy.parent.mkdir()
-    with tarfile.open(slug, "r|*") as src, tarfile.open(copy, "w", format=tarfile.PAX_FORMAT) as dst:
-        for member in src:
-            if member.issym():
-                member.linkname = _app_relative(member.name, member.linkname)
-            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
-    return copy
 
 
 def _app_relative(name: str, linkname: str) -> str:
