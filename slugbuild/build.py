@@ -16,6 +16,7 @@ from slugbuild.config import BuildSettings
 from slugbuild.errors import BuildFailed, UsageError
 from slugbuild.fetch import Fetcher, clear_cache
 from slugbuild.log import BuildLog
+from slugbuild.members import MemberCache
 
 PASSED_ENV = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "http_proxy", "https_proxy", "ftp_proxy",
                         "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY",
@@ -251,8 +252,9 @@ def build(settings: BuildSettings, log: BuildLog,
         write_config_defaults(tree.app_dir, infos, log)
         log.step("Compressing...")
         packed = slug.pack(tree.app_dir, output, log, epoch=settings.source_date_epoch,
-                           max_size_b=settings.max_size_b)
-        log.info(f"Done: {slug.human_size(packed.size)}")
+                           max_size_b=settings.max_size_b, members=MemberCache(cache))
+        reused = f" ({', '.join(packed.reused)} unchanged, from the cache)" if packed.reused else ""
+        log.info(f"Done: {slug.human_size(packed.size)}{reused}")
     report = _report(packed, ctx, procs, description(chosen, infos), tree.commit)
     slug.write_metadata(output, report.as_json())
     return report

@@ -1,44 +1,51 @@
-"""The slug: a deterministic gzip tar of the app under `./app/`, hashed and sized while it is written."""
+"""The slug: a deterministic gzip tar of the app under `./app/`, hashed and sized while it is written.
+
+The gzip stream is several members: one per stable subtree (a runtime, restored dependencies), taken from
+the member cache when that subtree's content was compressed before, and one per run of other entries.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
-import posixpath
 import stat
-import tarfile
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from zlib_ng import gzip_ng_threaded
-
+from slugbuild import compressor, tarstream
 from slugbuild.errors import BuildFailed, SlugbuildError
 from slugbuild.log import BuildLog
+from slugbuild.members import MemberCache, entry_key
 
-ROOT = "./app"
-# zlib-ng's level 6 is weaker than gzip's: on a Node.js tree it wrote 1.023x the bytes of `tar czf`, level 7
-# 1.016x for about 1.5x its CPU time (still well under `tar czf`'s time on two threads); 9 costs 2.5x.
-COMPRESS_LEVEL = 7
-# Each compressor thread is reused for every n-th block and carries state from one block to the next, so
-# the bytes depend on the thread count (measured: 2 and 4 threads differ on a Node.js tree). Fixed here,
-# never taken from the machine, so every machine writes the same slug.
-COMPRESS_THREADS = 2
 SOFT_LIMIT_B = 300 * 1024 * 1024  # Heroku's soft limit, above which boot gets slower
 JOIN_POLL_S = 0.2
+# Subtrees (from the app's root) that are usually the same from one build to the next: runtimes under
+# .heroku (Node.js, Python, yarn) and vendor/ruby-*, and restored dependencies. Each is a gzip member of
+# its own, cached by its content; a subtree smaller than CACHED_MIN_B is a member of its own but never cached.
+STABLE_SUBTREES = (".heroku/*", "vendor/ruby-*", "vendor/bundle", "node_modules")
+CACHED_MIN_B = 1 << 20
+DIGEST_THREADS = 3  # reading and hashing release the GIL; measured best on two cores
+COPY_CHUNK_B = 1 << 20
+COPY_IN_FLIGHT = 4
 
 
 @dataclass(frozen=True)
 class Slug:
-    """A slug written to disk, with the sha256 and size computed while writing it."""
+    """A slug written to disk, with the sha256 and size computed while writing it; `reused` names the
+    subtrees whose compressed bytes came from the cache."""
 
     path: Path
     sha256: str
     size: int
+    reused: tuple[str, ...] = ()
 
     @property
     def checksum(self) -> str:
@@ -75,6 +82,13 @@ def metadata_path(slug_path: Path) -> Path:
     return Path(f"{slug_path}.json")
 
 
+@dataclass(frozen=True)
+class _Mark:
+    size: int
+    digest: hashlib._Hash
+    position: int
+
+
 class HashingWriter:
     """A write-only file that hashes and counts what passes through. Past `limit` bytes it stops writing
     to disk and only counts, so an oversized slug costs no disk space yet its size is still known."""
@@ -95,93 +109,209 @@ class HashingWriter:
     def flush(self) -> None:
         self.raw.flush()
 
+    def mark(self) -> _Mark:
+        """Where the slug stands now, to come back to with `rollback`."""
+        return _Mark(self.size, self.digest.copy(), self.raw.tell())
 
-def header(arcname: str, st: os.stat_result, epoch: int, linkname: str = "") -> tarfile.TarInfo:
-    """The only place slug headers are set: owner, time and mode depend on nothing but the file kind."""
-    info = tarfile.TarInfo(arcname)
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.mtime = epoch
-    info.devmajor = info.devminor = 0
-    info.pax_headers = {}
-    info.linkname = linkname
-    if stat.S_ISDIR(st.st_mode):
-        info.type, info.mode, info.size = tarfile.DIRTYPE, 0o755, 0
-    elif stat.S_ISLNK(st.st_mode):
-        info.type, info.mode, info.size = tarfile.SYMTYPE, 0o777, 0
-    else:
-        executable = st.st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        info.type, info.mode, info.size = tarfile.REGTYPE, 0o755 if executable else 0o644, st.st_size
-    return info
+    def rollback(self, mark: _Mark) -> None:
+        """Forget everything written since `mark`, on disk and in the running hash."""
+        self.raw.seek(mark.position)
+        self.raw.truncate()
+        self.size, self.digest = mark.size, mark.digest.copy()
 
 
-def _children(directory: Path, arc_dir: str, log: BuildLog) -> list[tuple[str, Path, os.stat_result]]:
-    children = []
-    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-        st = entry.stat(follow_symlinks=False)
-        arcname = f"{arc_dir}/{entry.name}"
-        if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
-            children.append((arcname, Path(entry.path), st))
+class _Tee:
+    """The slug and the cache's copy of one member, written together."""
+
+    def __init__(self, *sinks: compressor.Sink) -> None:
+        self.sinks = sinks
+
+    def write(self, data: bytes) -> int:
+        for sink in self.sinks:
+            sink.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        for sink in self.sinks:
+            sink.flush()
+
+
+def is_stable_root(entry: tarstream.Entry) -> bool:
+    """Whether `entry` is a directory that heads one of the STABLE_SUBTREES."""
+    if not stat.S_ISDIR(entry.st.st_mode) or not entry.arcname.startswith(tarstream.ROOT + "/"):
+        return False
+    rel = entry.arcname[len(tarstream.ROOT) + 1:]
+    return any(fnmatch.fnmatchcase(rel, p) and rel.count("/") == p.count("/") for p in STABLE_SUBTREES)
+
+
+def runs(entries: Iterable[tarstream.Entry]) -> Iterator[tarstream.Entry | list[tarstream.Entry]]:
+    """The entries in order, each stable subtree gathered into one list (its head directory first)."""
+    subtree: list[tarstream.Entry] | None = None
+    for entry in entries:
+        if subtree is not None:
+            if entry.arcname.startswith(subtree[0].arcname + "/"):
+                subtree.append(entry)
+                continue
+            yield subtree
+            subtree = None
+        if is_stable_root(entry):
+            subtree = [entry]
         else:
-            log.warn(f"{arcname[2:]}: not a regular file, directory or symlink; left out of the slug")
-    return children
+            yield entry
+    if subtree is not None:
+        yield subtree
 
 
-def _entries(app_dir: Path, log: BuildLog) -> Iterator[tuple[str, Path, os.stat_result]]:
-    """(archive name, path, lstat) depth first, sorted by name in each directory, as `tar --sort=name`."""
-    yield ROOT, app_dir, os.lstat(app_dir)
-    pending = [iter(_children(app_dir, ROOT, log))]
-    while pending:
-        item = next(pending[-1], None)
-        if item is None:
-            pending.pop()
-            continue
-        yield item
-        arcname, path, st = item
-        if stat.S_ISDIR(st.st_mode):
-            pending.append(iter(_children(path, arcname, log)))
+class _Cancelled(KeyboardInterrupt):
+    """Ctrl-C reached the caller while the slug was written in its own thread."""
 
 
-def _points_outside(arcname: str, target: str) -> bool:
-    if target.startswith("/"):
-        return not (target == "/app" or target.startswith("/app/"))
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(arcname), target))
-    return not (resolved == ROOT[2:] or resolved.startswith(ROOT[2:] + "/"))
+class _Writer:
+    """Writes the tar stream as gzip members into `sink`: one member per stable subtree, taken from the
+    cache when its content is there, and one for each run of other entries; the last holds the end."""
 
+    def __init__(self, sink: HashingWriter, epoch: int, members: MemberCache | None, log: BuildLog,
+                 cancel: threading.Event) -> None:
+        self.sink, self.epoch, self.members, self.log, self.cancel = sink, epoch, members, log, cancel
+        self.tar_size = 0
+        self.reused: list[str] = []
+        self._rest: compressor.MemberWriter | None = None
 
-def _add(tar: tarfile.TarFile, arcname: str, path: Path, st: os.stat_result, epoch: int,
-         log: BuildLog) -> None:
-    info = header(arcname, st, epoch, os.readlink(path) if stat.S_ISLNK(st.st_mode) else "")
-    if info.type == tarfile.SYMTYPE and _points_outside(arcname, info.linkname):
-        log.warn(f"{arcname[2:]} -> {info.linkname}: symlink points outside the app; "
-                 "it will dangle on a dyno")
-    if info.type != tarfile.REGTYPE:
-        tar.addfile(info)
-        return
-    try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below; only its open is the app's problem
-    except OSError as exc:
-        raise BuildFailed(f"could not read {arcname[2:]}: {exc.strerror}; make it readable or leave it "
-                          "out with .slugignore") from None
-    with fh:
+    def _check(self) -> None:
+        if self.cancel.is_set():
+            raise _Cancelled
+
+    def add(self, entry: tarstream.Entry) -> None:
+        self._check()
+        if self._rest is None:
+            self._rest = compressor.MemberWriter(self.sink)
+        self.tar_size += tarstream.write_entry(entry, self.epoch, self._rest.write)[1]
+
+    def finish(self) -> None:
+        if self._rest is None:
+            self._rest = compressor.MemberWriter(self.sink)
+        self._rest.write(tarstream.end_of_archive(self.tar_size))
+        self._close_rest()
+
+    def abandon(self) -> None:
+        if self._rest is not None:
+            self._rest.abandon()
+
+    def _close_rest(self) -> None:
+        if self._rest is not None:
+            self._rest.close()
+            self._rest = None
+
+    def add_subtree(self, subtree: list[tarstream.Entry]) -> None:
+        self._close_rest()
+        estimate = sum(entry.estimated_size() for entry in subtree)
+        if self.members is None or estimate < CACHED_MIN_B:
+            self.tar_size += self._compress(subtree, self.sink)[1]
+            return
+        digest, tar_size = self._digest(subtree)
+        key = entry_key(digest)
+        if not self._copy_cached(key, tar_size, subtree[0].arcname):
+            self._compress_and_store(subtree, key)
+            return
+        self.tar_size += tar_size
+        self.reused.append(subtree[0].arcname[len(tarstream.ROOT) + 1:])
+
+    def _digest(self, subtree: list[tarstream.Entry]) -> tuple[bytes, int]:
+        """The digest of the subtree's tar bytes (a digest of each entry's digest, so that several threads
+        can read and hash at once) and their length."""
+        def one(entry: tarstream.Entry) -> tuple[bytes, int]:
+            self._check()
+            return tarstream.write_entry(entry, self.epoch)
+
+        total, size = hashlib.sha256(), 0
+        with ThreadPoolExecutor(DIGEST_THREADS, thread_name_prefix="slug-digest") as pool:
+            for digest, n in pool.map(one, subtree, chunksize=32):
+                total.update(digest)
+                size += n
+        return total.digest(), size
+
+    def _compress(self, subtree: list[tarstream.Entry], sink: compressor.Sink) -> tuple[bytes, int]:
+        """Compress the subtree as one member into `sink`; the digest and length of its tar bytes."""
+        member = compressor.MemberWriter(sink)
+        total, size = hashlib.sha256(), 0
         try:
-            tar.addfile(info, fh)
-        except OSError as exc:
-            if exc.errno is not None:  # a write error: the slug's, reported by pack()
-                raise
-            raise BuildFailed(f"{arcname[2:]} shrank while the slug was written; build again when nothing "
-                              "writes into the app") from None
+            for entry in subtree:
+                self._check()
+                digest, n = tarstream.write_entry(entry, self.epoch, member.write)
+                total.update(digest)
+                size += n
+            member.close()
+        except BaseException:
+            member.abandon()
+            raise
+        return total.digest(), size
+
+    def _compress_and_store(self, subtree: list[tarstream.Entry], key: str) -> None:
+        assert self.members is not None
+        staged = self.members.stage()
+        if staged is None:
+            self.tar_size += self._compress(subtree, self.sink)[1]
+            return
+        try:
+            digest, tar_size = self._compress(subtree, _Tee(self.sink, staged))
+        except BaseException:
+            staged.discard()
+            raise
+        self.tar_size += tar_size
+        if entry_key(digest) == key:  # else a file changed since it was hashed: what was read is not `key`
+            self.members.store(staged, key, tar_size)
+        else:
+            staged.discard()
+
+    def _copy_cached(self, key: str, tar_size: int, arcname: str) -> bool:
+        """Copy the cached member under `key` into the slug, checking its sha256 on the way; a damaged one
+        is taken back out of the slug, removed from the cache, and False returned (as for a miss)."""
+        assert self.members is not None
+        cached = self.members.take(key)
+        if cached is None:
+            return False
+        with cached.lease:
+            mark = self.sink.mark()
+            if cached.tar_size == tar_size and _copy_checked(cached.path, self.sink) == cached.sha256:
+                return True
+            self.sink.rollback(mark)
+        self.log.warn(f"the cached compressed {arcname[2:]} is damaged (its sha256 does not match); "
+                      "compressing it again")
+        self.members.discard(key)
+        return False
 
 
-def _write_tar(app_dir: Path, out: BinaryIO, epoch: int, log: BuildLog, cancel: threading.Event) -> None:
-    # Stream mode ("w|") hands the compressor fixed-size records, so the gzip blocks depend only on the
-    # tar bytes, not on how they were written.
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT, encoding="utf-8",
-                      errors="surrogateescape") as tar:
-        for arcname, path, st in _entries(app_dir, log):
-            if cancel.is_set():
-                raise KeyboardInterrupt
-            _add(tar, arcname, path, st, epoch, log)
+def _copy_checked(path: Path, sink: HashingWriter) -> str | None:
+    """Copy the file at `path` into `sink`; the sha256 of what was copied (None: it could not be read).
+    That sha256 is computed on a second thread while `sink` hashes the same chunks for the slug's."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh, ThreadPoolExecutor(1, thread_name_prefix="slug-check") as hasher:
+            pending: deque[Future[None]] = deque()
+            while chunk := fh.read(COPY_CHUNK_B):
+                pending.append(hasher.submit(digest.update, chunk))
+                sink.write(chunk)
+                if len(pending) > COPY_IN_FLIGHT:  # memory stays bounded whichever hash is slower
+                    pending.popleft().result()
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _write_slug(app_dir: Path, sink: HashingWriter, epoch: int, members: MemberCache | None, log: BuildLog,
+                cancel: threading.Event) -> list[str]:
+    writer = _Writer(sink, epoch, members, log, cancel)
+    try:
+        for run in runs(tarstream.entries(app_dir, log)):
+            if isinstance(run, list):
+                writer.add_subtree(run)
+            else:
+                writer.add(run)
+        writer.finish()
+    except BaseException:
+        writer.abandon()
+        raise
+    return writer.reused
 
 
 def _in_thread(work: Callable[[threading.Event], None]) -> None:
@@ -208,19 +338,22 @@ def _in_thread(work: Callable[[threading.Event], None]) -> None:
         raise failure[0]
 
 
-def _compress(app_dir: Path, raw: BinaryIO, epoch: int, limit: int, log: BuildLog) -> HashingWriter:
+def _compress(app_dir: Path, raw: BinaryIO, epoch: int, limit: int, members: MemberCache | None,
+              log: BuildLog) -> tuple[HashingWriter, list[str]]:
     sink = HashingWriter(raw, limit)
+    reused: list[str] = []
 
     def work(cancel: threading.Event) -> None:
-        with gzip_ng_threaded.open(sink, "wb", compresslevel=COMPRESS_LEVEL, threads=COMPRESS_THREADS) as gz:
-            _write_tar(app_dir, gz, epoch, log, cancel)
+        reused.extend(_write_slug(app_dir, sink, epoch, members, log, cancel))
 
     _in_thread(work)
-    return sink
+    return sink, reused
 
 
-def pack(app_dir: Path, output: Path, log: BuildLog, *, epoch: int = 0, max_size_b: int) -> Slug:
-    """Write `app_dir` as a slug at `output`, all or nothing: a failure leaves no file behind."""
+def pack(app_dir: Path, output: Path, log: BuildLog, *, epoch: int = 0, max_size_b: int,
+         members: MemberCache | None = None) -> Slug:
+    """Write `app_dir` as a slug at `output`, all or nothing: a failure leaves no file behind. With
+    `members`, stable subtrees whose content is cached are copied, not compressed: the same bytes."""
     output = Path(output)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -231,7 +364,7 @@ def pack(app_dir: Path, output: Path, log: BuildLog, *, epoch: int = 0, max_size
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as raw:
-            sink = _compress(Path(app_dir), raw, epoch, max_size_b, log)
+            sink, reused = _compress(Path(app_dir), raw, epoch, max_size_b, members, log)
         if sink.size > max_size_b:
             raise SlugTooLarge(sink.size, max_size_b)
         os.chmod(tmp, 0o644)
@@ -245,7 +378,7 @@ def pack(app_dir: Path, output: Path, log: BuildLog, *, epoch: int = 0, max_size
     if sink.size > SOFT_LIMIT_B:
         log.warn(f"Warning: Your slug size ({human_size(sink.size)}) exceeds our soft limit "
                  f"({human_size(SOFT_LIMIT_B)}) which may affect boot time.")
-    return Slug(output, sink.digest.hexdigest(), sink.size)
+    return Slug(output, sink.digest.hexdigest(), sink.size, tuple(reused))
 
 
 def write_metadata(slug_path: Path, data: dict[str, object]) -> Path:
