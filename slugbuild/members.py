@@ -26,6 +26,7 @@ MEMBERS_DIR = "slug-members"
 MEMBER_FILE = "member.gz"
 META_FILE = "meta.json"
 PARTIAL_PREFIX = ".partial."
+HINTS_DIR = ".seen"
 KEY_VERSION = b"slugbuild member v1"
 
 
@@ -111,14 +112,28 @@ class MemberCache:
         except OSError:
             return None
 
-    def store(self, staged: Staged, key: str, tar_size: int) -> None:
-        """Put a finished member in place under `key`; when another build stored it first, keep theirs."""
+    def contains(self, key: str) -> bool:
+        """Whether a member is stored under `key` (it is checked only when it is used)."""
+        return (self.root / key / META_FILE).is_file()
+
+    def has_seen(self, name: str) -> bool:
+        """Whether a member was ever stored for subtree `name` here (when not, hashing it first is wasted)."""
+        return self._hint(name).exists()
+
+    def _hint(self, name: str) -> Path:
+        return self.root / HINTS_DIR / hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
+
+    def store(self, staged: Staged, key: str, tar_size: int, name: str) -> None:
+        """Put a finished member of subtree `name` in place under `key`; when another build stored it
+        first, keep theirs."""
         meta = {"sha256": staged.digest.hexdigest(), "size": staged.size, "tar_size": tar_size,
                 "settings": SETTINGS}
         try:
             staged.close()
             if not staged.failed:
                 (staged.directory / META_FILE).write_text(json.dumps(meta, sort_keys=True) + "\n")
+                self._hint(name).parent.mkdir(exist_ok=True)
+                self._hint(name).touch()
                 os.replace(staged.directory, self.root / key)
         except OSError:
             pass  # another build stored the same key first, or the cache is full: the slug is unaffected

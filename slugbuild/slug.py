@@ -6,33 +6,28 @@ the member cache when that subtree's content was compressed before, and one per 
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import os
-import stat
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from slugbuild import compressor, tarstream
+from slugbuild import subtree as subtree_
 from slugbuild.errors import BuildFailed, SlugbuildError
 from slugbuild.log import BuildLog
 from slugbuild.members import MemberCache, entry_key
 
 SOFT_LIMIT_B = 300 * 1024 * 1024  # Heroku's soft limit, above which boot gets slower
 JOIN_POLL_S = 0.2
-# Subtrees (from the app's root) that are usually the same from one build to the next: runtimes under
-# .heroku (Node.js, Python, yarn) and vendor/ruby-*, and restored dependencies. Each is a gzip member of
-# its own, cached by its content; a subtree smaller than CACHED_MIN_B is a member of its own but never cached.
-STABLE_SUBTREES = (".heroku/*", "vendor/ruby-*", "vendor/bundle", "node_modules")
+# A stable subtree smaller than this is a member of its own but never cached: it is quicker to compress.
 CACHED_MIN_B = 1 << 20
-DIGEST_THREADS = 3  # reading and hashing release the GIL; measured best on two cores
 COPY_CHUNK_B = 1 << 20
 COPY_IN_FLIGHT = 4
 
@@ -120,46 +115,10 @@ class HashingWriter:
         self.size, self.digest = mark.size, mark.digest.copy()
 
 
-class _Tee:
-    """The slug and the cache's copy of one member, written together."""
+class Prepacked(Protocol):
+    """What was read of stable subtrees ahead of the pack (prepack.Prepacker)."""
 
-    def __init__(self, *sinks: compressor.Sink) -> None:
-        self.sinks = sinks
-
-    def write(self, data: bytes) -> int:
-        for sink in self.sinks:
-            sink.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        for sink in self.sinks:
-            sink.flush()
-
-
-def is_stable_root(entry: tarstream.Entry) -> bool:
-    """Whether `entry` is a directory that heads one of the STABLE_SUBTREES."""
-    if not stat.S_ISDIR(entry.st.st_mode) or not entry.arcname.startswith(tarstream.ROOT + "/"):
-        return False
-    rel = entry.arcname[len(tarstream.ROOT) + 1:]
-    return any(fnmatch.fnmatchcase(rel, p) and rel.count("/") == p.count("/") for p in STABLE_SUBTREES)
-
-
-def runs(entries: Iterable[tarstream.Entry]) -> Iterator[tarstream.Entry | list[tarstream.Entry]]:
-    """The entries in order, each stable subtree gathered into one list (its head directory first)."""
-    subtree: list[tarstream.Entry] | None = None
-    for entry in entries:
-        if subtree is not None:
-            if entry.arcname.startswith(subtree[0].arcname + "/"):
-                subtree.append(entry)
-                continue
-            yield subtree
-            subtree = None
-        if is_stable_root(entry):
-            subtree = [entry]
-        else:
-            yield entry
-    if subtree is not None:
-        yield subtree
+    def known(self, arcname: str) -> Mapping[str, subtree_.Known]: ...
 
 
 class _Cancelled(KeyboardInterrupt):
@@ -171,8 +130,9 @@ class _Writer:
     cache when its content is there, and one for each run of other entries; the last holds the end."""
 
     def __init__(self, sink: HashingWriter, epoch: int, members: MemberCache | None, log: BuildLog,
-                 cancel: threading.Event) -> None:
+                 cancel: threading.Event, prepacked: Prepacked | None = None) -> None:
         self.sink, self.epoch, self.members, self.log, self.cancel = sink, epoch, members, log, cancel
+        self.prepacked = prepacked
         self.tar_size = 0
         self.reused: list[str] = []
         self._rest: compressor.MemberWriter | None = None
@@ -205,62 +165,39 @@ class _Writer:
     def add_subtree(self, subtree: list[tarstream.Entry]) -> None:
         self._close_rest()
         estimate = sum(entry.estimated_size() for entry in subtree)
+        name = subtree[0].arcname
         if self.members is None or estimate < CACHED_MIN_B:
-            self.tar_size += self._compress(subtree, self.sink)[1]
+            digests = subtree_.compress(subtree, self.epoch, self.sink, self._check)
+            self.tar_size += subtree_.combined(digests)[1]
             return
-        digest, tar_size = self._digest(subtree)
+        known = self.prepacked.known(name) if self.prepacked else {}
+        if not known and not self.members.has_seen(name):  # a first build: hashing first would be wasted
+            self._compress_and_store(subtree, None)
+            return
+        digest, tar_size = subtree_.combined(subtree_.digest(subtree, self.epoch, self._check, known))
         key = entry_key(digest)
-        if not self._copy_cached(key, tar_size, subtree[0].arcname):
+        if not self._copy_cached(key, tar_size, name):
             self._compress_and_store(subtree, key)
             return
         self.tar_size += tar_size
-        self.reused.append(subtree[0].arcname[len(tarstream.ROOT) + 1:])
+        self.reused.append(subtree_.relative(subtree[0]))
 
-    def _digest(self, subtree: list[tarstream.Entry]) -> tuple[bytes, int]:
-        """The digest of the subtree's tar bytes (a digest of each entry's digest, so that several threads
-        can read and hash at once) and their length."""
-        def one(entry: tarstream.Entry) -> tuple[bytes, int]:
-            self._check()
-            return tarstream.write_entry(entry, self.epoch)
-
-        total, size = hashlib.sha256(), 0
-        with ThreadPoolExecutor(DIGEST_THREADS, thread_name_prefix="slug-digest") as pool:
-            for digest, n in pool.map(one, subtree, chunksize=32):
-                total.update(digest)
-                size += n
-        return total.digest(), size
-
-    def _compress(self, subtree: list[tarstream.Entry], sink: compressor.Sink) -> tuple[bytes, int]:
-        """Compress the subtree as one member into `sink`; the digest and length of its tar bytes."""
-        member = compressor.MemberWriter(sink)
-        total, size = hashlib.sha256(), 0
-        try:
-            for entry in subtree:
-                self._check()
-                digest, n = tarstream.write_entry(entry, self.epoch, member.write)
-                total.update(digest)
-                size += n
-            member.close()
-        except BaseException:
-            member.abandon()
-            raise
-        return total.digest(), size
-
-    def _compress_and_store(self, subtree: list[tarstream.Entry], key: str) -> None:
+    def _compress_and_store(self, subtree: list[tarstream.Entry], key: str | None) -> None:
+        """Compress the subtree into the slug and the cache; it is stored under the key of what was read,
+        unless that differs from `key` (a file changed since it was hashed: better not cache it at all)."""
         assert self.members is not None
         staged = self.members.stage()
-        if staged is None:
-            self.tar_size += self._compress(subtree, self.sink)[1]
-            return
+        sink = self.sink if staged is None else subtree_.Tee(self.sink, staged)
         try:
-            digest, tar_size = self._compress(subtree, _Tee(self.sink, staged))
+            digest, tar_size = subtree_.combined(subtree_.compress(subtree, self.epoch, sink, self._check))
         except BaseException:
-            staged.discard()
+            if staged is not None:
+                staged.discard()
             raise
         self.tar_size += tar_size
-        if entry_key(digest) == key:  # else a file changed since it was hashed: what was read is not `key`
-            self.members.store(staged, key, tar_size)
-        else:
+        if staged is not None and key in (None, entry_key(digest)):
+            self.members.store(staged, entry_key(digest), tar_size, subtree[0].arcname)
+        elif staged is not None:
             staged.discard()
 
     def _copy_cached(self, key: str, tar_size: int, arcname: str) -> bool:
@@ -299,10 +236,10 @@ def _copy_checked(path: Path, sink: HashingWriter) -> str | None:
 
 
 def _write_slug(app_dir: Path, sink: HashingWriter, epoch: int, members: MemberCache | None, log: BuildLog,
-                cancel: threading.Event) -> list[str]:
-    writer = _Writer(sink, epoch, members, log, cancel)
+                cancel: threading.Event, prepacked: Prepacked | None) -> list[str]:
+    writer = _Writer(sink, epoch, members, log, cancel, prepacked)
     try:
-        for run in runs(tarstream.entries(app_dir, log)):
+        for run in subtree_.runs(tarstream.entries(app_dir, log)):
             if isinstance(run, list):
                 writer.add_subtree(run)
             else:
@@ -339,21 +276,22 @@ def _in_thread(work: Callable[[threading.Event], None]) -> None:
 
 
 def _compress(app_dir: Path, raw: BinaryIO, epoch: int, limit: int, members: MemberCache | None,
-              log: BuildLog) -> tuple[HashingWriter, list[str]]:
+              log: BuildLog, prepacked: Prepacked | None) -> tuple[HashingWriter, list[str]]:
     sink = HashingWriter(raw, limit)
     reused: list[str] = []
 
     def work(cancel: threading.Event) -> None:
-        reused.extend(_write_slug(app_dir, sink, epoch, members, log, cancel))
+        reused.extend(_write_slug(app_dir, sink, epoch, members, log, cancel, prepacked))
 
     _in_thread(work)
     return sink, reused
 
 
 def pack(app_dir: Path, output: Path, log: BuildLog, *, epoch: int = 0, max_size_b: int,
-         members: MemberCache | None = None) -> Slug:
+         members: MemberCache | None = None, prepacked: Prepacked | None = None) -> Slug:
     """Write `app_dir` as a slug at `output`, all or nothing: a failure leaves no file behind. With
-    `members`, stable subtrees whose content is cached are copied, not compressed: the same bytes."""
+    `members`, stable subtrees whose content is cached are copied, not compressed: the same bytes;
+    `prepacked` saves reading again what was read (and cached) while the build went on."""
     output = Path(output)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -364,7 +302,7 @@ def pack(app_dir: Path, output: Path, log: BuildLog, *, epoch: int = 0, max_size
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as raw:
-            sink, reused = _compress(Path(app_dir), raw, epoch, max_size_b, members, log)
+            sink, reused = _compress(Path(app_dir), raw, epoch, max_size_b, members, log, prepacked)
         if sink.size > max_size_b:
             raise SlugTooLarge(sink.size, max_size_b)
         os.chmod(tmp, 0o644)

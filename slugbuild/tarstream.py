@@ -120,11 +120,12 @@ def _children(directory: str, arc_dir: str, log: BuildLog) -> list[Entry]:
     return children
 
 
-def entries(app_dir: Path, log: BuildLog) -> Iterator[Entry]:
-    """Every entry depth first, sorted by name in each directory, as `tar --sort=name`; each directory's
-    subtree follows it without a gap, which is what lets a subtree be a gzip member of its own."""
-    yield Entry(ROOT, str(app_dir), os.lstat(app_dir), "")
-    pending = [iter(_children(str(app_dir), ROOT, log))]
+def entries(root: Path, log: BuildLog, arcname: str = ROOT) -> Iterator[Entry]:
+    """Every entry from `root` (named `arcname` in the slug) depth first, sorted by name in each directory,
+    as `tar --sort=name`; each directory's subtree follows it without a gap, which is what lets a subtree
+    be a gzip member of its own."""
+    yield Entry(arcname, str(root), os.lstat(root), "")
+    pending = [iter(_children(str(root), arcname, log))]
     while pending:
         item = next(pending[-1], None)
         if item is None:

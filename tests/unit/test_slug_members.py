@@ -1,4 +1,5 @@
-"""A slug made of gzip members, stable subtrees taken from the member cache: the same bytes either way."""
+"""A slug made of gzip members, stable subtrees taken from the member cache (or packed in the background
+while the build goes on): the same bytes either way, never a stale member."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ import os
 import shutil
 import subprocess
 import tarfile
+import time
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from slugbuild import slug, tarstream
+from slugbuild import slug, subtree, tarstream
 from slugbuild.log import RecordingLog
 from slugbuild.members import MEMBER_FILE, META_FILE, MemberCache
+from slugbuild.prepack import Prepacker
 
 GIB = 1 << 30
 RUNTIME_FILE = Path(".heroku") / "node" / "bin" / "node"
+NODE = "./app/.heroku/node"
 
 
 def make_app(root: Path) -> Path:
@@ -37,9 +42,10 @@ def make_app(root: Path) -> Path:
     return root
 
 
-def pack(app: Path, out: Path, cache: MemberCache | None = None) -> tuple[slug.Slug, RecordingLog]:
+def pack(app: Path, out: Path, cache: MemberCache | None = None,
+         prepacked: Prepacker | None = None) -> tuple[slug.Slug, RecordingLog]:
     log = RecordingLog()
-    return slug.pack(app, out, log, max_size_b=GIB, members=cache), log
+    return slug.pack(app, out, log, max_size_b=GIB, members=cache, prepacked=prepacked), log
 
 
 def gzip_members(data: bytes) -> int:
@@ -200,24 +206,27 @@ def test_member_bytes_do_not_depend_on_how_files_are_read(tmp_path, app, monkeyp
     assert usual.path.read_bytes() == odd.path.read_bytes()
 
 
-def test_a_subtree_that_changed_after_it_was_hashed_is_not_cached_under_the_old_key(tmp_path, app, cache,
-                                                                                  monkeypatch):
-    real_digest = slug._Writer._digest
+def test_a_subtree_that_changed_after_it_was_hashed_is_not_cached_under_either_key(tmp_path, app, cache,
+                                                                                     monkeypatch):
+    pack(app, tmp_path / "first.tgz", cache)
+    before = stored(cache)
+    modules = app / "node_modules" / "express" / "index.js"
+    modules.write_bytes(os.urandom(1_100_000))
+    real_digest = subtree.digest
 
-    def then_changed(self, subtree):
-        found = real_digest(self, subtree)
-        if subtree[0].arcname.endswith("node_modules"):
-            (app / "node_modules" / "express" / "index.js").write_bytes(os.urandom(1_100_000))
+    def then_changed(entries, *args):
+        found = real_digest(entries, *args)
+        if entries[0].arcname.endswith("node_modules"):
+            modules.write_bytes(os.urandom(1_100_000))
         return found
 
-    monkeypatch.setattr(slug._Writer, "_digest", then_changed)
-    packed, _ = pack(app, tmp_path / "cold.tgz", cache)
+    monkeypatch.setattr(subtree, "digest", then_changed)
+    packed, _ = pack(app, tmp_path / "slug.tgz", cache)
     monkeypatch.undo()
     with tarfile.open(packed.path) as tar:
         member = tar.extractfile("./app/node_modules/express/index.js")
-        assert member is not None
-        assert member.read() == (app / "node_modules" / "express" / "index.js").read_bytes()
-    assert pack(app, tmp_path / "warm.tgz", cache)[0].reused == (".heroku/node",)
+        assert member is not None and member.read() == modules.read_bytes()
+    assert stored(cache) == before
 
 
 def test_a_small_stable_subtree_is_its_own_member_but_never_cached(tmp_path, cache):
@@ -235,3 +244,74 @@ def test_a_copy_of_the_cache_elsewhere_serves_the_same_members(tmp_path, app, ca
     shutil.copytree(cache.root.parent, tmp_path / "moved")
     packed, _ = pack(app, tmp_path / "slug.tgz", MemberCache(tmp_path / "moved"))
     assert packed.reused == (".heroku/node", "node_modules")
+
+
+# -- packed in the background ------------------------------------------------------------------------------
+
+@pytest.fixture
+def prepacker(app: Path, cache: MemberCache):
+    time.sleep(subtree.SETTLED_FINE_NS / 1e9 * 1.5)  # as a runtime installed a moment before is
+    started = Prepacker(app, cache, epoch=0)
+    yield started
+    started.close()
+
+
+def test_a_runtime_packed_in_the_background_gives_the_same_slug_on_a_first_build(tmp_path, app, cache,
+                                                                                 prepacker):
+    prepacker.start(app / ".heroku" / "node")
+    packed, _ = pack(app, tmp_path / "slug.tgz", cache, prepacker)
+    assert packed.reused[0] == ".heroku/node"  # compressed into the cache while "the build went on"
+    assert packed.path.read_bytes() == pack(app, tmp_path / "afresh.tgz")[0].path.read_bytes()
+
+
+def test_a_warm_build_finds_the_runtime_in_the_cache_in_the_background(tmp_path, app, cache, prepacker):
+    pack(app, tmp_path / "cold.tgz", cache)
+    prepacker.start(app / ".heroku" / "node")
+    assert set(prepacker.known(NODE)) >= {NODE, NODE + "/bin/node"}
+    packed, _ = pack(app, tmp_path / "slug.tgz", cache, prepacker)
+    assert packed.reused == (".heroku/node", "node_modules")
+    assert packed.path.read_bytes() == (tmp_path / "cold.tgz").read_bytes()
+
+
+def test_a_file_the_build_changes_after_the_background_read_is_read_again(tmp_path, app, cache, prepacker):
+    prepacker.start(app / ".heroku" / "node")
+    assert prepacker.known(NODE)  # read, compressed and cached before the change below
+    node = app / RUNTIME_FILE
+    before = node.stat()
+    data = bytearray(node.read_bytes())
+    data[1000] ^= 0xFF
+    with open(node, "r+b") as fh:  # in place: same inode, same size, the old mtime put back
+        fh.write(data)
+    os.utime(node, ns=(before.st_atime_ns, before.st_mtime_ns))
+    packed, _ = pack(app, tmp_path / "slug.tgz", cache, prepacker)
+    assert ".heroku/node" not in packed.reused
+    with tarfile.open(packed.path) as tar:
+        member = tar.extractfile(NODE + "/bin/node")
+        assert member is not None and member.read() == bytes(data)
+    assert packed.path.read_bytes() == pack(app, tmp_path / "afresh.tgz")[0].path.read_bytes()
+
+
+def test_what_is_not_a_stable_subtree_of_the_app_is_left_alone(tmp_path, app, cache, prepacker):
+    (tmp_path / "elsewhere").mkdir()
+    prepacker.start(tmp_path / "elsewhere")
+    prepacker.start(app / ".heroku")
+    assert prepacker.known("./app/.heroku") == {} and stored(cache) == []
+
+
+def test_closing_stops_a_background_read_and_leaves_nothing_half_written(app, cache):
+    for i in range(40):
+        (app / ".heroku" / "node" / "lib" / f"m{i}.js").write_bytes(os.urandom(200_000))
+    prepacker = Prepacker(app, cache, epoch=0)
+    prepacker.start(app / ".heroku" / "node")
+    prepacker.close()
+    assert [p.name for p in cache.root.iterdir() if p.name.startswith(".partial.")] == []
+
+
+def test_an_entry_changed_too_recently_to_tell_a_later_change_apart_is_not_settled(tmp_path):
+    (tmp_path / "f").write_text("")
+    st = (tmp_path / "f").stat()
+    assert not subtree.is_settled(st, time.time_ns())
+    assert subtree.is_settled(st, st.st_ctime_ns + subtree.SETTLED_COARSE_NS + 1)
+    whole_second = SimpleNamespace(st_ctime_ns=1_700_000_000 * 10**9)  # a filesystem keeping seconds only
+    assert not subtree.is_settled(whole_second, whole_second.st_ctime_ns + subtree.SETTLED_FINE_NS * 2)
+    assert subtree.is_settled(whole_second, whole_second.st_ctime_ns + subtree.SETTLED_COARSE_NS + 1)
