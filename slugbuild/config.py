@@ -53,7 +53,8 @@ def parse_env_pairs(pairs: Sequence[str], what: str = "--env") -> dict[str, str]
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not _ENV_KEY.match(key):
-            raise UsageError(f"{what} {pair!r} is not KEY=VALUE with a KEY of letters, digits and _")
+            raise UsageError(f"{what} {pair!r} is not KEY=VALUE with a KEY of ASCII letters, digits and _ "
+                             "that does not start with a digit (a shell could not export it)")
         result[key] = value
     return result
 

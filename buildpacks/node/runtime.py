@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import shutil
+import urllib.parse
 from pathlib import Path
 
 from slugbuild.buildpacks.node import versions
@@ -20,6 +23,25 @@ export PATH="$HOME/.heroku/node/bin:$HOME/.heroku/yarn/bin:$PATH:$HOME/bin:$HOME
 export NODE_HOME="$HOME/.heroku/node"
 export NODE_ENV=${NODE_ENV:-production}
 """
+
+
+class MissingFromMirror(BuildFailed):
+    """engines.node matches nothing the mirror holds (upstream may well have it)."""
+
+    def __init__(self, requested: str | None, base: str, suggestion: str) -> None:
+        asked = requested or "the newest LTS"
+        major = re.match(r"^[\s^~=v>]*(\d+)", requested or "")
+        node = major.group(1) if major else shlex.quote(requested or "lts")
+        super().__init__(f"engines.node {asked!r} in package.json matches no Node.js release in the mirror "
+                         f"{base} ({MIRROR_VAR}); add it with `slugbuild mirror {_mirror_dir(base)} --node "
+                         f"{node}`, or use a range the mirror has, such as \"{suggestion}\"")
+
+
+def _mirror_dir(base: str) -> str:
+    """The DIR `slugbuild mirror DIR` filled to make `base` (its node/ subdirectory), when it is local."""
+    parsed = urllib.parse.urlsplit(base)
+    path = Path(urllib.parse.unquote(parsed.path))
+    return shlex.quote(str(path.parent)) if parsed.scheme == "file" and path.name == "node" else "DIR"
 
 
 def mirror_base(ctx: BuildContext) -> str:
