@@ -37,6 +37,9 @@ class Lease:
             os.close(self._fd)
             self._fd = None
 
+    def __del__(self) -> None:
+        self.release()
+
     def __enter__(self) -> Lease:
         return self
 

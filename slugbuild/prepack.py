@@ -57,6 +57,12 @@ class Prepacker:
         self._cancel.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
+    def __enter__(self) -> Prepacker:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def _check(self) -> None:
         if self._cancel.is_set():
             raise _Cancelled

@@ -111,10 +111,14 @@ def compress(entries: list[Entry], epoch: int, sink: compressor.Sink, check: Che
     """Compress the entries as one gzip member into `sink`; each entry's digest and length."""
     member = compressor.MemberWriter(sink)
     digests = []
+
+    def write(data: bytes) -> None:
+        check()  # between chunks too: a 100 MB binary takes seconds to compress
+        member.write(data)
+
     try:
         for entry in entries:
-            check()
-            digests.append(tarstream.write_entry(entry, epoch, member.write))
+            digests.append(tarstream.write_entry(entry, epoch, write))
         member.close()
     except BaseException:
         member.abandon()
