@@ -61,6 +61,10 @@ def _build_parser(sub: argparse._SubParsersAction) -> None:
     _env(p)
     p.add_argument("--commit", metavar="SHA", help="commit id when SRC is not a git checkout")
     p.add_argument("--max-size", metavar="SIZE", help="refuse slugs above SIZE (bytes, 500M, 1G; default 1G)")
+    p.add_argument("--cache-limit", metavar="SIZE",
+                   help="after the build, remove the least recently used compressed slug members and "
+                        "unpacked runtimes beyond SIZE, never those a running build uses (env "
+                        "SLUGBUILD_CACHE_LIMIT; default 2G)")
     p.add_argument("--offline", action="store_true", help="use only the download cache")
     p.add_argument("--app", "-a", help="release the slug on this app")
     p.add_argument("--description", help="release description")
@@ -248,7 +252,7 @@ def _cmd_build(args: argparse.Namespace, log: BuildLog) -> int:
             source=args.source, output=args.output, buildpacks=args.buildpack, stack=args.stack,
             cache_dir=args.cache_dir, clear_cache=args.clear_cache, env=args.env, env_file=args.env_file,
             commit=args.commit, max_size=args.max_size, offline=args.offline,
-            base_config=target.config_vars() if target else None)
+            base_config=target.config_vars() if target else None, cache_limit_flag=args.cache_limit)
         report = build.build(settings, log)
         if not args.json:
             build.print_summary(report, log)
