@@ -7,6 +7,7 @@ MIRROR := .cache/mirror
 NODE_RANGE ?= 24
 GO_VERSION ?= 1.25
 RUBY_VERSION ?= 3.1.2
+PYTHON_VERSION ?= 3.11.2
 
 .PHONY: install runtimes test unit demo bench lint clean
 
@@ -20,8 +21,9 @@ $(VENV)/.installed: pyproject.toml
 
 runtimes: install
 	$(BIN)/slugbuild mirror $(MIRROR) --from-registries --node $(NODE_RANGE) --go $(GO_VERSION) \
-		--ruby $(RUBY_VERSION) --stack heroku-24
+		--ruby $(RUBY_VERSION) --python $(PYTHON_VERSION) --stack heroku-24
 	$(BIN)/python -m tests.e2e.prefetch
+	$(BIN)/python -m tests.e2e.pypi
 
 test: install runtimes
 	$(BIN)/pytest

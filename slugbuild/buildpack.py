@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import selectors
 import subprocess
 import time
@@ -13,18 +14,22 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from slugbuild.errors import CommandFailed, SlugbuildError, UsageError
+from slugbuild.errors import BuildFailed, CommandFailed, SlugbuildError, UsageError
 from slugbuild.log import BuildLog, TextLog
 
 if TYPE_CHECKING:
     from slugbuild.fetch import Fetcher
 
 ENTRY_POINT_GROUP = "slugbuild.buildpacks"
-BUILTIN_ORDER = ("ruby", "node", "go")  # Heroku's detection order
+BUILTIN_ORDER = ("ruby", "node", "python", "go")  # Heroku's detection order
 FAILURE_TAIL_LINES = 20
 OUTPUT_LINGER_S = 1.0  # after a program exits, how long we still read what is left in its pipe
 POLL_S = 0.2
 READ_BYTES = 65536
+
+
+# Debian's names for the machine types Heroku publishes binaries for, as used in their URLs.
+_ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
 _warned: set[str] = set()  # each broken plugin is reported once per run, however often we look them up
@@ -137,6 +142,14 @@ class BuildContext:
             raise CommandFailed(args, proc.returncode, list(tail))
 
 
+def host_arch(what: str = "runtime") -> str:
+    """Debian's name for this machine's architecture (amd64, arm64), as in Heroku's binary URLs."""
+    machine = platform.machine().lower()
+    if machine not in _ARCHES:
+        raise BuildFailed(f"no {what} binaries for machine type {machine!r}; build on amd64 or arm64")
+    return _ARCHES[machine]
+
+
 def output_lines(proc: subprocess.Popen[bytes], linger_s: float = OUTPUT_LINGER_S) -> Iterator[str]:
     """The lines a program prints on its stdout pipe, until it exits, then for at most linger_s more.
 
@@ -243,7 +256,7 @@ def _load(ep: EntryPoint) -> Buildpack:
 
 
 def detection_order() -> list[Buildpack]:
-    """Built-ins in Heroku's order (Ruby, Node.js, Go), then third-party plugins by name."""
+    """Built-ins in Heroku's order (Ruby, Node.js, Python, Go), then third-party plugins by name."""
     by_name = registered()
     unique = {bp.name: bp for bp in by_name.values()}
     builtins = [unique[n] for n in BUILTIN_ORDER if n in unique]

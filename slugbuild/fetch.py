@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import requests
+import zstandard
 from zlib_ng import gzip_ng, zlib_ng
 
 from slugbuild import USER_AGENT
@@ -45,6 +46,7 @@ UNPACK_THREADS = 4
 UNPACK_IN_FLIGHT = 16  # members read but not yet written, so memory stays bounded
 UNPACK_BUFFERED_MAX_B = 4 << 20  # larger members are written by the reading thread, never held whole
 # Link failures that mean "not here", not "broken": another filesystem, no hard links, too many links.
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # Heroku's Python archives are .tar.zst; tarfile reads no zstd before 3.14
 _NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP)
 _KINDS = {"d": stat.S_ISDIR, "f": stat.S_ISREG, "l": stat.S_ISLNK}
 
@@ -398,10 +400,14 @@ def _check_member(archive: Path, member: tarfile.TarInfo, name: str, strip_compo
 @contextlib.contextmanager
 def _open_tar(archive: Path) -> Iterator[tarfile.TarFile]:
     with open(archive, "rb") as raw:
-        magic = raw.read(2)
+        magic = raw.read(4)
         raw.seek(0)
-        if magic == b"\x1f\x8b":
+        if magic[:2] == b"\x1f\x8b":
             with gzip_ng.GzipFile(fileobj=raw, mode="rb") as gz, tarfile.open(fileobj=gz, mode="r|") as tf:
+                yield tf
+        elif magic == ZSTD_MAGIC:
+            with zstandard.ZstdDecompressor().stream_reader(raw) as zst, \
+                    tarfile.open(fileobj=zst, mode="r|") as tf:
                 yield tf
         else:
             with tarfile.open(fileobj=raw, mode="r|*") as tf:
@@ -426,7 +432,7 @@ def _fill_and_move(archive: Path, staging: Path, dest: Path, fill: Callable[[Pat
     try:
         fill(staging)
         _move_into_place(staging, dest)
-    except (tarfile.TarError, EOFError, OSError, zlib_ng.error) as exc:
+    except (tarfile.TarError, EOFError, OSError, zlib_ng.error, zstandard.ZstdError) as exc:
         raise DownloadFailed(f"could not unpack {archive}: {exc}") from None
     finally:
         if staging.exists():
