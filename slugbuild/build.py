@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import shlex
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from slugbuild import buildpack as buildpacks
-from slugbuild import classic, procfile, slug, source
+from slugbuild import checkpoints, classic, leftovers, procfile, slug, source
 from slugbuild.buildpack import BuildContext, Buildpack, Detection, ReleaseInfo, Runtime
 from slugbuild.config import BuildSettings
 from slugbuild.errors import BuildFailed, UsageError
@@ -231,31 +230,39 @@ def _report(packed: slug.Slug, ctx: BuildContext, procs: dict[str, str], desc: s
 
 def build(settings: BuildSettings, log: BuildLog,
           available: Sequence[Buildpack] | None = None) -> BuildReport:
-    """Build the slug `settings` describe; `available` replaces the registered buildpacks (tests)."""
+    """Build the slug `settings` describe; `available` replaces the registered buildpacks (tests).
+
+    The work directory is removed on every way out, Ctrl-C and SIGTERM included; what a killed build left
+    (its work directory, `.partial` files beside the output) is removed here first.
+    """
     output = settings.output
     log.step(f"Building on the {settings.stack.capitalize()} stack")
-    with tempfile.TemporaryDirectory(prefix="slugbuild-") as tmp:
-        work = Path(tmp).resolve()
+    leftovers.reclaim_partials(output)
+    with leftovers.work_dir() as work:
         # Whatever slugbuild itself writes may sit inside SRC; none of it belongs in the slug.
         own_files = (output, slug.metadata_path(output), settings.cache_dir.value, work)
         tree = source.prepare(settings.source_dir, work / "app", log, commit=settings.commit,
                               exclude=own_files)
+        checkpoints.reached("prepare")
         # Prepared before detect: classic buildpacks given by URL are fetched into it while detecting.
         cache = prepare_cache(settings.cache_dir.value, settings.clear_cache,
                               is_default=settings.cache_dir.source == "default")
         chosen = detect(tree.app_dir, settings.buildpacks, log, available,
-                        classic.Sources(cache, log, settings.offline))
+                        classic.Sources(cache, log, settings.offline, scratch_dir=work))
+        checkpoints.reached("detect")
         ctx = _context(settings, tree, work, log)
         infos = compile_all(chosen, ctx)
+        checkpoints.reached("compile")
         procs = process_types(infos, procfile.read(tree.app_dir, log), log)
         write_config_defaults(tree.app_dir, infos, log)
+        checkpoints.reached("release")
         log.step("Compressing...")
+        desc = description(chosen, infos)
         packed = slug.pack(tree.app_dir, output, log, epoch=settings.source_date_epoch,
-                           max_size_b=settings.max_size_b)
+                           max_size_b=settings.max_size_b,
+                           report=lambda built: _report(built, ctx, procs, desc, tree.commit).as_json())
         log.info(f"Done: {slug.human_size(packed.size)}")
-    report = _report(packed, ctx, procs, description(chosen, infos), tree.commit)
-    slug.write_metadata(output, report.as_json())
-    return report
+    return _report(packed, ctx, procs, desc, tree.commit)
 
 
 def print_summary(report: BuildReport, log: BuildLog) -> None:

@@ -124,7 +124,16 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--data-dir", metavar="DIR", help="state directory (default: the user data directory)")
-    p.add_argument("--key", help="API key clients must send (env SLUGBUILD_SERVE_KEY; default generated)")
+    p.add_argument("--key", help="API key clients must send; other users can read it in `ps`: prefer "
+                                 "--key-file or env SLUGBUILD_SERVE_KEY (default: generated and kept)")
+    p.add_argument("--key-file", metavar="FILE", help="read the API key from the first line of FILE")
+    p.add_argument("--database", metavar="URL", help="postgresql://USER:PASSWORD@HOST:PORT/DB keeps the "
+                                                     "state in PostgreSQL (env SLUGBUILD_DATABASE_URL; "
+                                                     "default: SQLite in DIR)")
+    p.add_argument("--blob-store", metavar="URL", help="s3://BUCKET/PREFIX keeps slugs in an S3-compatible "
+                                                       "store, set up by the AWS_* variables (env "
+                                                       "SLUGBUILD_BLOB_STORE; default: files in DIR)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1)")
     _common(p, json_flag=False)
     p.set_defaults(handler=_cmd_serve)
 
@@ -302,23 +311,28 @@ def _check_port(port: int | None) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace, log: BuildLog) -> int:
+    from slugbuild.errors import UsageError
     from slugbuild.platform import server
 
     _check_port(args.port)
-    server.serve(args.host, args.port, args.data_dir, args.key, log)
+    if not 1 <= args.workers <= 64:
+        raise UsageError(f"--workers {args.workers} is not from 1 to 64; give a number of processes")
+    options = server.ServeOptions.from_environment(args.data_dir, database=args.database,
+                                                   blob_store=args.blob_store)
+    key = server.keys.api_key(args.key, options.data_dir, key_file=args.key_file) \
+        if args.key is not None or args.key_file is not None else None
+    server.serve(args.host, args.port, options, key, log, workers=args.workers)
     return 0
 
 
 def _cmd_run(args: argparse.Namespace, log: BuildLog) -> int:
-    import tempfile
-
-    from slugbuild import config, run
+    from slugbuild import config, leftovers, run
 
     slug_arg, process = _run_positionals(args)
     _check_port(args.port)
     port = args.port or run.free_port()
-    with tempfile.TemporaryDirectory(prefix="slugbuild-slug-") as tmp:
-        slug, types, base, where = _slug_to_run(args, slug_arg, Path(tmp), log)
+    with leftovers.work_dir("slugbuild-slug-") as tmp:
+        slug, types, base, where = _slug_to_run(args, slug_arg, tmp, log)
         env = config.config_vars(args.env, Path(args.env_file) if args.env_file else None, base)
         if args.check:
             answer = run.check_slug(slug, types, port=port, config=env, timeout_s=args.timeout, log=log)
@@ -358,7 +372,7 @@ def _slug_to_run(args: argparse.Namespace, slug_arg: str | None, tmp: Path,
     if not slug.is_file():
         what = "is a directory, not a slug file" if slug.is_dir() else "does not exist"
         raise UsageError(f"slug {slug} {what}; build one with `slugbuild build SRC`")
-    metadata = {} if args.run_command else slugs.read_metadata(slug)
+    metadata = {} if args.run_command else slugs.read_report(slug)  # refused unless it describes this slug
     return slug, dict(metadata.get("process_types") or {}), {}, str(slugs.metadata_path(slug))
 
 

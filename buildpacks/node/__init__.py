@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from slugbuild.buildpacks.node import (
     preflight,
     runtime,
     versions,
+    yarn,
 )
 from slugbuild.buildpacks.node.cache import ModulesCache, signature
 from slugbuild.buildpacks.node.package_json import PackageJson
@@ -23,6 +26,7 @@ from slugbuild.buildpacks.node.package_manager import PackageManager
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed, CommandFailed
 
+MCP_LINE = re.compile(r"^[^\S\n]*mcp.*:", re.MULTILINE)
 SECRET_HINTS = ("TOKEN", "AUTH", "PASSWORD", "SECRET", "KEY")
 SHOWN_PREFIXES = ("NPM_CONFIG_", "YARN_", "NODE_")
 CACHE_PATH_VARS = ("NPM_CONFIG_CACHE", "YARN_CACHE_FOLDER", "NPM_CONFIG_STORE_DIR")
@@ -65,13 +69,16 @@ class NodeBuildpack:
         preflight.check(ctx.app_dir, pkg)
         runtime.check_node_home(ctx.app_dir)
         pm = package_manager.choose(ctx.app_dir, pkg)
+        release = yarn.check_berry(ctx.app_dir, pkg, ctx.config) if pm.berry else None
         build_flags = package_manager.build_flags(ctx.config)
         if warning := notices.checked_in_modules(ctx.app_dir):
             ctx.log.warn(warning)
         env = self._runtime_environment(ctx)
+        if pm.berry:
+            env.update(yarn.berry_env(ctx.app_dir, ctx.config))
         node_version, node_home = self._install_node(ctx, pkg, env)
         npm_version = npm.ensure(ctx, pkg, node_home, env)
-        self._install_package_manager(ctx, pm, env)
+        self._install_package_manager(ctx, pkg, pm, env, release)
         runtime.write_profile(ctx.app_dir)
         concurrency.write_profile(ctx.app_dir)
         self._run_script(ctx, pkg, pm, "heroku-prebuild", env)
@@ -86,8 +93,9 @@ class NodeBuildpack:
             ctx.log.warn(NO_START_WARNING)
 
     def release(self, ctx: BuildContext) -> ReleaseInfo:
-        pkg = package_json.read(ctx.app_dir)
-        web = {"web": "npm start"} if has_start(ctx.app_dir, pkg) else {}
+        # As Heroku's bin/release: `npm start` always (npm falls back to server.js), none when the
+        # Procfile declares an MCP server, which is started by its client, not as a web dyno.
+        web = {} if has_mcp_process(ctx.app_dir) else {"web": "npm start"}
         return ReleaseInfo(process_types=web, description="Node.js")
 
     # -- the steps of compile -------------------------------------------------------------------------
@@ -129,13 +137,25 @@ class NodeBuildpack:
             if warning:
                 ctx.log.warn(warning)
 
-    def _install_package_manager(self, ctx: BuildContext, pm: PackageManager, env: Mapping[str, str]) -> None:
+    def _install_package_manager(self, ctx: BuildContext, pkg: PackageJson, pm: PackageManager,
+                                 env: Mapping[str, str], release: str | None) -> None:
+        extra = yarn.extra_yarn(pkg, pm)
+        if extra is not None:  # as Heroku: installed, though npm or pnpm installs the dependencies
+            self._npm_global(ctx, extra.npm_package(), env)
         if pm.name == "npm":
+            return
+        if release is not None:
+            if pkg.package_manager and pkg.package_manager[0] == "yarn":
+                ctx.log.warn(f"packageManager {'@'.join(pkg.package_manager)!r} in package.json is not what "
+                             f"runs: yarnPath in .yarnrc.yml ({release}) does; keep only one of them")
+            yarn.install_release_shim(ctx, release)
             return
         if pm.name == "pnpm" and pm.requested is None:
             ctx.log.warn("No pnpm version in packageManager or engines.pnpm; installing the latest pnpm "
                          "(pin one with \"packageManager\": \"pnpm@<version>\")")
-        spec = pm.npm_package()
+        self._npm_global(ctx, pm.npm_package(), env)
+
+    def _npm_global(self, ctx: BuildContext, spec: str, env: Mapping[str, str]) -> None:
         ctx.log.info(f"Installing {spec} with npm")
         ctx.run(["npm", "install", "--global", spec], env=env)
 
@@ -199,16 +219,33 @@ class NodeBuildpack:
         argv = pm.prune()
         if not package_manager.should_prune(env):
             ctx.log.info("Skipped: NODE_ENV is not production, or NPM_CONFIG_PRODUCTION is set")
+        elif pm.berry:
+            self._prune_berry(ctx, env)
         elif not (ctx.app_dir / "node_modules").is_dir():
             ctx.log.info("Skipped: no node_modules")
-        elif argv is None:
-            ctx.log.info("Skipped: pruning Yarn 2+ needs Heroku's own Yarn plugin")
-        else:
+        elif argv is not None:
             ctx.run(argv, env=env)
+
+    def _prune_berry(self, ctx: BuildContext, env: Mapping[str, str]) -> None:
+        if env.get("YARN2_SKIP_PRUNING") == "true":
+            ctx.log.info("Skipped: YARN2_SKIP_PRUNING is true")
+            return
+        ctx.log.info("Running yarn slugbuild prune")
+        ctx.run(["yarn", "slugbuild", "prune"], env={**env, **yarn.prune_env()})
+        if yarn.uses_node_modules(ctx.app_dir):  # the packages are in node_modules: the zips are not needed
+            ctx.log.info("Removing the local yarn cache to keep the slug small")
+            shutil.rmtree(ctx.app_dir / ".yarn" / "cache", ignore_errors=True)
 
 
 def install_command(pm: PackageManager, env: Mapping[str, str]) -> list[str]:
     return pm.install(package_manager.is_production_only(env), package_manager.forces_npm_install(env))
+
+
+def has_mcp_process(app_dir: Path) -> bool:
+    """The Procfile has a line Heroku's bin/release reads as an `mcp` process type (`^\\s*mcp.*:`)."""
+    path = app_dir / "Procfile"
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    return MCP_LINE.search(text) is not None
 
 
 def has_start(app_dir: Path, pkg: PackageJson) -> bool:

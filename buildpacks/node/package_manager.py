@@ -10,6 +10,7 @@ from pathlib import Path
 
 from slugbuild.buildpacks.node.package_json import PackageJson
 
+from slugbuild import app_files
 from slugbuild.errors import BuildFailed
 
 LOCKFILES = {"package-lock.json": "npm", "npm-shrinkwrap.json": "npm", "yarn.lock": "yarn",
@@ -92,7 +93,7 @@ class PackageManager:
 
 
 def lockfiles(app_dir: Path) -> list[str]:
-    return [name for name in LOCKFILES if (app_dir / name).is_file()]
+    return [name for name in LOCKFILES if app_files.path(app_dir, name) is not None]
 
 
 def check_lockfiles(app_dir: Path) -> None:
@@ -110,13 +111,13 @@ def choose(app_dir: Path, package_json: PackageJson) -> PackageManager:
     lockfile = found[0] if found else None
     declared = package_json.package_manager
     requested = declared[1] if declared and declared[0] == name else package_json.engine(name)
-    berry = name == "yarn" and _is_berry_lockfile(app_dir / "yarn.lock")
+    berry = name == "yarn" and _is_berry_lockfile(app_dir)
     return PackageManager(name, lockfile, requested, berry)
 
 
-def _is_berry_lockfile(path: Path) -> bool:
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        return any(line.startswith("__metadata:") for line in fh)
+def _is_berry_lockfile(app_dir: Path) -> bool:
+    text = app_files.read_text(app_dir, "yarn.lock") or ""
+    return any(line.startswith("__metadata:") for line in text.splitlines())
 
 
 def build_env(config: Mapping[str, str], cache_dir: Path) -> dict[str, str]:

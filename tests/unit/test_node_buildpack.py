@@ -173,10 +173,17 @@ def test_pnpm_version_comes_from_package_manager(node_app):
                                         "pnpm install --prod=false --frozen-lockfile"]
 
 
+# heroku/heroku-buildpack-nodejs bin/release: `web: npm start` always, `{}` when a Procfile line matches
+# `^\s*mcp.*:`.
 @pytest.mark.parametrize(("package_json", "files", "web"), [
     ({"scripts": {"start": "node web.js"}}, {}, {"web": "npm start"}),
     ({}, {"server.js": ""}, {"web": "npm start"}),
-    ({"scripts": {"build": "x"}}, {}, {}),
+    ({"scripts": {"build": "x"}}, {}, {"web": "npm start"}),
+    ({}, {"Procfile": "worker: node worker.js\n"}, {"web": "npm start"}),
+    ({}, {"Procfile": "web: node a.js\n  mcp-server: node mcp.js\n"}, {}),
+    ({}, {"Procfile": "mcp: node mcp.js\n"}, {}),
+    ({}, {"Procfile": "web: node a.js # mcp: later\n"}, {"web": "npm start"}),
+    ({}, {"Procfile": "\nmcp\nweb: x\n"}, {"web": "npm start"}),
 ])
 def test_default_process_types(node_app, package_json, files, web):
     node_app.write(package_json, **files)
@@ -312,11 +319,3 @@ def test_a_new_stack_installs_again(node_app):
     ctx.stack = "heroku-22"
     NodeBuildpack().compile(ctx)
     assert "npm ci --include=dev" in node_app.npm_calls()
-
-
-def test_yarn_berry_installs_immutably_and_is_not_pruned(node_app):
-    node_app.write({"packageManager": "yarn@4.1.0"}, **{"yarn.lock": "__metadata:\n  version: 8\n"})
-    log = compile_app(node_app)
-    assert node_app.npm_calls() == ["npm install --global @yarnpkg/cli-dist@4.1.0",
-                                    "yarn install --immutable"]
-    assert "Skipped: pruning Yarn 2+ needs Heroku's own Yarn plugin" in log.texts("info")
