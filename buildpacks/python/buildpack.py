@@ -94,6 +94,11 @@ def _announce(ctx: BuildContext, request: versions.PythonRequest) -> None:
 
 
 def _check_app_dir(app_dir: Path) -> None:
+    for name in (".heroku", ".profile.d"):
+        path = app_dir / name
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            raise BuildFailed(f"'{name}' in the app is a link or a file, but the build writes a directory "
+                              f"there; remove '{name}' from the app")
     if (app_dir / runtime.PYTHON_HOME).exists():
         raise BuildFailed("Existing '.heroku/python/' directory found: the Python buildpack installs "
                           "Python there; delete it from the app (or from the step that created it)")

@@ -9,7 +9,7 @@ from pathlib import Path
 from slugbuild.buildpack import BuildContext
 from slugbuild.errors import BuildFailed, CommandFailed
 
-MAX_DEPTH = 3  # Heroku looks for manage.py this deep
+MAX_DEPTH = 3  # Heroku looks for manage.py this deep (`find -maxdepth 3`: ./a/b/manage.py at most)
 # What the output says about the cause, and what Heroku's docs advise for it.
 CAUSES = (
     ("SyntaxError", "a Python syntax error in the app's code"),
@@ -24,7 +24,7 @@ def manage_py(app_dir: Path) -> Path | None:
     found = []
     for directory, dirs, files in os.walk(app_dir):
         depth = len(Path(directory).relative_to(app_dir).parts)
-        if depth >= MAX_DEPTH:
+        if depth >= MAX_DEPTH - 1:
             dirs.clear()
         dirs[:] = sorted(d for d in dirs if not d.startswith(".heroku"))
         if "manage.py" in files:
