@@ -118,6 +118,10 @@ class BuildContext:
         """Put `directory` first on PATH for later steps and later buildpacks."""
         self.env["PATH"] = f"{directory}{os.pathsep}{self.env.get('PATH', '')}"
 
+    def write_profile(self, name: str, text: str) -> Path:
+        """Write `.profile.d/<name>` in the app, sourced by every dyno at start; return its path."""
+        return write_profile_script(self.app_dir, name, text)
+
     def record_runtime(self, runtime: Runtime) -> None:
         """Add `runtime` to the build report's runtimes."""
         self.runtimes.append(runtime)
@@ -140,6 +144,22 @@ class BuildContext:
                     self.log.child(line)
         if proc.returncode != 0:
             raise CommandFailed(args, proc.returncode, list(tail))
+
+
+def write_profile_script(app_dir: Path, name: str, text: str) -> Path:
+    """Write `.profile.d/<name>` (a script every dyno sources at start, in name order) and return it.
+
+    The app's own `.profile.d` may be a link or a file, which the build must not write through."""
+    directory = app_dir / ".profile.d"
+    if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+        raise BuildFailed("'.profile.d' in the app is a link or a file, but the build writes scripts into "
+                          "it; remove '.profile.d' from the app")
+    directory.mkdir(exist_ok=True)
+    path = directory / name
+    if path.is_symlink():
+        path.unlink()  # replace the link itself, never the file it points at
+    path.write_text(text)
+    return path
 
 
 def host_arch(what: str = "runtime") -> str:

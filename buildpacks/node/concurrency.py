@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from slugbuild.buildpack import write_profile_script
+
 PROFILE_NAME = "WEB_CONCURRENCY.sh"
 # POSIX sh (dash runs it too); helpers are unset at the end so nothing but the exports stays behind.
 PROFILE = """\
@@ -65,8 +67,4 @@ unset __wc_limit __wc_mb __wc_per
 
 def write_profile(app_dir: Path) -> Path:
     """Write .profile.d/WEB_CONCURRENCY.sh (replacing an earlier buildpack's, as on Heroku); return it."""
-    profile_d = app_dir / ".profile.d"
-    profile_d.mkdir(exist_ok=True)
-    path = profile_d / PROFILE_NAME
-    path.write_text(PROFILE)
-    return path
+    return write_profile_script(app_dir, PROFILE_NAME, PROFILE)

@@ -64,7 +64,7 @@ class PythonBuildpack:
         relocate.portable_scripts(python_home)
         django.collectstatic(ctx, python_home, env)
         relocate.editable_paths(python_home, ctx.app_dir)
-        profile.write(ctx.app_dir, manager)
+        profile.write(ctx, manager)
         if not restored:  # the same key installs the same packages: what is stored stays right
             cache.store(ctx, key, python_home, (entry.path for entry in tree.entries))
         if manager != "uv":
@@ -94,7 +94,7 @@ def _announce(ctx: BuildContext, request: versions.PythonRequest) -> None:
 
 
 def _check_app_dir(app_dir: Path) -> None:
-    for name in (".heroku", ".profile.d"):
+    for name in (".heroku",):
         path = app_dir / name
         if path.is_symlink() or (path.exists() and not path.is_dir()):
             raise BuildFailed(f"'{name}' in the app is a link or a file, but the build writes a directory "

@@ -4,7 +4,8 @@ values Heroku's bin/compile writes."""
 from __future__ import annotations
 
 from importlib.resources import files
-from pathlib import Path
+
+from slugbuild.buildpack import BuildContext
 
 PROFILE = """\
 export PATH="$HOME/.heroku/python/bin:$PATH"
@@ -33,8 +34,6 @@ def scripts(manager: str) -> dict[str, str]:
     }
 
 
-def write(app_dir: Path, manager: str) -> None:
-    directory = app_dir / ".profile.d"
-    directory.mkdir(parents=True, exist_ok=True)
+def write(ctx: BuildContext, manager: str) -> None:
     for name, text in scripts(manager).items():
-        (directory / name).write_text(text)
+        ctx.write_profile(name, text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,13 +10,13 @@ from slugbuild.buildpacks.ruby import presence
 from slugbuild.buildpacks.ruby.versions import RubyRequest
 
 from slugbuild.buildpack import BuildContext, Runtime
+from slugbuild.buildpack import host_arch as machine_arch
 from slugbuild.errors import BuildFailed, DownloadFailed
 from slugbuild.fetch import Fetcher, NotFound
 
 UPSTREAM_BASE = "https://heroku-buildpack-ruby.s3.dualstack.us-east-1.amazonaws.com"
 MIRROR_ENV = "SLUGBUILD_RUBY_MIRROR"
 STACKS_WITHOUT_ARCH = ("heroku-20", "heroku-22")  # older stacks predate the <arch> path segment
-_ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
 SUPPORTED_RUBIES_URL = "https://devcenter.heroku.com/articles/ruby-support#supported-runtimes"
@@ -44,11 +43,8 @@ class RubyNotOnStack(BuildFailed):
 
 
 def host_arch() -> str:
-    """Debian's name for this machine's architecture, as in Heroku's URLs (amd64, arm64)."""
-    machine = platform.machine().lower()
-    if machine not in _ARCHES:
-        raise BuildFailed(f"no Ruby binaries for machine type {machine!r}; build on amd64 or arm64")
-    return _ARCHES[machine]
+    """Debian's name for this machine's architecture, as in the Ruby download URLs (amd64, arm64)."""
+    return machine_arch("Ruby")
 
 
 def stack_path(stack: str, arch: str) -> str:
