@@ -1,5 +1,6 @@
 """Files that appear whole or not at all: what the mirrors (and anything else publishing a file others
-may be reading) write goes to a temporary name in the same directory, then is renamed into place."""
+may be reading) write goes to a temporary name in the same directory, then is renamed into place; and
+the `.sha256` sidecars that mirrors publish beside an archive, written and read."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from slugbuild.fetch import file_sha256
+from slugbuild.errors import DownloadFailed
+from slugbuild.fetch import Fetcher, NotFound, file_sha256
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -46,3 +48,19 @@ def publish_copy(source: Path, target: Path, digest: str | None = None) -> str:
     staged = target.with_name(f".{target.name}.partial")
     shutil.copyfile(source, staged)
     return publish(staged, target, digest)
+
+
+def published_sha256(fetcher: Fetcher, url: str, *, offline: bool) -> str | None:
+    """The hex digest in `<url>.sha256` when the server publishes one (upstream does not), else None."""
+    try:
+        text = fetcher.fetch_text(url + ".sha256")
+    except NotFound:
+        return None
+    except DownloadFailed:
+        if offline:  # the sidecar was never cached: the pinned digest checks the tarball instead
+            return None
+        raise
+    digest = (text.split() or [""])[0].lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise DownloadFailed(f"{url}.sha256 does not start with a sha256 hex digest; fix the mirror")
+    return digest

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from slugbuild.buildpacks.python.versions import LATEST, PythonRequest
-from slugbuild.buildpacks.ruby.runtime import published_sha256
 
+from slugbuild.atomic import published_sha256
 from slugbuild.buildpack import BuildContext, Runtime, host_arch
 from slugbuild.errors import BuildFailed, DownloadFailed
 from slugbuild.fetch import NotFound, Tree

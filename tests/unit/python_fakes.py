@@ -20,7 +20,21 @@ VERSION = "3.11.2"
 # `python3 <bundled pip> install pip==...` logs; `pip install -r requirements.txt` "installs" flask: a
 # package in site-packages and a console script whose #! line names this Python, as pip writes them.
 STUBS = {
-    "bin/python3": 'echo "python3 $*" >> "$FAKE_PYTHON_LOG"\n',
+    # `python3 -m venv --without-pip DIR` makes DIR/bin/python3 (this stub again); `DIR/bin/python3
+    # <wheel>/pip install TOOL==V` puts a TOOL stub in DIR/bin that logs how it was called and with what.
+    "bin/python3": """echo "python3 $*" >> "$FAKE_PYTHON_LOG"
+if [ "$1 $2" = "-m venv" ]; then mkdir -p "$4/bin"; cp "$0" "$4/bin/python3"; exit 0; fi
+if [ "$2" = install ]; then
+  for spec in "$@"; do tool=${spec%%==*}
+    case "$tool" in pipenv|poetry|uv)
+      printf '#!/bin/sh\\necho "%s $* VIRTUAL_ENV=${VIRTUAL_ENV:-} PIPENV_SYSTEM=${PIPENV_SYSTEM:-} \
+UV_PROJECT_ENVIRONMENT=${UV_PROJECT_ENVIRONMENT:-} POETRY_VIRTUALENVS_CREATE=${POETRY_VIRTUALENVS_CREATE:-}" \
+>> "$FAKE_PYTHON_LOG"\\n' "$tool" > "$(dirname "$0")/$tool"
+      chmod 755 "$(dirname "$0")/$tool" ;;
+    esac
+  done
+fi
+""",
     "bin/pip": """echo "pip $* INDEX=${PIP_INDEX_URL:-} CONFIG=$PIP_CONFIG_FILE" >> "$FAKE_PYTHON_LOG"
 if [ -n "$FAKE_PIP_FAILS" ]; then echo "Collecting x"; echo "ERROR: $FAKE_PIP_FAILS"; exit 1; fi
 home=$(dirname "$(dirname "$0")")

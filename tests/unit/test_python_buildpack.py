@@ -8,7 +8,16 @@ import subprocess
 
 import pytest
 from python_fakes import STACK, VERSION, PythonApp
-from slugbuild.buildpacks.python import PythonBuildpack, cache, django, install, profile, relocate, runtime
+from slugbuild.buildpacks.python import (
+    PythonBuildpack,
+    cache,
+    django,
+    install,
+    profile,
+    relocate,
+    runtime,
+    tools,
+)
 from slugbuild.buildpacks.python.mirror import lay_out
 
 from slugbuild.errors import BuildFailed, DownloadFailed
@@ -236,3 +245,39 @@ def test_the_mirror_makes_site_packages_herokus_and_drops_links_out(tmp_path):
     assert os.readlink(tree / "bin/python") == "python3"
     pth = tree / "lib/python3/dist-packages/slugbuild-site-packages.pth"
     assert pth.read_text().startswith("import site")
+
+
+UV_APP = {"uv.lock": "version = 1\n", "pyproject.toml": "[project]\nname = 'x'\n",
+          ".python-version": "3.11.2"}
+POETRY_APP = {"poetry.lock": "", "pyproject.toml": "[tool.poetry]\npackage-mode = false\n",
+              ".python-version": "3.11.2"}
+PIPENV_APP = {"Pipfile": "", "Pipfile.lock": '{"_meta": {"requires": {"python_full_version": "3.11.2"}}}'}
+
+
+@pytest.mark.parametrize(("files", "command"), [
+    (UV_APP, "uv sync --locked --no-default-groups --compile-bytecode --no-progress --color never"),
+    (POETRY_APP, "poetry sync --only main --compile --no-ansi --no-interaction"),
+    (PIPENV_APP, "pipenv install --deploy"),
+])
+def test_each_tool_installs_into_the_apps_python_without_dev_groups(tmp_path, files, command):
+    app = PythonApp(tmp_path, files)
+    log = app.compile()
+    tool = command.split()[0]
+    [call] = [c for c in app.calls() if c.startswith(f"{tool} ")]
+    home = app.app_dir / ".heroku" / "python"
+    assert call.startswith(command)
+    if tool == "uv":
+        assert f"UV_PROJECT_ENVIRONMENT={home}" in call
+    else:
+        assert f"VIRTUAL_ENV={home}" in call
+    assert f"Installing {tools.NAMES[tool]} {tools.VERSIONS[tool]}" in log.texts("step")
+
+
+def test_a_tool_is_kept_in_the_build_cache_between_builds(tmp_path):
+    app = PythonApp(tmp_path, UV_APP)
+    app.compile()
+    (app.app_dir / ".heroku").rename(tmp_path / "old-heroku")
+    for script in (app.app_dir / ".profile.d").iterdir():
+        script.unlink()
+    log = app.compile()
+    assert "Using cached uv 0.12.5" in log.texts("step")
