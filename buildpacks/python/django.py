@@ -13,7 +13,7 @@ MAX_DEPTH = 3  # Heroku looks for manage.py this deep (`find -maxdepth 3`: ./a/b
 # What the output says about the cause, and what Heroku's docs advise for it.
 CAUSES = (
     ("SyntaxError", "a Python syntax error in the app's code"),
-    ("ImproperlyConfigured", "the Django settings are incomplete (STATIC_ROOT set?)"),
+    ("ImproperlyConfigured", "the Django settings are incomplete (is STATIC_ROOT set?)"),
     ("The CSS file", "a CSS file refers to a file that does not exist"),
     ("OSError", "a file or directory it needs is missing"),
 )
@@ -56,7 +56,7 @@ def collectstatic(ctx: BuildContext, python_home: Path, env: Mapping[str, str]) 
                 env=run_env)
     except CommandFailed as exc:
         cause = next((why for marker, why in CAUSES if any(marker in line for line in exc.tail)), None)
-        because = f" ({cause})" if cause else ""
+        because = f": {cause}" if cause else ""
         raise BuildFailed(f"Unable to generate Django static files: 'python {rel} collectstatic --noinput' "
-                          f"failed{because}, see the traceback above; fix the app, or set the config var "
+                          f"failed{because}; see the traceback above, then fix the app or set the config var "
                           "DISABLE_COLLECTSTATIC=1 to skip this step") from None

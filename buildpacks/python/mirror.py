@@ -16,7 +16,7 @@ import zstandard
 from slugbuild.buildpacks import debian
 from slugbuild.buildpacks.python import runtime
 
-from slugbuild.atomic import publish, publish_copy, sidecar
+from slugbuild.atomic import publish, publish_copy, published_sha256, sidecar
 from slugbuild.buildpack import host_arch
 from slugbuild.config import DEFAULT_STACK
 from slugbuild.errors import DownloadFailed, UsageError
@@ -59,9 +59,10 @@ def fill(dest: Path, specs: Sequence[str], *, from_registries: bool, cache_dir: 
 
 
 def _from_upstream(version: str, stack: str, target: Path, cache_dir: Path, log: BuildLog) -> None:
-    url = runtime.archive_url({}, stack, version)
+    url = runtime.archive_url(os.environ, stack, version)  # SLUGBUILD_PYTHON_MIRROR: a mirror of a mirror
     log.step(f"Mirroring Python {version} for {stack} from {url}")
-    download = Fetcher(cache_dir, log).fetch(url, None, label=target.name)
+    fetcher = Fetcher(cache_dir, log)
+    download = fetcher.fetch(url, published_sha256(fetcher, url, offline=False), label=target.name)
     publish_copy(download.path, target, download.sha256)
 
 

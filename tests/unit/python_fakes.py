@@ -24,6 +24,11 @@ STUBS = {
     # <wheel>/pip install TOOL==V` puts a TOOL stub in DIR/bin that logs how it was called and with what.
     "bin/python3": """echo "python3 $*" >> "$FAKE_PYTHON_LOG"
 if [ "$1 $2" = "-m venv" ]; then mkdir -p "$4/bin"; cp "$0" "$4/bin/python3"; exit 0; fi
+if [ "$2" = collectstatic ]; then
+  if [ -n "$FAKE_COLLECTSTATIC_FAILS" ]; then echo "Traceback (most recent call last):"; \
+    echo "$FAKE_COLLECTSTATIC_FAILS"; exit 1; fi
+  echo "1 static file copied"; exit 0
+fi
 if [ "$2" = install ]; then
   for spec in "$@"; do tool=${spec%%==*}
     case "$tool" in pipenv|poetry|uv)
@@ -39,6 +44,8 @@ fi
 if [ -n "$FAKE_PIP_FAILS" ]; then echo "Collecting x"; echo "ERROR: $FAKE_PIP_FAILS"; exit 1; fi
 home=$(dirname "$(dirname "$0")")
 mkdir -p "$home/lib/python3.11/site-packages/flask"
+for package in $FAKE_PIP_ALSO; do mkdir -p "$home/lib/python3.11/site-packages/$package"
+  touch "$home/lib/python3.11/site-packages/$package/__init__.py"; done
 echo "installed" > "$home/lib/python3.11/site-packages/flask/__init__.py"
 printf '#!%s/bin/python3\\nimport flask\\n' "$home" > "$home/bin/flask"
 chmod 755 "$home/bin/flask"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from python_fakes import STACK, VERSION, PythonApp
@@ -18,9 +19,10 @@ from slugbuild.buildpacks.python import (
     runtime,
     tools,
 )
-from slugbuild.buildpacks.python.mirror import lay_out
+from slugbuild.buildpacks.python.mirror import fill, lay_out
 
-from slugbuild.errors import BuildFailed, DownloadFailed
+from slugbuild.errors import BuildFailed, DownloadFailed, UsageError
+from slugbuild.log import RecordingLog
 
 
 @pytest.fixture
@@ -118,6 +120,7 @@ def test_offline_without_the_archive_names_the_download(python_app):
 
 
 @pytest.mark.parametrize(("files", "message"), [
+    # spec/fixtures/python_in_app_source and venv_in_app_source
     ({"requirements.txt": "", ".heroku/python/bin/python": ""}, "Existing '.heroku/python/' directory found"),
     ({"requirements.txt": "", "venv/pyvenv.cfg": ""}, "Existing 'venv/' directory found"),
     ({"uv.lock": "version = 1\n", ".python-version": "3.13"}, "uv.lock was found but pyproject.toml was not"),
@@ -281,3 +284,53 @@ def test_a_tool_is_kept_in_the_build_cache_between_builds(tmp_path):
         script.unlink()
     log = app.compile()
     assert "Using cached uv 0.12.5" in log.texts("step")
+
+
+DJANGO_APP = {"requirements.txt": "django\n", ".python-version": "3.11.2", "manage.py": ""}
+
+
+def test_collectstatic_runs_when_django_is_installed(tmp_path):
+    # spec/fixtures/django_staticfiles_latest_django
+    app = PythonApp(tmp_path, DJANGO_APP)
+    log = app.compile(FAKE_PIP_ALSO="django")
+    assert "$ python manage.py collectstatic --noinput" in log.texts("step")
+    assert any(c.endswith("manage.py collectstatic --noinput --traceback") for c in app.calls())
+
+
+def test_disable_collectstatic_skips_it(tmp_path):
+    # spec/fixtures/django_collectstatic_disabled_file, and DISABLE_COLLECTSTATIC in django_spec.rb
+    app = PythonApp(tmp_path, DJANGO_APP)
+    log = app.compile(config={"DISABLE_COLLECTSTATIC": "1"}, FAKE_PIP_ALSO="django")
+    skipped = "Skipping Django collectstatic since the env var DISABLE_COLLECTSTATIC is set."
+    assert skipped in log.texts("step")
+    assert not [c for c in app.calls() if "manage.py collectstatic" in c]
+
+
+def test_a_failing_collectstatic_says_why_and_how_to_skip_it(tmp_path):
+    # spec/fixtures/django_staticfiles_misconfigured
+    app = PythonApp(tmp_path, DJANGO_APP)
+    with pytest.raises(BuildFailed) as exc:
+        app.compile(FAKE_PIP_ALSO="django", FAKE_COLLECTSTATIC_FAILS="django.core.exceptions."
+                    "ImproperlyConfigured: You're using the staticfiles app without STATIC_ROOT")
+    assert str(exc.value) == ("Unable to generate Django static files: 'python manage.py collectstatic "
+                              "--noinput' failed: the Django settings are incomplete (is STATIC_ROOT set?); "
+                              "see the traceback above, then fix the app or set the config var "
+                              "DISABLE_COLLECTSTATIC=1 to skip this step")
+
+
+def test_without_django_collectstatic_is_not_attempted(tmp_path):
+    # spec/fixtures/django_no_manage_py's mirror image: manage.py but no Django
+    app = PythonApp(tmp_path, DJANGO_APP)
+    app.compile()
+    assert not [c for c in app.calls() if "manage.py collectstatic" in c]
+
+
+def test_the_mirror_copies_another_mirror_with_its_checksum(python_app, tmp_path, monkeypatch):
+    monkeypatch.setenv(runtime.MIRROR_ENV, python_app.mirror.as_uri())
+    dest = tmp_path / "copy"
+    fill(dest, [VERSION], from_registries=False, cache_dir=tmp_path / "mcache", log=RecordingLog())
+    copied = dest / python_app.archive.name
+    assert copied.read_bytes() == python_app.archive.read_bytes()
+    assert Path(f"{copied}.sha256").read_text() == f"{python_app.sha256}  {copied.name}\n"
+    with pytest.raises(UsageError, match="is not a full Python version"):
+        fill(dest, ["3.11"], from_registries=False, cache_dir=tmp_path / "mcache", log=RecordingLog())
