@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES_DIR = ROOT / ".cache" / "python-packages"
 # The examples' dependencies (tests/e2e/apps/python-*) and the package managers at the buildpack's pins.
-APP_PACKAGES = ("flask==3.1.3", "gunicorn==27.0.1")
+APP_PACKAGES = ("flask==3.1.3", "gunicorn==27.0.1", "django==5.2.19")
 TOOL_PACKAGES = ("pip==26.2.1", "setuptools==70.3.0", "uv==0.12.5", "poetry==2.4.1")
 MARKER = PACKAGES_DIR / ".complete"
 

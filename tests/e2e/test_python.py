@@ -193,3 +193,27 @@ def test_a_requirement_the_index_lacks_stops_the_build_in_one_line(run_cli, inde
         "found for no-such-package-slugbuild==1.0; fix requirements.txt (a name or version the package "
         "index does not have?) or PIP_INDEX_URL")
     assert not (tmp_path / "slug.tgz").exists()
+
+
+def test_django_static_files_are_collected_and_the_app_answers(run_cli, index_env, tmp_path):
+    report, log = build(run_cli, APPS / "python-django", tmp_path / "slug.tgz", index_env)
+    assert "$ python manage.py collectstatic --noinput" in log
+    body, app_dir, programs = answer(report, tmp_path / "dyno")
+    assert (app_dir / "staticfiles" / "hello" / "site.css").read_text() == "body { color: purple; }\n"
+    assert_served_by_the_slugs_python(body, app_dir, programs, "Hello from Django on Python")
+
+
+def test_a_misconfigured_django_stops_the_build_saying_why(run_cli, index_env, tmp_path):
+    source = tmp_path / "src"
+    shutil.copytree(APPS / "python-django", source)
+    settings = source / "hello" / "settings.py"
+    settings.write_text(settings.read_text().replace('STATIC_ROOT = BASE_DIR / "staticfiles"\n', ""))
+    result = run_cli("build", source, "-o", tmp_path / "slug.tgz", "--env",
+                     f"PIP_INDEX_URL={index_env['PIP_INDEX_URL']}", env=index_env)
+    assert result.exit_code == 1 and "ImproperlyConfigured" in result.stdout  # the traceback is shown
+    assert result.last_error_line.startswith(" !     Unable to generate Django static files: 'python "
+                                             "manage.py collectstatic --noinput' failed: the Django "
+                                             "settings are incomplete (is STATIC_ROOT set?)")
+    disabled = run_cli("build", source, "-o", tmp_path / "slug.tgz", "--env", "DISABLE_COLLECTSTATIC=1",
+                       "--env", f"PIP_INDEX_URL={index_env['PIP_INDEX_URL']}", env=index_env)
+    assert disabled.exit_code == 0, disabled.stderr
