@@ -1,19 +1,26 @@
 # The README's commands. Everything installs into .venv; runtimes for the tests are fetched once from the
-# package registries into .cache/mirror (kept between runs, so repeated runs stay fast).
+# package registries into .cache/mirror (kept between runs, so repeated runs stay fast). Nothing is written
+# outside the checkout: slugbuild's, npm's and pip's caches live in .cache too, and `make clean` removes
+# all of it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+CACHE := $(CURDIR)/.cache
 MIRROR := .cache/mirror
+export SLUGBUILD_CACHE_DIR ?= $(CACHE)/slugbuild
+export npm_config_cache ?= $(CACHE)/npm
+export PIP_CACHE_DIR ?= $(CACHE)/pip
 NODE_RANGE ?= 24
 GO_VERSION ?= 1.25
 RUBY_VERSION ?= 3.1.2
 PYTHON_VERSION ?= 3.11.2
 
-.PHONY: install runtimes test unit demo bench lint clean
+.PHONY: install runtimes services test unit demo bench lint clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@echo "-----> Installing slugbuild and the test tools into $(VENV) (a minute on a fresh machine)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -25,7 +32,14 @@ runtimes: install
 	$(BIN)/python -m tests.e2e.prefetch
 	$(BIN)/python -m tests.e2e.pypi
 
-test: install runtimes
+# PostgreSQL for the team back end's tests and benchmark: Debian's package; the tests start their own
+# throwaway cluster from its binaries (moto, the S3 stand-in, comes with the test extra).
+services:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+		apt-get install -y -qq postgresql >/dev/null || \
+		{ echo "install PostgreSQL's server (Debian: apt-get install postgresql)" >&2; exit 1; }
+
+test: install runtimes services
 	$(BIN)/pytest
 
 unit: install
@@ -34,11 +48,11 @@ unit: install
 demo: install
 	NODE_RANGE=$(NODE_RANGE) bash scripts/demo.sh
 
-bench: install runtimes
+bench: install runtimes services
 	$(BIN)/python -m benchmarks
 
 lint: install
 	$(BIN)/ruff check slugbuild buildpacks tests benchmarks
 
 clean:
-	rm -rf $(VENV) .demo slug.tgz slug.tgz.json
+	rm -rf $(VENV) .cache .demo slug.tgz slug.tgz.json .pytest_cache .ruff_cache

@@ -77,6 +77,8 @@ def test_flask_with_requirements_txt_answers_from_the_slugs_python(run_cli, inde
     assert "/simple/flask/" in python_index.requests  # from the index, not from the machine's wheels
     body, app_dir, programs = answer(report, tmp_path / "dyno")
     assert_served_by_the_slugs_python(body, app_dir, programs, "Hello from Python")
+    check = run_cli("run", tmp_path / "slug.tgz", "--check")
+    assert check.exit_code == 0 and "web answered HTTP 200: Hello from Python 3.11.2 at " in check.stdout
 
 
 def test_an_unchanged_rebuild_installs_nothing(run_cli, index_env, python_index, runtime_mirror, tmp_path):
