@@ -8,6 +8,7 @@ from slugbuild.buildpacks.python import (
     cache,
     django,
     install,
+    inventory,
     package_manager,
     profile,
     relocate,
@@ -18,6 +19,7 @@ from slugbuild.buildpacks.python import (
 
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed
+from slugbuild.inventory import Inventory
 
 VENV_DIRS = (".venv", "venv")
 UV_NOTE = ("uv is now Heroku's recommended Python package manager: it supports lockfiles, is faster and "
@@ -73,6 +75,11 @@ class PythonBuildpack:
     def release(self, ctx: BuildContext) -> ReleaseInfo:
         # Heroku's Python buildpack offers no default process types: the Procfile names them.
         return ReleaseInfo(description="Python")
+
+    def inventory(self, ctx: BuildContext) -> Inventory:
+        """What the package manager installed into .heroku/python, for the SBOM."""
+        lockfile = install.LOCKFILES.get(self.manager or "", "requirements.txt")
+        return inventory.read(ctx.app_dir, ctx.app_dir / runtime.PYTHON_HOME, lockfile)
 
     def _tools(self, ctx: BuildContext, runtime_tree: Path, major: str, env: dict[str, str]) -> Path | None:
         python_home = ctx.app_dir / runtime.PYTHON_HOME

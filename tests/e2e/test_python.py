@@ -75,6 +75,10 @@ def test_flask_with_requirements_txt_answers_from_the_slugs_python(run_cli, inde
     assert "Installing pip 26.2.1 and setuptools 70.3.0" in log
     assert "Successfully installed" in log and "flask-3.1.3" in log
     assert "/simple/flask/" in python_index.requests  # from the index, not from the machine's wheels
+    sbom = json.loads((tmp_path / "slug.tgz.cdx.json").read_text())
+    purls = {c.get("purl") for c in sbom["components"]}
+    assert {"pkg:pypi/flask@3.1.3", "pkg:pypi/gunicorn@27.0.1", "pkg:pypi/werkzeug@3.1.9"} <= purls
+    assert sbom["compositions"][0]["aggregate"] == "complete"
     body, app_dir, programs = answer(report, tmp_path / "dyno")
     assert_served_by_the_slugs_python(body, app_dir, programs, "Hello from Python")
     check = run_cli("run", tmp_path / "slug.tgz", "--check")

@@ -14,6 +14,7 @@ from slugbuild.buildpacks.python import (
     cache,
     django,
     install,
+    inventory,
     profile,
     relocate,
     runtime,
@@ -334,3 +335,22 @@ def test_the_mirror_copies_another_mirror_with_its_checksum(python_app, tmp_path
     assert Path(f"{copied}.sha256").read_text() == f"{python_app.sha256}  {copied.name}\n"
     with pytest.raises(UsageError, match="is not a full Python version"):
         fill(dest, ["3.11"], from_registries=False, cache_dir=tmp_path / "mcache", log=RecordingLog())
+
+
+def test_the_sbom_lists_what_landed_in_site_packages(tmp_path):
+    site = tmp_path / "python/lib/python3.11/site-packages"
+    for name, version, requires in (("Flask", "3.1.3", ["Werkzeug>=3.1", "click>=8.1.3",
+                                                        'asgiref>=3.2; extra == "async"']),
+                                    ("werkzeug", "3.1.9", []), ("click", "8.5.1", []), ("pip", "26.2.1", [])):
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir(parents=True)
+        lines = [f"Name: {name}", f"Version: {version}", *(f"Requires-Dist: {r}" for r in requires)]
+        (info / "METADATA").write_text("\n".join(lines) + "\n\nlong description\n")
+    (tmp_path / "requirements.txt").write_text("# web\nFlask==3.1.3\n-r more.txt\n")
+    found = inventory.read(tmp_path, tmp_path / "python", "requirements.txt")
+    assert found.complete and found.lockfile == "requirements.txt"
+    assert [p.purl for p in found.packages] == ["pkg:pypi/click@8.5.1", "pkg:pypi/flask@3.1.3",
+                                                "pkg:pypi/pip@26.2.1", "pkg:pypi/werkzeug@3.1.9"]
+    flask = next(p for p in found.packages if p.name == "Flask")
+    assert flask.depends_on == ("pkg:pypi/click@8.5.1", "pkg:pypi/werkzeug@3.1.9")  # not the async extra
+    assert found.direct == ("pkg:pypi/flask@3.1.3",)
