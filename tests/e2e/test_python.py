@@ -185,6 +185,8 @@ def test_a_poetry_app_installs_its_main_group(run_cli, index_env, tmp_path):
     assert "gunicorn" in installed and "zipp" not in installed
     body, app_dir, programs = answer(report, tmp_path / "dyno")
     assert_served_by_the_slugs_python(body, app_dir, programs, "Hello from Poetry on Python")
+    check = run_cli("run", tmp_path / "slug.tgz", "--check")
+    assert check.exit_code == 0, check.stderr
 
 
 def test_a_requirement_the_index_lacks_stops_the_build_in_one_line(run_cli, index_env, tmp_path):
