@@ -13,6 +13,7 @@ export PIP_CACHE_DIR ?= $(CACHE)/pip
 NODE_RANGE ?= 24
 GO_VERSION ?= 1.25
 RUBY_VERSION ?= 3.1.2
+PYTHON_VERSION ?= 3.11.2
 
 .PHONY: install runtimes services test unit demo bench lint clean
 
@@ -27,8 +28,9 @@ $(VENV)/.installed: pyproject.toml
 
 runtimes: install
 	$(BIN)/slugbuild mirror $(MIRROR) --from-registries --node $(NODE_RANGE) --go $(GO_VERSION) \
-		--ruby $(RUBY_VERSION) --stack heroku-24
+		--ruby $(RUBY_VERSION) --python $(PYTHON_VERSION) --stack heroku-24
 	$(BIN)/python -m tests.e2e.prefetch
+	$(BIN)/python -m tests.e2e.pypi
 
 # PostgreSQL for the team back end's tests and benchmark: Debian's package; the tests start their own
 # throwaway cluster from its binaries (moto, the S3 stand-in, comes with the test extra).

