@@ -7,8 +7,11 @@ MIRROR := .cache/mirror
 NODE_RANGE ?= 24
 GO_VERSION ?= 1.25
 RUBY_VERSION ?= 3.1.2
+# The Heroku CLI the integration tests drive against `slugbuild serve`, run by the mirror's Node.js.
+HEROKU_CLI_VERSION ?= 11.10.0
+HEROKU_CLI := .cache/heroku-cli
 
-.PHONY: install runtimes test unit demo bench lint clean
+.PHONY: install runtimes heroku-cli test unit demo bench lint clean
 
 install: $(VENV)/.installed
 
@@ -22,6 +25,18 @@ runtimes: install
 	$(BIN)/slugbuild mirror $(MIRROR) --from-registries --node $(NODE_RANGE) --go $(GO_VERSION) \
 		--ruby $(RUBY_VERSION) --stack heroku-24
 	$(BIN)/python -m tests.e2e.prefetch
+	$(MAKE) heroku-cli
+
+heroku-cli: $(HEROKU_CLI)/installed-$(HEROKU_CLI_VERSION)
+
+# npm from the npm registry, as the CLI's own docs install it; scripts off (the CLI needs none).
+$(HEROKU_CLI)/installed-$(HEROKU_CLI_VERSION):
+	rm -rf $(HEROKU_CLI) && mkdir -p $(HEROKU_CLI)/node
+	tar xzf "$$(ls $(MIRROR)/node/v*/node-v*-linux-x64.tar.gz | sort -V | tail -n 1)" \
+		-C $(HEROKU_CLI)/node --strip-components=1
+	$(HEROKU_CLI)/node/bin/node $(HEROKU_CLI)/node/lib/node_modules/npm/bin/npm-cli.js install --prefix \
+		$(HEROKU_CLI) --no-audit --no-fund --omit=dev --ignore-scripts --loglevel=error heroku@$(HEROKU_CLI_VERSION)
+	touch $@
 
 test: install runtimes
 	$(BIN)/pytest

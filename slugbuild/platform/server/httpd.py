@@ -16,12 +16,11 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from slugbuild.log import BuildLog
-from slugbuild.platform.server import handlers
+from slugbuild.platform.server import account, handlers
 from slugbuild.platform.server.blobs import parse_id
-from slugbuild.platform.server.problems import NO_ENDPOINT, ApiProblem, missing_version, unauthorized
+from slugbuild.platform.server.problems import ApiProblem, missing_version, unauthorized
 
 MAX_API_BODY_B = 1 << 20
-RATE_LIMIT_REMAINING = "4500"  # Heroku's full pool; the local server does not throttle
 _ACCEPT = re.compile(r"application/vnd\.heroku\+json\s*;\s*version=(?P<version>[\w.-]+)", re.IGNORECASE)
 _REQUEST_ID = re.compile(r"^[\w.,-]{1,200}$")
 _HOST = re.compile(r"^(?:[\w.-]+|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$")
@@ -96,13 +95,12 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         self._check_version()
         if not self._is_authorized():
             raise unauthorized()
-        found = handlers.route(self.command, path)
-        if found is None:
-            raise ApiProblem(404, "not_found", NO_ENDPOINT)
-        handler, params = found
-        call = handlers.Call(self.server.backend, params, self._json(raw), self.headers.get("Range"),
-                             self._base_url())
-        reply = handler(call)
+        call = handlers.Call(self.server.backend, {}, self._json(raw), self.headers.get("Range"),
+                             self._base_url(), handlers.Headers(dict(self.headers.items())))
+        reply = handlers.answer(self.command, path, call)
+        if reply.status == 304:  # Not Modified has no body
+            self._start(304, reply.headers)
+            return
         self._send_json(reply.status, reply.body, reply.headers)
 
     def _api_body(self) -> bytes:
@@ -214,7 +212,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
     def _start(self, status: int, headers: dict[str, str]) -> None:
         self.send_response(status)
         self.send_header("Request-Id", self.request_id)
-        self.send_header("RateLimit-Remaining", RATE_LIMIT_REMAINING)
+        self.send_header("RateLimit-Remaining", str(account.RATE_LIMIT_REMAINING))
         for name, value in headers.items():
             self.send_header(name, value)
         if self.close_connection:

@@ -7,7 +7,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,9 +28,34 @@ CREATE TABLE IF NOT EXISTS releases (
     UNIQUE (app_id, version));
 """
 
+# -- schema additions for the Heroku clients (issue 11) --------------------------------------------
+# Kept in this one place, each applied once and recorded in `meta`, so they become one versioned
+# migration when the store gains its migrations mechanism. Plain SQL that SQLite and PostgreSQL both accept.
+SCHEMA_ADDITIONS: tuple[tuple[str, str], ...] = (
+    ("apps.region", "ALTER TABLE apps ADD COLUMN region TEXT NOT NULL DEFAULT 'us'"),
+    ("apps.maintenance", "ALTER TABLE apps ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0"),
+    ("apps.build_stack", "ALTER TABLE apps ADD COLUMN build_stack TEXT"),
+    ("apps.buildpacks", "ALTER TABLE apps ADD COLUMN buildpacks TEXT NOT NULL DEFAULT '[]'"),
+    ("formation", "CREATE TABLE formation ("
+                  "id TEXT PRIMARY KEY, app_id TEXT NOT NULL, type TEXT NOT NULL, quantity INTEGER NOT NULL, "
+                  "size TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, "
+                  "UNIQUE (app_id, type))"),
+)
+
+
+DEFAULT_SIZE = "Standard-1X"
+
 
 class NameTaken(Exception):
     """An app with this name already exists."""
+
+
+class UnknownProcessType(Exception):
+    """A formation change names a process type the app's current release does not have."""
+
+
+class NegativeQuantity(Exception):
+    """A formation change would leave a process type below zero dynos."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +66,30 @@ class App:
     config: dict[str, str]
     created_at: str
     updated_at: str
+    region: str = "us"
+    maintenance: bool = False
+    build_stack: str | None = None  # the stack the next build uses; None: the app's stack
+    buildpacks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Formation:
+    id: str
+    app_id: str
+    type: str
+    quantity: int
+    size: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One formation change: a quantity (added to the current one when `relative`) and/or a size."""
+
+    quantity: int | None = None
+    relative: bool = False
+    size: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +127,13 @@ def now() -> str:
 
 def _app(row: sqlite3.Row) -> App:
     return App(row["id"], row["name"], row["stack"], json.loads(row["config"]), row["created_at"],
-               row["updated_at"])
+               row["updated_at"], row["region"], bool(row["maintenance"]), row["build_stack"],
+               tuple(json.loads(row["buildpacks"])))
+
+
+def _formation(row: sqlite3.Row) -> Formation:
+    return Formation(row["id"], row["app_id"], row["type"], row["quantity"], row["size"], row["created_at"],
+                     row["updated_at"])
 
 
 def _slug(row: sqlite3.Row) -> Slug:
@@ -108,6 +163,7 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+        self._add_schema()
         self.owner_id = self._owner_id()
 
     def close(self) -> None:
@@ -133,6 +189,15 @@ class Store:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
+    def _add_schema(self) -> None:
+        """Apply each of SCHEMA_ADDITIONS this database has not had yet."""
+        with self._tx() as db:
+            done = {row["key"] for row in db.execute("SELECT key FROM meta WHERE key LIKE 'schema:%'")}
+            for name, sql in SCHEMA_ADDITIONS:
+                if f"schema:{name}" not in done:
+                    db.execute(sql)
+                    db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (f"schema:{name}", now()))
+
     def _owner_id(self) -> str:
         """The one local account's id, made on first start and kept."""
         with self._tx() as db:
@@ -145,17 +210,45 @@ class Store:
 
     # -- apps ------------------------------------------------------------------------------------
 
-    def create_app(self, name: str, stack: str) -> App:
+    def owner_created_at(self) -> str:
+        """When the local account was made: when this state database first started."""
+        row = self._one("SELECT MIN(value) AS first FROM meta WHERE key LIKE 'schema:%'")
+        return row["first"] if row and row["first"] else now()
+
+    def create_app(self, name: str, stack: str, region: str = "us") -> App:
         """A new app with no config vars and no releases; NameTaken if the name is in use."""
         stamp = now()
-        app = App(new_id(), name, stack, {}, stamp, stamp)
+        app = App(new_id(), name, stack, {}, stamp, stamp, region)
         try:
             with self._tx() as db:
-                db.execute("INSERT INTO apps (id, name, stack, config, created_at, updated_at) "
-                           "VALUES (?, ?, ?, '{}', ?, ?)", (app.id, name, stack, stamp, stamp))
+                db.execute("INSERT INTO apps (id, name, stack, config, created_at, updated_at, region) "
+                           "VALUES (?, ?, ?, '{}', ?, ?, ?)", (app.id, name, stack, stamp, stamp, region))
         except sqlite3.IntegrityError:
             raise NameTaken(name) from None
         return app
+
+    def update_app(self, app: App, name: str | None = None, maintenance: bool | None = None,
+                   build_stack: str | None = None) -> App:
+        """The app with each given attribute changed; NameTaken if `name` is another app's."""
+        changes = {key: value for key, value in (("name", name), ("maintenance", maintenance),
+                                                  ("build_stack", build_stack)) if value is not None}
+        if not changes:
+            return app
+        sets = ", ".join(f"{column} = ?" for column in changes)
+        try:
+            with self._tx() as db:
+                db.execute(f"UPDATE apps SET {sets}, updated_at = ? WHERE id = ?",
+                           (*(int(v) if isinstance(v, bool) else v for v in changes.values()), now(), app.id))
+                return _app(db.execute("SELECT * FROM apps WHERE id = ?", (app.id,)).fetchone())
+        except sqlite3.IntegrityError:
+            raise NameTaken(name) from None
+
+    def set_buildpacks(self, app: App, buildpacks: list[str]) -> App:
+        """The app with its buildpack list replaced by `buildpacks`, in order."""
+        with self._tx() as db:
+            db.execute("UPDATE apps SET buildpacks = ?, updated_at = ? WHERE id = ?",
+                       (json.dumps(buildpacks), now(), app.id))
+            return _app(db.execute("SELECT * FROM apps WHERE id = ?", (app.id,)).fetchone())
 
     def has_app_name(self, name: str) -> bool:
         return self._one("SELECT 1 FROM apps WHERE name = ?", name) is not None
@@ -176,6 +269,7 @@ class Store:
                 (app.id, app.id))]
             db.executemany("DELETE FROM slugs WHERE id = ?", [(slug_id,) for slug_id in orphans])
             db.execute("DELETE FROM releases WHERE app_id = ?", (app.id,))
+            db.execute("DELETE FROM formation WHERE app_id = ?", (app.id,))
             db.execute("DELETE FROM apps WHERE id = ?", (app.id,))
         return orphans
 
@@ -244,7 +338,26 @@ class Store:
                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                    (release.id, app_id, version, slug_id, description, config_json, stamp, stamp))
         db.execute("UPDATE apps SET config = ?, updated_at = ? WHERE id = ?", (config_json, stamp, app_id))
+        if slug_id is not None:
+            self._follow_slug(db, app_id, slug_id, stamp)
         return release
+
+    @staticmethod
+    def _follow_slug(db: sqlite3.Connection, app_id: str, slug_id: str, stamp: str) -> None:
+        """The app runs the released slug's stack, and its formation has one entry per process type.
+
+        As on Heroku, a type seen for the first time starts at one dyno for web and none for the others.
+        """
+        slug = db.execute("SELECT stack, process_types FROM slugs WHERE id = ?", (slug_id,)).fetchone()
+        types = json.loads(slug["process_types"])
+        db.execute("UPDATE apps SET stack = ? WHERE id = ?", (slug["stack"], app_id))
+        kept = {row["type"] for row in db.execute("SELECT type FROM formation WHERE app_id = ?", (app_id,))}
+        db.executemany("DELETE FROM formation WHERE app_id = ? AND type = ?",
+                       [(app_id, name) for name in kept - types.keys()])
+        db.executemany("INSERT INTO formation (id, app_id, type, quantity, size, created_at, updated_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       [(new_id(), app_id, name, int(name == "web"), DEFAULT_SIZE, stamp, stamp)
+                        for name in sorted(types.keys() - kept)])
 
     def releases(self, app: App) -> list[Release]:
         return [_release(row) for row in
@@ -261,3 +374,33 @@ class Store:
     def current_release(self, app: App) -> Release | None:
         row = self._one("SELECT * FROM releases WHERE app_id = ? ORDER BY version DESC LIMIT 1", app.id)
         return _release(row) if row else None
+
+    # -- formation -------------------------------------------------------------------------------
+
+    def formation(self, app: App) -> list[Formation]:
+        """The app's process types with their dyno quantity and size, by type."""
+        return [_formation(row) for row in
+                self._all("SELECT * FROM formation WHERE app_id = ? ORDER BY type", app.id)]
+
+    def scale(self, app: App, changes: Mapping[str, Scale]) -> list[Formation]:
+        """Apply every change or none: UnknownProcessType or NegativeQuantity name the type at fault."""
+        stamp = now()
+        with self._tx() as db:
+            rows = {row["type"]: _formation(row) for row in
+                    db.execute("SELECT * FROM formation WHERE app_id = ?", (app.id,))}
+            changed = [self._scaled(rows, name, change) for name, change in changes.items()]
+            db.executemany("UPDATE formation SET quantity = ?, size = ?, updated_at = ? WHERE id = ?",
+                           [(entry.quantity, entry.size, stamp, entry.id) for entry in changed])
+        return [replace(entry, updated_at=stamp) for entry in changed]
+
+    @staticmethod
+    def _scaled(rows: Mapping[str, Formation], name: str, change: Scale) -> Formation:
+        entry = rows.get(name)
+        if entry is None:
+            raise UnknownProcessType(name)
+        quantity = entry.quantity
+        if change.quantity is not None:
+            quantity = entry.quantity + change.quantity if change.relative else change.quantity
+        if quantity < 0:
+            raise NegativeQuantity(name)
+        return replace(entry, quantity=quantity, size=change.size or entry.size)
