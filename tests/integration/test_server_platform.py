@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from slugbuild.platform.server import store
+from slugbuild.platform.server import migrations
 
 
 def _release(raw_api, app: str, process_types: dict[str, str]) -> dict:
@@ -191,7 +191,7 @@ def test_a_data_dir_from_before_gains_the_new_columns_and_loses_nothing(start_ap
     data_dir = tmp_path / "old-state"
     data_dir.mkdir()
     old = sqlite3.connect(data_dir / "api.sqlite3")
-    old.executescript(store.SCHEMA)  # the tables as they were, without SCHEMA_ADDITIONS
+    old.executescript(migrations.known()[0].sql)  # the tables as slugbuild 0.1 made them, before migrations
     old.execute("INSERT INTO apps (id, name, stack, config, created_at, updated_at) VALUES "
                 "('0190a000-0000-7000-8000-000000000001', 'veteran', 'heroku-22', '{\"A\": \"1\"}', "
                 "'2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')")

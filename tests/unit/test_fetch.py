@@ -17,9 +17,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from slugbuild import fetch
 from slugbuild.errors import DownloadFailed
-from slugbuild.fetch import Fetcher, NotFound, UnsafeArchive, clear_cache, extract
+from slugbuild.fetch import Fetcher, NotFound, UnsafeArchive, clear_cache, extract, trees, unpack
+from slugbuild.fetch import fetcher as fetcher_module
 from slugbuild.log import RecordingLog
 
 BODY = bytes(range(256)) * 12_000  # ~3 MB: more than one read chunk, so a cut body leaves bytes to resume
@@ -284,7 +284,7 @@ def test_unsafe_members_are_refused_and_nothing_is_left(tmp_path, bad, why):
 def test_many_members_big_and_small_unpack_byte_for_byte_in_archive_order(tmp_path):
     """Small members are written on several threads; a big one, a hard link right after its target and a
     directory entry after its files must come out exactly as the archive says."""
-    big = bytes(range(256)) * (fetch.UNPACK_BUFFERED_MAX_B // 256 + 1)
+    big = bytes(range(256)) * (unpack.UNPACK_BUFFERED_MAX_B // 256 + 1)
     contents = {f"pkg/lib/m{i:03d}.js": f"module {i}\n".encode() for i in range(300)}
     contents["pkg/bin/node"] = big
     buf = io.BytesIO()
@@ -396,7 +396,7 @@ def test_across_filesystems_the_runtime_is_copied(tmp_path, fetcher, monkeypatch
     def cross_device(source, target):
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
-    monkeypatch.setattr(fetch.os, "link", cross_device)
+    monkeypatch.setattr(trees.os, "link", cross_device)
     url, sha = runtime(tmp_path)
     fetcher.install(url, sha, tmp_path / "a" / "node", strip_components=1)
     node = tmp_path / "a" / "node" / "bin" / "node"
@@ -441,7 +441,7 @@ def test_clearing_the_cache_leaves_a_linked_runtime_intact(tmp_path, fetcher):
 def test_a_runtime_cleared_while_it_is_being_linked_is_unpacked_again(tmp_path, fetcher, monkeypatch):
     url, sha = runtime(tmp_path)
     fetcher.tree(url, sha, strip_components=1)
-    real_link_tree = fetch._link_tree
+    real_link_tree = fetcher_module.link_tree
     calls = []
 
     def cleared_first(tree, dest):
@@ -450,7 +450,7 @@ def test_a_runtime_cleared_while_it_is_being_linked_is_unpacked_again(tmp_path, 
             clear_cache(fetcher.cache_dir)  # another build's --clear-cache, just now
         real_link_tree(tree, dest)
 
-    monkeypatch.setattr(fetch, "_link_tree", cleared_first)
+    monkeypatch.setattr(fetcher_module, "link_tree", cleared_first)
     tree = fetcher.install(url, sha, tmp_path / "a" / "node", strip_components=1)
     assert (tmp_path / "a" / "node" / "bin" / "node").read_text() == "hi\n"
     assert len(calls) == 2 and not tree.reused

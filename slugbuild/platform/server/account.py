@@ -13,7 +13,7 @@ RATE_LIMIT_REMAINING = 4500  # Heroku's full pool: the local server does not thr
 
 def _account(call: Call) -> dict[str, Any]:
     store = call.backend.store
-    return resources.account_json(store.owner_id, store.owner_created_at())
+    return resources.account_json(store.owner_id, store.owner_created_at)
 
 
 def user_of(call: Call) -> dict[str, Any]:

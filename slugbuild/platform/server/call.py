@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from slugbuild.platform.server.blobs import BlobStore
+from slugbuild.platform.server.blobs import Blobs
 from slugbuild.platform.server.problems import not_found
 from slugbuild.platform.server.store import App, Store
-
-
-class Headers(Mapping[str, str]):
-    """Request headers, looked up case-insensitively (HTTP header names are)."""
-
-    def __init__(self, items: Mapping[str, str] | None = None) -> None:
-        self._items = {name.lower(): value for name, value in (items or {}).items()}
-
-    def __getitem__(self, name: str) -> str:
-        return self._items[name.lower()]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 @dataclass(frozen=True)
@@ -32,7 +16,7 @@ class Backend:
     """What every endpoint works on: the state and the blob files."""
 
     store: Store
-    blobs: BlobStore
+    blobs: Blobs
 
 
 @dataclass(frozen=True)
@@ -42,7 +26,7 @@ class Call:
     body: Any
     range_header: str | None
     base_url: str  # where this client reaches the server, for blob URLs
-    headers: Headers = field(default_factory=Headers)
+    headers: Mapping[str, str] = field(default_factory=dict)  # every request header, names lower-case
 
 
 @dataclass(frozen=True)

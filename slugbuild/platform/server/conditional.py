@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from slugbuild.platform.server.call import Headers, Reply
+from slugbuild.platform.server.call import Reply
 from slugbuild.platform.server.problems import ApiProblem
 
 
@@ -32,9 +33,9 @@ def tagged(reply: Reply) -> Reply:
     return Reply(reply.status, reply.body, {**reply.headers, "ETag": etag(reply.body)})
 
 
-def not_modified(reply: Reply, headers: Headers) -> Reply:
+def not_modified(reply: Reply, headers: Mapping[str, str]) -> Reply:
     """304 with the ETag and no body when If-None-Match names the reply's ETag (or is `*`)."""
-    sent = headers.get("If-None-Match")
+    sent = headers.get("if-none-match")
     tag = reply.headers.get("ETag")
     if sent is None or tag is None:
         return reply
@@ -42,9 +43,9 @@ def not_modified(reply: Reply, headers: Headers) -> Reply:
     return Reply(304, None, dict(reply.headers)) if "*" in tags or tag in tags else reply
 
 
-def check_if_match(headers: Headers, current: Reply | None) -> None:
+def check_if_match(headers: Mapping[str, str], current: Reply | None) -> None:
     """Refuse (412) a change whose If-Match does not name the resource's current ETag."""
-    sent = headers.get("If-Match")
+    sent = headers.get("if-match")
     if sent is None:
         return
     tags = _listed(sent, weak=False)

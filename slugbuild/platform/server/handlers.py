@@ -19,11 +19,11 @@ from slugbuild.platform.server import (
     validate,
 )
 from slugbuild.platform.server.blobs import parse_id
-from slugbuild.platform.server.call import Backend, Call, Handler, Headers, Reply, app_of
+from slugbuild.platform.server.call import Backend, Call, Handler, Reply, app_of
 from slugbuild.platform.server.problems import NO_ENDPOINT, ApiProblem, invalid, not_found
-from slugbuild.platform.server.store import App, NameTaken, Release, Store
+from slugbuild.platform.server.store import App, NameTaken, Release, Slug, Store
 
-__all__ = ["Backend", "Call", "Headers", "Reply", "ROUTES", "answer", "route"]
+__all__ = ["Backend", "Call", "Reply", "ROUTES", "answer", "route"]
 
 _ADJECTIVES = ("cryptic", "quiet", "brave", "lucky", "sunny", "frozen", "gentle", "rapid", "shiny", "calm")
 _NOUNS = ("ocean", "river", "meadow", "forest", "harbor", "summit", "canyon", "island", "prairie", "lake")
@@ -160,7 +160,7 @@ def create_slug(call: Call) -> Reply:
     fields = validate.slug_fields(call.body)
     stack = _stack(validate.optional_text(call.body, "stack") or app.build_stack or app.stack)
     slug = call.backend.store.create_slug(app, fields, stack)
-    url = call.backend.blobs.signed_url(call.base_url, slug.id, "PUT")
+    url = call.backend.blobs.url(call.base_url, slug, "PUT")
     return Reply(201, resources.slug_json(slug, "PUT", url))
 
 
@@ -170,22 +170,28 @@ def slug_info(call: Call) -> Reply:
     slug = call.backend.store.find_slug(slug_id) if parse_id(slug_id) == slug_id else None
     if slug is None:
         raise not_found("slug")
-    url = call.backend.blobs.signed_url(call.base_url, slug.id, "GET")
+    url = call.backend.blobs.url(call.base_url, slug, "GET")
     return Reply(200, resources.slug_json(slug, "GET", url))
 
 
 # -- releases ------------------------------------------------------------------------------------
 
-def _releasable_slug(call: Call, slug_id: str) -> str:
-    slug = call.backend.store.find_slug(slug_id)
-    if slug is None:
+def _releasable_slug(call: Call, slug_id: str) -> Callable[[Slug, bool], Slug]:
+    """The check create_release runs with the slug's row locked: its blob is there and matches."""
+    if call.backend.store.find_slug(slug_id) is None:
         raise not_found("slug")
-    if slug.sha256 is None:
-        raise invalid(f"Slug {slug_id} has no uploaded blob; PUT the tarball to its blob URL, then release.")
-    if slug.checksum is not None and slug.checksum != f"SHA256:{slug.sha256}":
-        raise invalid(f"Slug {slug_id}'s uploaded bytes do not match its checksum {slug.checksum}; "
-                      "upload the tarball again.")
-    return slug.id
+
+    def seal(slug: Slug, released_before: bool) -> Slug:
+        sealed = slug if released_before else call.backend.blobs.seal(slug)
+        if sealed.sha256 is None:
+            raise invalid(f"Slug {slug_id} has no uploaded blob; PUT the tarball to its blob URL, "
+                          "then release.")
+        if sealed.checksum is not None and sealed.checksum != f"SHA256:{sealed.sha256}":
+            raise invalid(f"Slug {slug_id}'s uploaded bytes do not match its checksum {sealed.checksum}; "
+                          "upload the tarball again.")
+        return sealed
+
+    return seal
 
 
 def create_release(call: Call) -> Reply:
@@ -193,8 +199,8 @@ def create_release(call: Call) -> Reply:
     kind, target, description = validate.release_request(call.body)
     store = call.backend.store
     if kind == "slug":
-        slug_id = _releasable_slug(call, target)
-        release = store.create_release(app, slug_id, description or "Deploy")
+        release = store.create_release(app, target, description or "Deploy",
+                                       seal=_releasable_slug(call, target))
     else:
         earlier = store.find_release(app, target)
         if earlier is None:
@@ -302,7 +308,7 @@ def answer(method: str, path: str, call: Call) -> Reply:
         raise ApiProblem(404, "not_found", NO_ENDPOINT)
     handler, params = found
     call = replace(call, params=params)
-    if method in ("PATCH", "PUT", "DELETE") and "If-Match" in call.headers:
+    if method in ("PATCH", "PUT", "DELETE") and "if-match" in call.headers:
         conditional.check_if_match(call.headers, _current(path, call))
     reply = conditional.tagged(handler(call))
     return conditional.not_modified(reply, call.headers) if method in ("GET", "HEAD") else reply
