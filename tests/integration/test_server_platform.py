@@ -108,6 +108,7 @@ def test_scale_absolute_relative_and_size_and_all_or_nothing(raw_api):
                                                                          "worker": (4, "Standard-1X")}
     assert raw_api("PATCH", "/apps/scaled/formation/worker", json={"quantity": "-1"}).json()["quantity"] == 3
     for bad in ({"type": "web", "quantity": -1}, {"type": "web", "quantity": "-9"},
+                {"type": "web", "quantity": 10_001}, {"type": "web", "quantity": "+9999"},
                 {"type": "web", "quantity": "lots"}, {"type": "web", "size": "huge"}, {"quantity": 1}):
         refused = raw_api("PATCH", "/apps/scaled/formation",
                           json={"updates": [{"type": "worker", "quantity": 0}, bad]})

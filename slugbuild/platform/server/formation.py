@@ -11,7 +11,14 @@ from typing import Any
 from slugbuild.platform.server import resources, validate
 from slugbuild.platform.server.call import Call, Reply, app_of
 from slugbuild.platform.server.problems import ApiProblem, invalid
-from slugbuild.platform.server.store import App, Formation, NegativeQuantity, Scale, UnknownProcessType
+from slugbuild.platform.server.store import (
+    MAX_QUANTITY,
+    App,
+    Formation,
+    QuantityOutOfRange,
+    Scale,
+    UnknownProcessType,
+)
 
 
 def _commands(call: Call, app: App) -> dict[str, str]:
@@ -35,8 +42,8 @@ def _scale(call: Call, app: App, changes: Mapping[str, Scale]) -> list[Formation
         return call.backend.store.scale(app, changes)
     except UnknownProcessType as exc:
         raise _no_type(str(exc)) from None
-    except NegativeQuantity as exc:
-        raise invalid(f"Quantity of {exc} cannot go below 0 dynos.") from None
+    except QuantityOutOfRange as exc:
+        raise invalid(f"Quantity of {exc} must stay between 0 and {MAX_QUANTITY} dynos.") from None
 
 
 def list_formation(call: Call) -> Reply:

@@ -21,6 +21,7 @@ from slugbuild.platform.server.ids import new_id
 
 VERSION = re.compile(r"^[0-9]{1,9}$")  # a release version as a path segment: within INTEGER
 DEFAULT_SIZE = "Standard-1X"
+MAX_QUANTITY = 10_000  # dynos of one process type; far above Heroku's limits, well within INTEGER
 
 
 class NameTaken(Exception):
@@ -35,8 +36,8 @@ class UnknownProcessType(Exception):
     """A formation change names a process type the app's current release does not have."""
 
 
-class NegativeQuantity(Exception):
-    """A formation change would leave a process type below zero dynos."""
+class QuantityOutOfRange(Exception):
+    """A formation change would leave a process type below 0 or above MAX_QUANTITY dynos."""
 
 
 @dataclass(frozen=True)
@@ -371,7 +372,7 @@ class Store:
                 self._all("SELECT * FROM formation WHERE app_id = ? ORDER BY type", app.id)]
 
     def scale(self, app: App, changes: Mapping[str, Scale]) -> list[Formation]:
-        """Apply every change or none: UnknownProcessType or NegativeQuantity name the type at fault."""
+        """Apply every change or none: UnknownProcessType or QuantityOutOfRange name the type at fault."""
         stamp = now()
         with self._tx() as tx:
             if tx.lock("apps", app.id) is None:
@@ -393,6 +394,6 @@ class Store:
         quantity = entry.quantity
         if change.quantity is not None:
             quantity = entry.quantity + change.quantity if change.relative else change.quantity
-        if quantity < 0:
-            raise NegativeQuantity(name)
+        if not 0 <= quantity <= MAX_QUANTITY:
+            raise QuantityOutOfRange(name)
         return replace(entry, quantity=quantity, size=change.size or entry.size)
