@@ -133,6 +133,8 @@ def test_config_releases_and_rollback(heroku, raw_api):
     assert "done, v4" in heroku.ok("rollback", "-a", "shop").shown  # the release before the current one
     assert raw_api("GET", "/apps/shop/config-vars").json() == {"COLOUR": "blue", "GREETING": "hello"}
     assert raw_api("GET", "/apps/shop/releases/4").json()["slug"]["id"] == first["slug"]["id"]
+    assert "done, v5" in heroku.ok("rollback", "v3", "-a", "shop").shown
+    assert raw_api("GET", "/apps/shop/config-vars").json() == {"GREETING": "hello"}
 
 
 def test_ps_and_scale_follow_the_release(heroku, raw_api):
