@@ -166,6 +166,10 @@ def test_if_none_match_gives_304_until_the_resource_changes(raw_api):
     assert raw_api("GET", "/apps/tagged/config-vars", headers={"If-None-Match": tag}).status_code == 200
     listed = raw_api("GET", "/apps")
     assert raw_api("GET", "/apps", headers={"If-None-Match": listed.headers["ETag"]}).status_code == 304
+    head = raw_api("HEAD", "/apps/tagged/config-vars")
+    assert head.headers["ETag"] == raw_api("GET", "/apps/tagged/config-vars").headers["ETag"]
+    assert raw_api("HEAD", "/apps/tagged/config-vars",
+                   headers={"If-None-Match": head.headers["ETag"]}).status_code == 304
 
 
 def test_if_match_with_a_stale_etag_is_412_and_changes_nothing(raw_api):
