@@ -14,11 +14,14 @@ from typing import Any
 
 import pytest
 import requests
+import services
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "heroku-schema-properties.json").read_text())
 PYTHON_TYPES = {"string": str, "integer": int, "boolean": bool, "object": dict, "array": list,
                 "null": type(None)}
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+pytestmark = pytest.mark.parametrize("backend", services.BACKENDS, indirect=True)
 
 
 def _has_type(value: Any, allowed: list[str]) -> bool:

@@ -8,6 +8,7 @@ requests into Calls and Replies and problems into responses. Run it under uvicor
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -267,21 +268,29 @@ def _released(slug_id: str) -> ApiProblem:
 
 
 async def _write(request: Request, out: BinaryIO) -> tuple[str, int]:
-    """Copy the request body into `out` a megabyte at a time, off the event loop; (sha256 hex, bytes)."""
+    """Copy the request body into `out` a megabyte at a time on a thread, receiving the next megabyte
+    meanwhile; (sha256 hex, bytes)."""
     digest = hashlib.sha256()
     size = 0
     pending = bytearray()
+    writing: asyncio.Future = asyncio.get_running_loop().create_future()
+    writing.set_result(None)
 
     def flush(data: bytes) -> None:
         out.write(data)
         digest.update(data)
 
     with out:
-        async for chunk in request.stream():
-            pending += chunk
-            size += len(chunk)
-            if len(pending) >= WRITE_B:
-                await run_in_threadpool(flush, bytes(pending))
-                pending.clear()
-        await run_in_threadpool(flush, bytes(pending))
+        try:
+            async for chunk in request.stream():
+                pending += chunk
+                size += len(chunk)
+                if len(pending) >= WRITE_B:
+                    await writing  # one write at a time, in order
+                    writing = asyncio.ensure_future(run_in_threadpool(flush, bytes(pending)))
+                    pending.clear()
+            await writing
+            await run_in_threadpool(flush, bytes(pending))
+        finally:
+            await asyncio.gather(writing, return_exceptions=True)  # never close the file under a write
     return digest.hexdigest(), size
