@@ -365,3 +365,13 @@ def test_verify_pins_the_archive_the_report_names(python_app, tmp_path):
                                   python_app.sha256)}
     PythonBuildpack().compile(ctx)
     assert [r.url for r in ctx.runtimes] == [elsewhere.as_uri()]
+
+
+def test_offline_with_packages_the_cache_lacks_says_so(python_app):
+    python_app.compile(FAKE_PIP_FAILS="")  # once online: the archive is cached
+    (python_app.app_dir / ".heroku").rename(python_app.root / "old-heroku")
+    (python_app.app_dir / "requirements.txt").write_text("flask\nnew-package\n")
+    with pytest.raises(BuildFailed) as exc:
+        python_app.compile(offline=True, FAKE_PIP_FAILS="No matching distribution found for new-package")
+    assert str(exc.value).endswith("--offline installs only what the build cache holds, and these packages "
+                                   "are not there: build once online, or drop --offline")
