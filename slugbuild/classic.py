@@ -54,11 +54,12 @@ def _key(text: str) -> str:
 class ClassicBuildpack:
     """The Buildpack protocol over a classic buildpack directory, run from a private copy."""
 
-    def __init__(self, source: Path, spec: str) -> None:
+    def __init__(self, source: Path, spec: str, scratch_dir: Path | None = None) -> None:
         self.spec = spec
         base = spec.split("#", 1)[0].rstrip("/").removesuffix(".git")
         self.name = f"classic-{_safe_label(Path(base).name)}-{_key(spec)}"  # also its cache directory
-        private = Path(tempfile.mkdtemp(prefix="slugbuild-buildpack-"))
+        # In the build's work directory when there is one, so it goes with it even after a SIGKILL.
+        private = Path(tempfile.mkdtemp(prefix="slugbuild-buildpack-", dir=scratch_dir))
         weakref.finalize(self, shutil.rmtree, private, True)
         self.home = private / "buildpack"
         shutil.copytree(source, self.home, symlinks=True, ignore=shutil.ignore_patterns(".git"))
@@ -200,22 +201,24 @@ class Sources:
     cache_dir: Path
     log: BuildLog
     offline: bool = False
+    scratch_dir: Path | None = None  # where private copies go (the build's work directory)
 
     def resolve(self, spec: str) -> ClassicBuildpack:
-        return resolve(spec, self.cache_dir, self.log, offline=self.offline)
+        return resolve(spec, self.cache_dir, self.log, offline=self.offline, scratch_dir=self.scratch_dir)
 
 
-def resolve(spec: str, cache_dir: Path, log: BuildLog, *, offline: bool = False) -> ClassicBuildpack:
+def resolve(spec: str, cache_dir: Path, log: BuildLog, *, offline: bool = False,
+            scratch_dir: Path | None = None) -> ClassicBuildpack:
     """The classic buildpack a directory, git URL (`#ref`) or `.tgz` URL names; downloads are cached."""
     local = Path(spec).expanduser()
     if local.is_dir():
-        return ClassicBuildpack(local.resolve(), spec)
+        return ClassicBuildpack(local.resolve(), spec, scratch_dir)
     url, _, ref = spec.partition("#")
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme in ("http", "https") and parsed.path.endswith(TARBALL_SUFFIXES):
-        return ClassicBuildpack(_from_tarball(url, cache_dir, log, offline), spec)
+        return ClassicBuildpack(_from_tarball(url, cache_dir, log, offline), spec, scratch_dir)
     if parsed.scheme in URL_SCHEMES or spec.startswith("git@"):
-        return ClassicBuildpack(_from_git(url, ref, cache_dir, log, offline), spec)
+        return ClassicBuildpack(_from_git(url, ref, cache_dir, log, offline), spec, scratch_dir)
     raise BuildpackUnusable(f"buildpack {spec}: no such directory, and not a git or .tgz URL; give a "
                             "buildpack name, a directory or a URL")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from slugbuild import app_files
 from slugbuild.errors import BuildFailed
 from slugbuild.log import BuildLog
 
@@ -49,15 +50,11 @@ def parse(text: str, log: BuildLog) -> dict[str, str]:
 
 def read(app_dir: Path, log: BuildLog) -> dict[str, str] | None:
     """The app's Procfile process types, or None when it has no Procfile."""
-    path = Path(app_dir) / "Procfile"
-    if not path.exists() and not path.is_symlink():
+    data = app_files.read_bytes(app_dir, "Procfile")
+    if data is None:
         return None
-    if not path.resolve().is_relative_to(Path(app_dir).resolve()):
-        raise UnreadableProcfile("a symlink pointing outside the app (nothing outside the source is read)")
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UnreadableProcfile("not valid UTF-8") from None
-    except OSError as exc:
-        raise UnreadableProcfile(exc.strerror or str(exc)) from None
     return parse(text, log)

@@ -7,6 +7,7 @@ import contextlib
 import http.client
 import os
 import posixpath
+import re
 import signal
 import socket
 import subprocess
@@ -30,6 +31,7 @@ PROBE_TIMEOUT_S = 2.0
 TAIL_LINES = 20
 ANSWER_SHOWN_CHARS = 300
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+SHELL_SAFE = re.compile(r"^[\w@%+=:,./$-]+$", re.ASCII)  # words the shell reads as they are
 
 # Sourced by bash before the command, as a dyno does: .profile.d in glob (byte) order, then ~/.profile.
 # The command is evaluated in the same shell, so variables a script sets without `export` still apply.
@@ -42,6 +44,10 @@ eval "$1"
 
 class BootFailed(SlugbuildError):
     """The process did not answer HTTP: it exited early, never bound its port, or timed out."""
+
+    def __init__(self, message: str, output: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.output = list(output)  # its last lines, shown as lines above the one-line error
 
 
 @dataclass(frozen=True)
@@ -233,9 +239,9 @@ def wait_for_http(port: int, proc: subprocess.Popen, timeout_s: float, path: str
 def _exited_early(proc: subprocess.Popen, port: int) -> BootFailed:
     status = proc.returncode
     how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
-    lines = proc.last_output() if isinstance(proc, Dyno) else []
-    output = " | ".join(line for line in lines if line.strip()) or "no output"
-    return BootFailed(f"the process {how} before answering HTTP on port {port}; its last output: {output}")
+    lines = [line for line in (proc.last_output() if isinstance(proc, Dyno) else []) if line.strip()]
+    said = "its last output is above" if lines else "it printed nothing"
+    return BootFailed(f"the process {how} before answering HTTP on port {port}; {said}", lines)
 
 
 def _timed_out(port: int, timeout_s: float, last_error: Exception) -> BootFailed:
@@ -260,13 +266,27 @@ def pick_process(process_types: Mapping[str, str], process_type: str | None, com
                  where: str) -> Process:
     """The process to start: the command given, else TYPE (default web) from the slug's process types."""
     if command:
-        return Process("run", " ".join(command))  # joined with spaces and run by bash, as `heroku run` does
+        return Process("run", command_line(command))
     wanted = process_type or "web"
     if wanted not in process_types:
         known = ", ".join(sorted(process_types)) or "none"
         raise UsageError(f"process type {wanted!r} is not in {where} (it has: {known}); pick one of those "
                          "or give -- COMMAND")
     return Process(wanted, process_types[wanted])
+
+
+def command_line(words: Sequence[str]) -> str:
+    """The shell command line `-- COMMAND ...` stands for. One word is a command line as it is
+    (`-- 'rake db:migrate && rake seed'`, as `heroku run` takes it). Of several, a word holding anything
+    but letters, digits, `$` and `_@%+=:,./-` is double-quoted, so `-- node -e 'console.log(1)'` keeps its
+    argument and `-- sh -c 'exit 7'` exits 7, while `$VAR` still expands on the dyno as on Heroku."""
+    if len(words) == 1:
+        return words[0]
+    return " ".join(w if SHELL_SAFE.match(w) else _double_quoted(w) for w in words)
+
+
+def _double_quoted(word: str) -> str:
+    return '"' + re.sub(r'([\\"`])', r"\\\1", word) + '"'
 
 
 def exit_status(returncode: int) -> int:
@@ -336,7 +356,12 @@ def check_slug(slug: Path, process_types: Mapping[str, str], *, port: int, confi
         app_dir = unpack(slug, Path(tmp))
         log.step(f"Checking web.1 (`{web.command}`) on port {port}")
         with booted(app_dir, web.command, port=port, config=config) as proc:
-            answer = wait_for_answer(port, proc, timeout_s)
+            try:
+                answer = wait_for_answer(port, proc, timeout_s)
+            except BootFailed as exc:
+                for line in exc.output:
+                    log.child(line)
+                raise
     shown = " ".join(answer.body.split())
     if len(shown) > ANSWER_SHOWN_CHARS:
         shown = shown[:ANSWER_SHOWN_CHARS] + "..."

@@ -8,15 +8,15 @@ import os
 import posixpath
 import stat
 import tarfile
-import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from zlib_ng import gzip_ng_threaded
 
+from slugbuild import checkpoints, leftovers
 from slugbuild.errors import BuildFailed, SlugbuildError
 from slugbuild.log import BuildLog
 
@@ -219,47 +219,96 @@ def _compress(app_dir: Path, raw: BinaryIO, epoch: int, limit: int, log: BuildLo
     return sink
 
 
-def pack(app_dir: Path, output: Path, log: BuildLog, *, epoch: int = 0, max_size_b: int) -> Slug:
-    """Write `app_dir` as a slug at `output`, all or nothing: a failure leaves no file behind."""
+def pack(app_dir: Path, output: Path, log: BuildLog, *, epoch: int = 0, max_size_b: int,
+         report: Callable[[Slug], Mapping[str, object]] | None = None) -> Slug:
+    """Write `app_dir` as a slug at `output`, all or nothing: a failure or an interrupt leaves no file behind.
+
+    With `report`, the JSON it returns for the finished slug is published beside it as `<slug>.json`, the
+    pair together: see `_publish`.
+    """
     output = Path(output)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial")
+        fd, tmp = leftovers.partial_file(output)
     except OSError as exc:
-        why = f"could not write the slug in {output.parent}: {exc.strerror}; choose another -o"
+        why = f"could not write the slug in {output.parent}: {exc.strerror or exc}; choose another -o"
         raise BuildFailed(why) from None
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as raw:
+        with os.fdopen(fd, "wb", closefd=False) as raw:
             sink = _compress(Path(app_dir), raw, epoch, max_size_b, log)
         if sink.size > max_size_b:
             raise SlugTooLarge(sink.size, max_size_b)
         os.chmod(tmp, 0o644)
-        metadata_path(output).unlink(missing_ok=True)  # never leave the old report beside a new slug
-        os.replace(tmp, output)
+        built = Slug(output, sink.digest.hexdigest(), sink.size)
+        checkpoints.reached("pack")
+        _publish(tmp, built, report)
     except OSError as exc:
         raise BuildFailed(f"could not write the slug {exc.filename or output}: {exc.strerror or exc}; "
                           "check the file and the free space") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)  # before the lock goes with the descriptor: no one may reclaim it first
+        os.close(fd)
     if sink.size > SOFT_LIMIT_B:
         log.warn(f"Warning: Your slug size ({human_size(sink.size)}) exceeds our soft limit "
                  f"({human_size(SOFT_LIMIT_B)}) which may affect boot time.")
-    return Slug(output, sink.digest.hexdigest(), sink.size)
+    return built
 
 
-def write_metadata(slug_path: Path, data: dict[str, object]) -> Path:
-    """Write `<slug>.json` atomically, keys sorted so the same build gives the same bytes."""
-    path = metadata_path(slug_path)
+def _publish(tmp: Path, built: Slug, report: Callable[[Slug], Mapping[str, object]] | None) -> None:
+    """Rename the finished slug into place, its report first.
+
+    A reader therefore never finds a slug of this build without its report. Between the two renames the
+    new report stands beside the old slug (or none): its checksum tells the reader they are no pair. Ctrl-C
+    and SIGTERM wait until both renames are done; only SIGKILL can land between them.
+    """
+    final_report = metadata_path(built.path)
+    if report is None:
+        with leftovers.deferred_signals():
+            final_report.unlink(missing_ok=True)  # never leave the old report beside a new slug
+            os.replace(tmp, built.path)
+        return
+    fd, report_tmp = _write_partial_report(final_report, report(built))
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        checkpoints.reached("report-written")
+        with leftovers.deferred_signals():
+            os.replace(report_tmp, final_report)
+            checkpoints.reached("report-published")
+            os.replace(tmp, built.path)
+        checkpoints.reached("published")
+    finally:
+        report_tmp.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _write_partial_report(path: Path, data: Mapping[str, object]) -> tuple[int, Path]:
+    """`data` as JSON in a locked `.partial` file beside `path`, keys sorted so the same build gives the
+    same bytes; the open descriptor holds the lock, the caller closes it."""
+    fd, tmp = leftovers.partial_file(path)
+    try:
+        with os.fdopen(fd, "w", closefd=False) as fh:
+            fh.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.chmod(tmp, 0o644)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        os.close(fd)
+        raise
+    return fd, tmp
+
+
+def write_metadata(slug_path: Path, data: Mapping[str, object]) -> Path:
+    """Write `<slug>.json` atomically (a slug made by other means than `pack`)."""
+    return write_json(metadata_path(slug_path), data)
+
+
+def write_json(path: Path, data: Mapping[str, object]) -> Path:
+    """Write a JSON document beside a slug atomically (locked `.partial` file, then rename), keys sorted."""
+    try:
+        fd, tmp = _write_partial_report(path, data)
         try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-            os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         finally:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
+            os.close(fd)
     except OSError as exc:
         why = f"could not write {path}: {exc.strerror}; check the directory and the free space"
         raise BuildFailed(why) from None
@@ -279,4 +328,27 @@ def read_metadata(slug_path: Path) -> dict[str, object]:
                               "`slugbuild build`") from None
     if not isinstance(data, dict):
         raise MetadataMissing(f"{path} is not a JSON object; rebuild the slug with `slugbuild build`")
+    return data
+
+
+class SlugReportMismatch(SlugbuildError):
+    """A slug and a `<slug>.json` that describes another slug."""
+
+    def __init__(self, slug_path: Path, said: object, found: str) -> None:
+        super().__init__(f"{slug_path} is not the slug {metadata_path(slug_path).name} describes (it says "
+                         f"{said}, the file is {found}): the build that wrote them was cut short or one was "
+                         "replaced; rebuild with `slugbuild build`")
+
+
+def read_report(slug_path: Path) -> dict[str, object]:
+    """The build report beside `slug_path`, only when it describes that very file (size and checksum)."""
+    data = read_metadata(slug_path)
+    said = data.get("checksum")
+    try:
+        with open(slug_path, "rb") as fh:
+            found = f"SHA256:{hashlib.file_digest(fh, 'sha256').hexdigest()}"
+    except OSError as exc:
+        raise MetadataMissing(f"slug {slug_path}: {exc.strerror}; give a readable slug file") from None
+    if not isinstance(said, str) or said.lower() != found.lower():
+        raise SlugReportMismatch(slug_path, said, found)
     return data

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slugbuild import app_files
 from slugbuild.errors import BuildFailed
 
 _MODULE = re.compile(r"^module\s+(\S+)", re.MULTILINE)
@@ -29,7 +30,9 @@ def parse(text: str, path: Path) -> GoMod:
     if module is None:
         raise BuildFailed(f"{path} has no `module` line; run `go mod init <module path>` and commit go.mod")
     go = _GO.search(text)
-    heroku = {key: value for key, value in _HEROKU.findall(text)}
+    heroku: dict[str, str] = {}
+    for key, value in _HEROKU.findall(text):
+        heroku.setdefault(key, value)  # Heroku's awk stops at the first matching line
     install = tuple(heroku.get("install", "").split())
     return GoMod(module=module.group(1).strip('"'), go_directive=go.group(1) if go else None,
                  heroku_go_version=heroku.get("goVersion") or None, heroku_install=install)
@@ -37,4 +40,4 @@ def parse(text: str, path: Path) -> GoMod:
 
 def read(app_dir: Path) -> GoMod:
     """The app's go.mod, parsed."""
-    return parse((app_dir / "go.mod").read_text(errors="replace"), Path("go.mod"))
+    return parse(app_files.read_text(app_dir, "go.mod") or "", Path("go.mod"))

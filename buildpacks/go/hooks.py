@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from slugbuild import app_files
 from slugbuild.buildpack import BuildContext
 from slugbuild.errors import BuildFailed, CommandFailed
 
@@ -20,8 +21,8 @@ class HookFailed(BuildFailed):
 
 def run(ctx: BuildContext, name: str, env: Mapping[str, str]) -> None:
     """Run bin/<name> when the app has one; HookFailed when it exits non-zero."""
-    path = ctx.app_dir / "bin" / name
-    if not path.is_file():
+    path = app_files.path(ctx.app_dir, f"bin/{name}")  # it is made executable and run: never one outside
+    if path is None:
         return
     ctx.log.step(f"Running bin/{name} hook")
     path.chmod(path.stat().st_mode | 0o111)  # Heroku makes the hook executable; a checkout may not have

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slugbuild import app_files
 from slugbuild.errors import BuildFailed
 
 DEPENDENCY_KINDS = ("dependencies", "devDependencies", "optionalDependencies")
@@ -68,7 +69,7 @@ def read(app_dir: Path) -> PackageJson:
     """The app's package.json; BadPackageJson naming the parse position when it is not a JSON object."""
     path = app_dir / "package.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(app_files.read_text(app_dir, "package.json", errors="strict") or "")
     except json.JSONDecodeError as exc:
         raise BadPackageJson(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except UnicodeDecodeError as exc:

@@ -7,9 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Heroku's reading of the lock (lib/language_pack/helpers/gemfile_lock.rb), JRuby's suffix included.
+from slugbuild import app_files
+
+# Heroku's reading of the lock (lib/language_pack/helpers/gemfile_lock.rb): the version, a pre-release
+# after `.` or `-` (`3.4.0.rc1`, `3.4.0-preview2`; `3.3.5p100` has none), JRuby's suffix.
 _RUBY_VERSION = re.compile(
-    r"^RUBY VERSION\r?\n {2,3}(ruby (\d+\.\d+\.\d+)(?:[-.]pre)?\S*(?: \((jruby) [^)]*\))?)", re.MULTILINE)
+    r"^RUBY VERSION\r?\n {2,3}(ruby (\d+\.\d+\.\d+)(?:[-.](\S*))?\S*(?: \((jruby) [^)]*\))?)", re.MULTILINE)
 _BUNDLED_WITH = re.compile(r"^BUNDLED WITH\r?\n\s+(\S+)", re.MULTILINE)
 _SPEC = re.compile(r"^ {4}([A-Za-z0-9_.-]+) \(([^)]+)\)\s*$", re.MULTILINE)
 _GEMFILE_RUBY = re.compile(r"""^\s*ruby\s*\(?\s*['"]([^'"]+)['"]""", re.MULTILINE)
@@ -20,10 +23,18 @@ class GemfileLock:
     """The parts of Gemfile.lock the build needs."""
 
     ruby_version: str | None = None  # "3.1.2"
+    ruby_pre: str | None = None  # "rc1" for `ruby 3.4.0.rc1`, None for a release
     ruby_line: str | None = None  # "ruby 3.1.2p20", as the lock spells it
     jruby: bool = False
     bundled_with: str | None = None
     gems: Mapping[str, str] = field(default_factory=dict)  # name -> version, every locked spec
+
+    @property
+    def ruby_full_version(self) -> str | None:
+        """The version Heroku downloads: `3.4.0.rc1` for a pre-release, `3.1.2` for a release."""
+        if self.ruby_version and self.ruby_pre:
+            return f"{self.ruby_version}.{self.ruby_pre}"
+        return self.ruby_version
 
     def has_gem(self, name: str) -> bool:
         return name in self.gems
@@ -41,26 +52,25 @@ def parse(text: str) -> GemfileLock:
     gems = {name: version.split("-", 1)[0] for name, version in _SPEC.findall(text)}
     return GemfileLock(
         ruby_version=ruby.group(2) if ruby else None,
+        ruby_pre=(ruby.group(3) or None) if ruby else None,
         ruby_line=ruby.group(1) if ruby else None,
-        jruby=bool(ruby and ruby.group(3)),
+        jruby=bool(ruby and ruby.group(4)),
         bundled_with=bundled.group(1) if bundled else None,
         gems=gems,
     )
 
 
 def read(app_dir: Path) -> GemfileLock:
-    return parse((app_dir / "Gemfile.lock").read_text(errors="replace"))
+    return parse(app_files.read_text(app_dir, "Gemfile.lock") or "")
 
 
 def gemfile_ruby(app_dir: Path) -> str | None:
     """The version in a `ruby "x.y.z"` line of the Gemfile, if any."""
-    path = app_dir / "Gemfile"
-    match = _GEMFILE_RUBY.search(path.read_text(errors="replace")) if path.is_file() else None
+    match = _GEMFILE_RUBY.search(app_files.read_text(app_dir, "Gemfile") or "")
     return match.group(1).strip() if match else None
 
 
 def dot_ruby_version(app_dir: Path) -> str | None:
     """The version in .ruby-version (`3.1.2` or `ruby-3.1.2`), if the file exists."""
-    path = app_dir / ".ruby-version"
-    words = path.read_text(errors="replace").split() if path.is_file() else []
+    words = (app_files.read_text(app_dir, ".ruby-version") or "").split()
     return words[0].removeprefix("ruby-") if words else None

@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from slugbuild.buildpacks.ruby import presence
 from slugbuild.buildpacks.ruby.versions import RubyRequest
 
 from slugbuild.buildpack import BuildContext, Runtime
@@ -19,10 +20,27 @@ STACKS_WITHOUT_ARCH = ("heroku-20", "heroku-22")  # older stacks predate the <ar
 _ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
+SUPPORTED_RUBIES_URL = "https://devcenter.heroku.com/articles/ruby-support#supported-runtimes"
+
+
+class RubyVersionMissing(BuildFailed):
+    """Heroku's words for a Ruby built for no stack, then where slugbuild looked and the fix."""
+
+    def __init__(self, version: str, url: str) -> None:
+        super().__init__(f"The Ruby version you are trying to install does not exist: ruby-{version} ({url} "
+                         "is not there); set a released version with `ruby \"x.y.z\"` in the Gemfile and run "
+                         f"`bundle update --ruby` (Heroku's list: {SUPPORTED_RUBIES_URL})")
+
+
 class RubyNotOnStack(BuildFailed):
-    def __init__(self, version: str, stack: str, url: str) -> None:
-        super().__init__(f"Ruby {version} is not available for {stack} ({url} does not exist); pick a "
-                         f"Ruby built for {stack} and run `bundle update --ruby`, or use another stack")
+    """Heroku's words for a Ruby built for other stacks only (or none slugbuild could ask about)."""
+
+    def __init__(self, version: str, stack: str, url: str, elsewhere: list[str]) -> None:
+        where = f"; it is built for {', '.join(elsewhere)}" if elsewhere else ""
+        other = f"build with --stack {elsewhere[-1]}" if elsewhere else "use another stack"
+        super().__init__(f"The Ruby version you are trying to install does not exist on this stack: "
+                         f"ruby-{version} on {stack} ({url} is not there){where}; pick a Ruby built for "
+                         f"{stack} and run `bundle update --ruby`, or {other}")
 
 
 def host_arch() -> str:
@@ -62,18 +80,31 @@ def published_sha256(fetcher: Fetcher, url: str, *, offline: bool) -> str | None
     return digest
 
 
+def not_found(ctx: BuildContext, version: str, url: str) -> BuildFailed:
+    """The error for a Ruby missing at `url`: on no stack at all, or on this one only (offline: unknown)."""
+    if ctx.offline:
+        return RubyNotOnStack(version, ctx.stack, url, [])
+    elsewhere = presence.stacks_with(lambda stack: tarball_url(ctx.env, stack, version), ctx.stack)
+    if elsewhere:
+        return RubyNotOnStack(version, ctx.stack, url, elsewhere)
+    return RubyVersionMissing(version, url)
+
+
 def install(ctx: BuildContext, request: RubyRequest) -> Path:
     """Put Ruby in vendor/ruby-<version> (linked from the cache's unpacked copy), record it, return it."""
     origin = "default" if request.source == "default" else f"from {request.source}"
     ctx.log.step(f"Installing ruby {request.version} ({origin})")
-    url = tarball_url(ctx.env, ctx.stack, request.version)
-    digest = published_sha256(ctx.fetcher, url, offline=ctx.offline)
+    if pin := ctx.pinned("ruby"):
+        url, digest = pin.url, pin.sha256
+    else:
+        url = tarball_url(ctx.env, ctx.stack, request.version)
+        digest = published_sha256(ctx.fetcher, url, offline=ctx.offline)
     dest = ctx.app_dir / "vendor" / f"ruby-{request.version}"
     shutil.rmtree(dest, ignore_errors=True)
     try:
         tree = ctx.fetcher.install(url, digest, dest, label=f"ruby-{request.version}.tgz")
     except NotFound:
-        raise RubyNotOnStack(request.version, ctx.stack, url) from None
+        raise not_found(ctx, request.version, url) from None
     if not tree.verified:
         ctx.log.info(f"{url} has no published checksum; using sha256 {tree.sha256[:12]} pinned at "
                      "first download")

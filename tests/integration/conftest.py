@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from slugbuild.platform.server import ApiServer, open_server
+from slugbuild.platform.server import LocalServer, ServeOptions, open_server
 
 TEST_KEY = "test-key-0123456789abcdef"
 ACCEPT = "application/vnd.heroku+json; version=3"
@@ -22,15 +21,14 @@ class RunningServer:
     url: str
     key: str
     data_dir: Path
-    server: ApiServer
-    thread: threading.Thread
+    server: LocalServer
+    stopped: bool = False
 
     def stop(self) -> None:
         """Stop serving and close the state, as Ctrl-C does; safe to call twice."""
-        if self.thread.is_alive():
-            self.server.shutdown()
-            self.thread.join()
-            self.server.server_close()
+        if not self.stopped:
+            self.stopped = True
+            self.server.stop()
 
 
 StartServer = Callable[..., RunningServer]
@@ -44,12 +42,10 @@ def start_api_server(tmp_path: Path) -> Iterator[StartServer]:
     """
     running: list[RunningServer] = []
 
-    def start(data_dir: Path | None = None, key: str = TEST_KEY, **options: int) -> RunningServer:
+    def start(data_dir: Path | None = None, key: str = TEST_KEY, **options: object) -> RunningServer:
         root = data_dir or tmp_path / "api-data"
-        server = open_server("127.0.0.1", 0, root, key, **options)
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="api-server", daemon=True)
-        thread.start()
-        running.append(RunningServer(server.url, key, root, server, thread))
+        server = open_server("127.0.0.1", 0, ServeOptions(root, **options), key)
+        running.append(RunningServer(server.url, key, root, server))
         return running[-1]
 
     yield start

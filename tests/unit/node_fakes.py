@@ -18,7 +18,13 @@ from slugbuild.log import RecordingLog
 
 FAKE_VERSION = "24.11.1"
 FAKE_NPM_VERSION = "11.6.2"
-FAKE_NODE = "#!/bin/sh\necho v24.11.1\n"
+# Prints its version; running a script (an app's Yarn release, through the yarn shim) is logged as npm is.
+FAKE_NODE = """#!/bin/sh
+case "$1" in
+  -v|--version|"") echo v24.11.1 ;;
+  *) echo "node $*" >> "$NPM_LOG" ;;
+esac
+"""
 # Logs each call to $NPM_LOG; `run S` fails when S is $FAIL_SCRIPT; installs leave a node_modules behind;
 # `install --global X@V` puts a logging X next to npm, as a global install into the node directory would;
 # `install --global npm@V` records V (and $NPM_CONFIG_REGISTRY) as the installed npm's, or fails when V is

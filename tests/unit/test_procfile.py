@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from slugbuild import procfile
+from slugbuild.errors import SlugbuildError
 from slugbuild.log import RecordingLog
 
 
@@ -77,5 +78,5 @@ def test_a_procfile_linking_outside_the_app_is_not_read(tmp_path):
     app = tmp_path / "app"
     app.mkdir()
     (app / "Procfile").symlink_to(outside)
-    with pytest.raises(procfile.UnreadableProcfile, match="symlink pointing outside the app"):
+    with pytest.raises(SlugbuildError, match="^Procfile is a symlink pointing outside the app"):
         procfile.read(app, RecordingLog())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from slugbuild import source
 from slugbuild.log import RecordingLog
@@ -146,3 +149,35 @@ def test_a_checkout_without_commits_has_no_commit(app, tmp_path):
     git(app, "init", "-q")
     tree, _ = prepare(app, tmp_path)
     assert tree.commit is None
+
+
+def _reference_match(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
+    """The obvious recursive reading of `**` (exponential in their number): the rules, for small inputs."""
+    if not pattern:
+        return not path
+    if pattern[0] == "**":
+        return any(_reference_match(pattern[1:], path[i:]) for i in range(len(path) + 1))
+    return bool(path) and fnmatch.fnmatchcase(path[0], pattern[0]) and _reference_match(pattern[1:], path[1:])
+
+
+_PARTS = st.sampled_from(["**", "*", "a", "b", "a*", "?", "[ab]"])
+_NAMES = st.sampled_from(["a", "b", "ab", "ba", "c"])
+
+
+@settings(max_examples=300)
+@given(st.lists(_PARTS, min_size=1, max_size=6), st.lists(_NAMES, min_size=1, max_size=7))
+def test_globstar_matching_agrees_with_the_recursive_rules(pattern, path):
+    parsed = source.IgnorePattern.parse("/" + "/".join(pattern))
+    assert parsed.matches(tuple(path), False) is _reference_match(parsed.parts, tuple(path))
+
+
+def test_seven_globstars_cost_at_most_one_part_match_per_pattern_part_and_path_part(monkeypatch):
+    # Regression: backtracking over seven `**` took 52 s for one path; the work must stay linear.
+    calls = []
+    real = fnmatch.fnmatchcase
+    monkeypatch.setattr(fnmatch, "fnmatchcase", lambda name, pat: calls.append(pat) or real(name, pat))
+    pattern = source.IgnorePattern.parse("a/**/**/**/**/**/**/**/z")
+    path = ("a", *["d"] * 200)
+    assert pattern.matches(path, False) is False
+    assert len(calls) <= len(path) * len(pattern.parts)
+    assert pattern.matches((*path, "z"), False) is True

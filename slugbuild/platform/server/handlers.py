@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from slugbuild.platform.server import ranges, resources, validate
-from slugbuild.platform.server.blobs import BlobStore, parse_id
+from slugbuild.platform.server.blobs import Blobs, parse_id
 from slugbuild.platform.server.problems import ApiProblem, invalid, not_found
-from slugbuild.platform.server.store import App, NameTaken, Release, Store
+from slugbuild.platform.server.store import App, NameTaken, Release, Slug, Store
 
 _ADJECTIVES = ("cryptic", "quiet", "brave", "lucky", "sunny", "frozen", "gentle", "rapid", "shiny", "calm")
 _NOUNS = ("ocean", "river", "meadow", "forest", "harbor", "summit", "canyon", "island", "prairie", "lake")
@@ -22,7 +22,7 @@ class Backend:
     """What every endpoint works on: the state and the blob files."""
 
     store: Store
-    blobs: BlobStore
+    blobs: Blobs
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Call:
     body: Any
     range_header: str | None
     base_url: str  # where this client reaches the server, for blob URLs
+    headers: Mapping[str, str] = field(default_factory=dict)  # every request header, names lower-case
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def create_slug(call: Call) -> Reply:
     fields = validate.slug_fields(call.body)
     stack = _stack(validate.optional_text(call.body, "stack") or app.stack)
     slug = call.backend.store.create_slug(app, fields, stack)
-    url = call.backend.blobs.signed_url(call.base_url, slug.id, "PUT")
+    url = call.backend.blobs.url(call.base_url, slug, "PUT")
     return Reply(201, resources.slug_json(slug, "PUT", url))
 
 
@@ -163,22 +164,28 @@ def slug_info(call: Call) -> Reply:
     slug = call.backend.store.find_slug(slug_id) if parse_id(slug_id) == slug_id else None
     if slug is None:
         raise not_found("slug")
-    url = call.backend.blobs.signed_url(call.base_url, slug.id, "GET")
+    url = call.backend.blobs.url(call.base_url, slug, "GET")
     return Reply(200, resources.slug_json(slug, "GET", url))
 
 
 # -- releases ------------------------------------------------------------------------------------
 
-def _releasable_slug(call: Call, slug_id: str) -> str:
-    slug = call.backend.store.find_slug(slug_id)
-    if slug is None:
+def _releasable_slug(call: Call, slug_id: str) -> Callable[[Slug, bool], Slug]:
+    """The check create_release runs with the slug's row locked: its blob is there and matches."""
+    if call.backend.store.find_slug(slug_id) is None:
         raise not_found("slug")
-    if slug.sha256 is None:
-        raise invalid(f"Slug {slug_id} has no uploaded blob; PUT the tarball to its blob URL, then release.")
-    if slug.checksum is not None and slug.checksum != f"SHA256:{slug.sha256}":
-        raise invalid(f"Slug {slug_id}'s uploaded bytes do not match its checksum {slug.checksum}; "
-                      "upload the tarball again.")
-    return slug.id
+
+    def seal(slug: Slug, released_before: bool) -> Slug:
+        sealed = slug if released_before else call.backend.blobs.seal(slug)
+        if sealed.sha256 is None:
+            raise invalid(f"Slug {slug_id} has no uploaded blob; PUT the tarball to its blob URL, "
+                          "then release.")
+        if sealed.checksum is not None and sealed.checksum != f"SHA256:{sealed.sha256}":
+            raise invalid(f"Slug {slug_id}'s uploaded bytes do not match its checksum {sealed.checksum}; "
+                          "upload the tarball again.")
+        return sealed
+
+    return seal
 
 
 def create_release(call: Call) -> Reply:
@@ -186,8 +193,8 @@ def create_release(call: Call) -> Reply:
     kind, target, description = validate.release_request(call.body)
     store = call.backend.store
     if kind == "slug":
-        slug_id = _releasable_slug(call, target)
-        release = store.create_release(app, slug_id, description or "Deploy")
+        release = store.create_release(app, target, description or "Deploy",
+                                       seal=_releasable_slug(call, target))
     else:
         earlier = store.find_release(app, target)
         if earlier is None:
