@@ -5,7 +5,8 @@ the cache then hard-linked into each app (`trees`), put together by `Fetcher` (`
 from slugbuild.fetch.cache import clear_cache, file_sha256, url_key
 from slugbuild.fetch.download import NotFound
 from slugbuild.fetch.fetcher import Download, Fetcher
-from slugbuild.fetch.trees import Entry, Tree
+from slugbuild.fetch.manifest import Entry
+from slugbuild.fetch.trees import Tree
 from slugbuild.fetch.unpack import UnsafeArchive, extract
 
 __all__ = ["Download", "Entry", "Fetcher", "NotFound", "Tree", "UnsafeArchive", "clear_cache", "extract",

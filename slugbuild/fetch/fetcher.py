@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slugbuild.errors import DownloadFailed
+from slugbuild.fetch import manifest
 from slugbuild.fetch.cache import DownloadCache, discard, file_name, file_sha256
 from slugbuild.fetch.download import BACKOFF_S, RETRIES, TIMEOUT_S, Downloader, NotFound
-from slugbuild.fetch.trees import MANIFEST, Entry, Tree, first_change, link_tree, read_manifest, unpack_tree
+from slugbuild.fetch.manifest import MANIFEST, Entry
+from slugbuild.fetch.trees import Tree, link_tree, unpack_tree
 from slugbuild.log import BuildLog
 
 
@@ -132,8 +134,8 @@ class Fetcher:
         discarded (renamed aside, then removed) and None is returned."""
         if not slot.is_dir():
             return None
-        entries = read_manifest(slot / MANIFEST)
-        changed = MANIFEST if entries is None else first_change(slot / "tree", entries)
+        entries = manifest.read(slot / MANIFEST)
+        changed = MANIFEST if entries is None else manifest.first_change(slot / "tree", entries)
         if changed is None:
             return entries
         self.log.warn(f"the cache's unpacked {name} changed since it was unpacked ({changed}): a build "

@@ -120,8 +120,8 @@ def fill_and_move(archive: Path, staging: Path, dest: Path, fill: Callable[[Path
 
 
 def extract_into(archive: Path, strip_components: int, staging: Path, limits: Limits | None = None,
-                 relink: Relink | None = None) -> None:
-    """Unpack `archive` into the existing, empty directory `staging`."""
+                 relink: Relink | None = None) -> dict[str, str]:
+    """Unpack `archive` into the existing, empty directory `staging`; the sha256 of every file."""
     budget = _Budget(archive, limits or Limits.from_env())
     links: dict[str, str] = {}  # symlinks: name unpacked -> name in the archive, for messages
     with _open_tar(archive) as tf, Target(staging) as target:
@@ -142,6 +142,7 @@ def extract_into(archive: Path, strip_components: int, staging: Path, limits: Li
                 links[name] = member.name
         if (escaping := target.escaping_link()) is not None:
             raise UnsafeArchive(archive, links[escaping], "links outside the target through other links")
+    return target.digests
 
 
 def _place(tf: tarfile.TarFile, member: tarfile.TarInfo, name: str, target: Target) -> None:

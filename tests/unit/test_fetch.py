@@ -20,6 +20,7 @@ from werkzeug import Request, Response
 from slugbuild.errors import DownloadFailed
 from slugbuild.fetch import Fetcher, NotFound, clear_cache, trees
 from slugbuild.fetch import fetcher as fetcher_module
+from slugbuild.fetch import manifest as fetch_manifest
 from slugbuild.log import RecordingLog
 
 BODY = bytes(range(256)) * 12_000  # ~3 MB: more than one read chunk, so a cut body leaves bytes to resume
@@ -273,15 +274,45 @@ def test_a_linked_file_changed_in_place_is_not_handed_to_the_next_build(tmp_path
                                          "(bin/node): a build wrote into it; unpacking it again"]
 
 
-def test_a_damaged_manifest_gets_the_runtime_unpacked_again(tmp_path, fetcher):
+def same_size_and_mtime(path: Path, data: bytes) -> None:
+    """Rewrite `path` in place with `data` (same length), then put its mtime back, as a careful hand would."""
+    st = path.stat()
+    assert len(data) == st.st_size
+    rewrite(path, "r+b", data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def forged_manifest(slot: Path) -> None:
+    """A well-formed, sealed manifest that lists nothing, as only someone using slugbuild's code writes."""
+    fetch_manifest.write(slot / "manifest.json", [])
+
+
+@pytest.mark.parametrize(("damage", "named"), [
+    (lambda slot: same_size_and_mtime(slot / "tree" / "bin" / "node", b"XX\n"), "bin/node"),
+    (lambda slot: (slot / "manifest.json").write_text("[[") , "manifest.json"),
+    (lambda slot: (slot / "manifest.json").write_text("[]") , "manifest.json"),
+    (lambda slot: (slot / "manifest.json").unlink(), "manifest.json"),
+    (forged_manifest, "README.md"),
+    (lambda slot: (slot / "tree" / "bin" / "extra").write_text("planted"), "bin/extra"),
+    (lambda slot: os.mkfifo(slot / "tree" / "bin" / "fifo"), "bin/fifo"),
+    (lambda slot: (slot / "tree" / "README.md").unlink(), "README.md"),
+    (lambda slot: (slot / "tree" / "bin" / "npm").unlink() or (slot / "tree" / "bin" / "npm").symlink_to("/"),
+     "bin/npm"),
+], ids=["rewritten, size and mtime restored", "manifest unreadable", "manifest []", "manifest removed",
+        "manifest forged empty", "file added", "fifo added", "file removed", "link retargeted"])
+def test_a_damaged_runtime_in_the_cache_is_unpacked_again_with_one_warning(tmp_path, fetcher, damage, named):
     url, sha = runtime(tmp_path)
-    fetcher.tree(url, sha)
-    [manifest] = (fetcher.cache_dir / "unpacked").glob("*/manifest.json")
-    manifest.write_text("[[")
-    assert not fetcher.tree(url, sha).reused
-    assert fetcher.log.texts("warn") == ["the cache's unpacked archive.tar.gz changed since it was unpacked "
-                                         "(manifest.json): a build wrote into it; unpacking it again"]
-    assert fetcher.tree(url, sha).reused
+    fetcher.tree(url, sha, strip_components=1)
+    [slot] = (fetcher.cache_dir / "unpacked").iterdir()
+    damage(slot)
+    tree = fetcher.install(url, sha, tmp_path / "app" / "node", strip_components=1)
+    assert not tree.reused
+    assert fetcher.log.texts("warn") == [f"the cache's unpacked archive.tar.gz changed since it was unpacked "
+                                         f"({named}): a build wrote into it; unpacking it again"]
+    bin_dir = tmp_path / "app" / "node" / "bin"
+    assert (bin_dir / "node").read_bytes() == b"hi\n" and os.readlink(bin_dir / "npm") == "node"
+    assert sorted(p.name for p in bin_dir.iterdir()) == ["node", "npm"]
+    assert fetcher.tree(url, sha, strip_components=1).reused and len(fetcher.log.texts("warn")) == 1
 
 
 def test_across_filesystems_the_runtime_is_copied(tmp_path, fetcher, monkeypatch):

@@ -163,11 +163,12 @@ def test_a_classic_buildpack_tarball_never_writes_outside_its_directory(tmp_path
 
     def call() -> Path:
         classic.resolve(httpserver.url_for("/bp.tgz"), tmp_path / "cache", RecordingLog())
-        [unpacked] = (tmp_path / "cache" / "buildpacks").glob("tgz-*")
+        [unpacked] = (tmp_path / "cache" / "unpacked").glob("*-strip0/tree")
         return unpacked
 
-    outcome(attack, call, tmp_path, ["cache", "cache/downloads*", "cache/pins*", "cache/buildpacks",
-                                     "cache/buildpacks/tgz-*"])
+    outcome(attack, call, tmp_path, ["cache", "cache/downloads*", "cache/pins*", "cache/unpacked",
+                                     "cache/unpacked/*-strip0", "cache/unpacked/*-strip0/tree*",
+                                     "cache/unpacked/*-strip0/manifest.json"])
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
