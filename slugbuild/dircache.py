@@ -57,20 +57,31 @@ class DirCache:
         return True
 
     def save(self, key: str, source: Path) -> None:
-        """Store a copy of `source` under `key`; when another build stored that key first, keep its copy."""
+        """Store a copy of `source` under `key`, replacing an older one; when another build stores that key
+        at the same moment, one of the two whole copies stays."""
         self.root.mkdir(parents=True, exist_ok=True)
         prune_stale(self.root, ".partial.")
+        prune_stale(self.root, ".discard.")
         staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".partial."))
         try:
             shutil.copytree(source, staging / _COPY, symlinks=True)
             manifest.write(staging / manifest.MANIFEST, manifest.scan(staging / _COPY), key)
-            os.rename(staging, self._entry(key))
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
+            self._rename_into_place(staging, self._entry(key))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self._prune()
+
+    @staticmethod
+    def _rename_into_place(staging: Path, entry: Path) -> None:
+        for attempt in range(2):
+            try:
+                os.rename(staging, entry)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            if attempt == 0:
+                discard(entry)  # the older copy goes aside whole; a build reading it just misses
 
     def clear(self) -> None:
         """Discard every entry."""

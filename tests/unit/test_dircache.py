@@ -100,6 +100,14 @@ def test_entries_of_different_keys_live_side_by_side_and_the_oldest_go(tmp_path)
     assert (tmp_path / "c" / "node_modules" / "pkg0" / "f0.js").read_text() == "module.exports = 'c0'\n"
 
 
+def test_saving_a_key_again_replaces_its_copy(tmp_path, cache):
+    cache.save("ruby 3.1.2", modules(tmp_path / "first", tag="old"))
+    cache.save("ruby 3.1.2", modules(tmp_path / "second", tag="new"))
+    assert cache.restore("ruby 3.1.2", tmp_path / "app" / "node_modules")
+    assert (tmp_path / "app" / "node_modules" / "pkg0" / "f0.js").read_text() == "module.exports = 'new0'\n"
+    assert len([p for p in cache.root.iterdir() if not p.name.startswith(".")]) == 1
+
+
 def test_a_damaged_node_modules_cache_is_installed_again_by_the_buildpack(node_app):
     node_app.write({}, **{"package-lock.json": "{}"})
     compile_app(node_app)
