@@ -67,7 +67,7 @@ def tarball_url(env: Mapping[str, str], stack: str, version: str, arch: str | No
 def published_sha256(fetcher: Fetcher, url: str, *, offline: bool) -> str | None:
     """The hex digest in `<url>.sha256` when the server publishes one (upstream does not), else None."""
     try:
-        text = fetcher.fetch_text(url + ".sha256")
+        text = fetcher.fetch_text(url + ".sha256", mirror=MIRROR_ENV)
     except NotFound:
         return None
     except DownloadFailed:
@@ -102,7 +102,8 @@ def install(ctx: BuildContext, request: RubyRequest) -> Path:
     dest = ctx.app_dir / "vendor" / f"ruby-{request.version}"
     shutil.rmtree(dest, ignore_errors=True)
     try:
-        tree = ctx.fetcher.install(url, digest, dest, label=f"ruby-{request.version}.tgz")
+        tree = ctx.fetcher.install(url, digest, dest, label=f"ruby-{request.version}.tgz",
+                                   mirror=MIRROR_ENV)
     except NotFound:
         raise not_found(ctx, request.version, url) from None
     if not tree.verified:

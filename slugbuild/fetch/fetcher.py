@@ -32,16 +32,19 @@ class Fetcher:
     """
 
     def __init__(self, cache_dir: Path, log: BuildLog, *, offline: bool = False, retries: int = RETRIES,
-                 backoff_s: float = BACKOFF_S, timeout_s: float = TIMEOUT_S) -> None:
+                 backoff_s: float = BACKOFF_S, timeout_s: float = TIMEOUT_S,
+                 stall_s: float | None = None) -> None:
         self.cache_dir = Path(cache_dir)
         self.log = log
         self.offline = offline
         self.cache = DownloadCache(self.cache_dir, log)
-        self.downloader = Downloader(log, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s)
+        self.downloader = Downloader(log, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s,
+                                     stall_s=stall_s)
 
-    def fetch(self, url: str, sha256: str | None, *, label: str | None = None) -> Download:
+    def fetch(self, url: str, sha256: str | None, *, label: str | None = None,
+              mirror: str | None = None) -> Download:
         """The cached, verified file for `url`. Without a sha256 the first download's digest is pinned
-        and every later use is checked against it."""
+        and every later use is checked against it. `mirror` names the variable that points elsewhere."""
         expected = (sha256 or self.cache.pinned(url) or "").lower() or None
         if expected and (cached := self.cache.cached(url, expected)):
             return Download(cached, expected, sha256 is not None)
@@ -49,7 +52,7 @@ class Fetcher:
             raise self._not_cached(url)
         tmp = self.cache.partial(url)
         try:
-            self.downloader.download(url, tmp, label or file_name(url))
+            self.downloader.download(url, tmp, label or file_name(url), mirror=mirror)
             actual = file_sha256(tmp)
             if expected and actual != expected:
                 pinned = "" if sha256 else " (pinned at its first download)"
@@ -62,7 +65,7 @@ class Fetcher:
             self.cache.pin(url, actual)
         return Download(final, actual, sha256 is not None)
 
-    def fetch_text(self, url: str, *, label: str | None = None) -> str:
+    def fetch_text(self, url: str, *, label: str | None = None, mirror: str | None = None) -> str:
         """An index file (JSON, SHASUMS256.txt): fresh when online, the cached copy with --offline."""
         cached = self.cache.index_file(url)
         if self.offline:
@@ -71,7 +74,7 @@ class Fetcher:
             raise self._not_cached(url)
         tmp = self.cache.partial(url, beside=cached)
         try:
-            self.downloader.download(url, tmp, label, quiet=True)
+            self.downloader.download(url, tmp, label, quiet=True, mirror=mirror)
             tmp.replace(cached)
         except NotFound:
             raise
@@ -84,19 +87,19 @@ class Fetcher:
         return cached.read_text()
 
     def install(self, url: str, sha256: str | None, dest: Path, *, strip_components: int = 0,
-                label: str | None = None) -> Tree:
+                label: str | None = None, mirror: str | None = None) -> Tree:
         """Put the files of the archive at `url` at `dest` (which must not exist): hard links into the tree
         unpacked in the cache, copies where links cannot be made. Return that cached tree."""
         dest = Path(dest)
         if dest.exists() or dest.is_symlink():
             raise DownloadFailed(f"cannot install {url} into {dest}: it exists; remove it first")
-        tree = self.tree(url, sha256, strip_components=strip_components, label=label)
+        tree = self.tree(url, sha256, strip_components=strip_components, label=label, mirror=mirror)
         try:
             try:
                 link_tree(tree, dest)
             except FileNotFoundError:  # the cached tree went away meanwhile (--clear-cache): once more
                 shutil.rmtree(dest, ignore_errors=True)
-                tree = self.tree(url, sha256, strip_components=strip_components, label=label)
+                tree = self.tree(url, sha256, strip_components=strip_components, label=label, mirror=mirror)
                 link_tree(tree, dest)
         except OSError as exc:
             shutil.rmtree(dest, ignore_errors=True)
@@ -105,7 +108,7 @@ class Fetcher:
         return tree
 
     def tree(self, url: str, sha256: str | None, *, strip_components: int = 0,
-             label: str | None = None) -> Tree:
+             label: str | None = None, mirror: str | None = None) -> Tree:
         """The archive at `url` unpacked in the cache, downloaded and unpacked only when no intact copy is
         there. Buildpacks must not write into it; `install` gives an app its own view of it."""
         expected = (sha256 or self.cache.pinned(url) or "").lower() or None
@@ -114,7 +117,7 @@ class Fetcher:
             slot = self._tree_dir(expected, strip_components)
             if (entries := self._intact(slot, name)) is not None:
                 return Tree(slot / "tree", expected, sha256 is not None, entries, reused=True)
-        download = self.fetch(url, sha256, label=label)
+        download = self.fetch(url, sha256, label=label, mirror=mirror)
         slot = self._tree_dir(download.sha256, strip_components)
         unpack_tree(download.path, slot, strip_components)
         entries = self._intact(slot, name)
