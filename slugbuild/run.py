@@ -154,10 +154,9 @@ def stop(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
     pgid = proc.pid
     if _group_alive(pgid):
         _signal_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while _group_alive(pgid) and time.monotonic() < deadline:
-            _reap(proc, POLL_S)
+        _wait_for_group(proc, grace_s)
         _signal_group(pgid, signal.SIGKILL)
+        _wait_for_group(proc, grace_s)  # SIGKILL lands asynchronously: return only once the group is gone
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace_s)
     drainer = proc.drainer if isinstance(proc, Dyno) else None
@@ -167,6 +166,12 @@ def stop(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
     # (setsid) may hold it open for ever: then the daemon drainer keeps it until that process ends.
     if proc.stdout is not None and (drainer is None or not drainer.is_alive()):
         proc.stdout.close()
+
+
+def _wait_for_group(proc: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        _reap(proc, POLL_S)
 
 
 def forward_signal(proc: subprocess.Popen, signum: int) -> None:
