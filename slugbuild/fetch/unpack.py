@@ -29,6 +29,7 @@ UNPACK_BUFFERED_MAX_B = 4 << 20  # larger members are written by the reading thr
 MAX_SIZE_ENV, MAX_FILES_ENV = "SLUGBUILD_UNPACK_MAX_SIZE", "SLUGBUILD_UNPACK_MAX_FILES"
 DEFAULT_MAX_SIZE_B = 2 << 30
 DEFAULT_MAX_FILES = 200_000
+MAX_DEPTH = 256  # deeper than any real tree; the unpacking and its clean-up stay far from recursion limits
 
 # (member name as in the archive, link target) -> the link target to use
 Relink = Callable[[str, str], str]
@@ -189,6 +190,9 @@ def _check_member(archive: Path, member: tarfile.TarInfo, name: str, strip_compo
         raise UnsafeArchive(archive, member.name, "would land outside the target directory")
     if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
         raise UnsafeArchive(archive, member.name, "is not a regular file, directory or link")
+    if name.count("/") >= MAX_DEPTH:
+        shown = member.name[:80] + "..."
+        raise UnsafeArchive(archive, shown, f"is nested deeper than {MAX_DEPTH} directories")
     if member.issym():
         target = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
         if member.linkname.startswith("/") or target == ".." or target.startswith("../"):

@@ -84,6 +84,14 @@ def test_many_members_big_and_small_unpack_byte_for_byte_in_archive_order(tmp_pa
     assert (dest / "lib" / "again.js").read_bytes() == b"module 299\n"
 
 
+def test_a_member_nested_absurdly_deep_is_refused(tmp_path):
+    archive = crafted(tmp_path / "deep.tgz", [("/".join(["d"] * 3000) + "/f", "f", b"x")])
+    with pytest.raises(UnsafeArchive, match="is nested deeper than 256 directories$"):
+        extract(archive, tmp_path / "out" / "dest")
+    assert list((tmp_path / "out").iterdir()) == []
+    extract(crafted(tmp_path / "ok.tgz", [("/".join(["d"] * 255) + "/f", "f", b"x")]), tmp_path / "ok")
+
+
 def test_a_member_that_cannot_be_written_is_one_clear_error(tmp_path):
     archive = tarball(tmp_path, member("pkg/ok"), member("pkg/" + "x" * 300))  # longer than NAME_MAX
     with pytest.raises(DownloadFailed, match=f"^could not unpack {archive}: "):
