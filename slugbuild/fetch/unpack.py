@@ -73,6 +73,10 @@ class _Budget:
         if self.size_b > self.limits.max_size_b:
             self._refuse(f"more than {_human(self.limits.max_size_b)}", MAX_SIZE_ENV)
 
+    def made(self, entries: int) -> None:
+        if entries > self.limits.max_files:
+            self._refuse(f"more than {self.limits.max_files:,} members", MAX_FILES_ENV)
+
     def _refuse(self, what: str, variable: str) -> None:
         raise ArchiveTooLarge(f"refusing to extract {self.archive.name}: it unpacks to {what}; if you "
                               f"trust it, raise the limit with {variable}")
@@ -141,6 +145,7 @@ def extract_into(archive: Path, strip_components: int, staging: Path, limits: Li
             except Refused as exc:
                 other = repr(_unstripped(exc.other, member.name, strip_components))
                 raise UnsafeArchive(archive, member.name, exc.why.format(other)) from None
+            budget.made(len(target.kinds) - 1)  # directories a member implies count too
             if member.issym():
                 links[name] = member.name
         if (escaping := target.escaping_link()) is not None:

@@ -250,9 +250,17 @@ def test_more_members_than_the_limit_are_refused(tmp_path, monkeypatch):
     with pytest.raises(unpack.ArchiveTooLarge, match="it unpacks to more than 50 members; .* with "
                                                      "SLUGBUILD_UNPACK_MAX_FILES$"):
         extract(archive, tmp_path / "out" / "dest")
-    monkeypatch.setenv("SLUGBUILD_UNPACK_MAX_FILES", "51")
+    monkeypatch.setenv("SLUGBUILD_UNPACK_MAX_FILES", "52")  # the 51 files and the p/ they imply
     extract(archive, tmp_path / "out" / "dest")
     assert len(list((tmp_path / "out" / "dest" / "p").iterdir())) == 51
+
+
+def test_directories_a_member_implies_count_as_members(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLUGBUILD_UNPACK_MAX_FILES", "1000")
+    specs = [("/".join(f"d{i}x{level}" for level in range(200)) + "/f", "f", b"") for i in range(6)]
+    with pytest.raises(unpack.ArchiveTooLarge, match="it unpacks to more than 1,000 members"):
+        extract(crafted(tmp_path / "dirs.tgz", specs), tmp_path / "out" / "dest")
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 @pytest.mark.parametrize(("variable", "value", "message"), [
