@@ -41,13 +41,16 @@ class DirCache:
                 self._damaged(entry, manifest.MANIFEST)
             return False
         try:
-            shutil.copytree(entry / _COPY, dest, symlinks=True)
-            changed = manifest.first_change(dest, entries)
-        except OSError as exc:
-            changed = exc.filename or str(exc)
+            # The listing first (cheap, and nothing planted is copied), then every byte of the copy made.
+            changed = manifest.first_change(entry / _COPY, entries, content=False)
+            if changed is None:
+                shutil.copytree(entry / _COPY, dest, symlinks=True)
+                changed = manifest.first_change(dest, entries)
+        except OSError:
+            shutil.rmtree(dest, ignore_errors=True)
             if not entry.is_dir():  # pruned or cleared by another build meanwhile: simply not cached
-                shutil.rmtree(dest, ignore_errors=True)
                 return False
+            changed = "unreadable"
         if changed is not None:
             shutil.rmtree(dest, ignore_errors=True)
             self._damaged(entry, str(changed))
@@ -67,6 +70,10 @@ class DirCache:
             shutil.copytree(source, staging / _COPY, symlinks=True)
             manifest.write(staging / manifest.MANIFEST, manifest.scan(staging / _COPY), key)
             self._rename_into_place(staging, self._entry(key))
+        except OSError as exc:  # a FIFO or socket in it, a full disk: the build itself is fine
+            why = exc.strerror or "a file that is not a regular file, directory or link"
+            self.log.warn(f"could not keep {self.what} in the cache ({why}); the next build installs it "
+                          "again")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self._prune()

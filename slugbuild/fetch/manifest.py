@@ -68,9 +68,9 @@ def read(path: Path, key: str = "") -> tuple[Entry, ...] | None:
     return entries if all(entry.kind in ("d", "f", "l") for entry in entries) else None
 
 
-def first_change(root: Path, entries: tuple[Entry, ...]) -> str | None:
+def first_change(root: Path, entries: tuple[Entry, ...], *, content: bool = True) -> str | None:
     """The first path where `root` no longer matches `entries` (added, removed, another kind, mode, size,
-    mtime, link target or content), or None when it is exactly as stored."""
+    mtime, link target or, unless `content` is False, content), or None when it is exactly as stored."""
     now = {e.path: e for e in _listing(root)}
     for entry in entries:
         seen = now.pop(entry.path, None)
@@ -78,6 +78,8 @@ def first_change(root: Path, entries: tuple[Entry, ...]) -> str | None:
             return entry.path
     if now:
         return min(now)  # something added since
+    if not content:
+        return None
     files = [e for e in entries if e.kind == "f"]
     for entry, digest in zip(files, _hash_all(root, [e.path for e in files]), strict=True):
         if digest != entry.sha256:

@@ -75,9 +75,10 @@ def rewrite_keeping_size_and_mtime(path: Path) -> None:
     (lambda e: manifest.write(e / "manifest.json", [], "sig-a"), ".bin"),
     (lambda e: manifest.write(e / "manifest.json", manifest.scan(e / "dir"), "sig-other"), "manifest.json"),
     (lambda e: (e / "manifest.json").unlink(), "manifest.json"),
+    (lambda e: os.mkfifo(e / "dir" / "pkg1" / "pipe"), "pkg1/pipe"),
 ], ids=["rewritten, size and mtime restored", "truncated", "file planted", "file removed",
         "link retargeted", "mode changed", "manifest []", "manifest forged empty", "manifest of another key",
-        "manifest removed"])
+        "manifest removed", "fifo planted"])
 def test_a_damaged_entry_is_discarded_with_one_warning(tmp_path, cache, damage, named):
     cache.save("sig-a", modules(tmp_path / "app1"))
     damage(entry_of(cache))
@@ -87,6 +88,15 @@ def test_a_damaged_entry_is_discarded_with_one_warning(tmp_path, cache, damage, 
     assert cache.log.texts("warn") == [f"the cached node_modules was changed after it was stored ({named}); "
                                        "discarding it and installing again"]
     assert [p for p in cache.root.iterdir() if not p.name.startswith(".")] == []
+
+
+def test_a_directory_that_cannot_be_kept_is_one_warning_not_a_failed_build(tmp_path, cache):
+    source = modules(tmp_path / "app1")
+    os.mkfifo(source / "pkg0" / "pipe")  # left by an install script
+    cache.save("sig-a", source)
+    assert cache.log.texts("warn") == ["could not keep node_modules in the cache (a file that is not a "
+                                       "regular file, directory or link); the next build installs it again"]
+    assert not cache.restore("sig-a", tmp_path / "app2" / "node_modules")
 
 
 def test_entries_of_different_keys_live_side_by_side_and_the_oldest_go(tmp_path):
