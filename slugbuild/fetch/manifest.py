@@ -70,7 +70,15 @@ def read(path: Path, key: str = "") -> tuple[Entry, ...] | None:
 
 def first_change(root: Path, entries: tuple[Entry, ...], *, content: bool = True) -> str | None:
     """The first path where `root` no longer matches `entries` (added, removed, another kind, mode, size,
-    mtime, link target or, unless `content` is False, content), or None when it is exactly as stored."""
+    mtime, link target or, unless `content` is False, content), or None when it is exactly as stored.
+    Something that cannot be read is a change too."""
+    try:
+        return _first_change(root, entries, content)
+    except OSError as exc:
+        return os.path.relpath(exc.filename, root) if isinstance(exc.filename, str) else "unreadable"
+
+
+def _first_change(root: Path, entries: tuple[Entry, ...], content: bool) -> str | None:
     now = {e.path: e for e in _listing(root)}
     for entry in entries:
         seen = now.pop(entry.path, None)

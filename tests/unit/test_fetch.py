@@ -302,8 +302,10 @@ def forged_manifest(slot: Path) -> None:
     (lambda slot: (slot / "tree" / "README.md").unlink(), "README.md"),
     (lambda slot: (slot / "tree" / "bin" / "npm").unlink() or (slot / "tree" / "bin" / "npm").symlink_to("/"),
      "bin/npm"),
+    (lambda slot: (slot / "tree" / "bin").chmod(0o000), "bin"),
 ], ids=["rewritten, size and mtime restored", "manifest unreadable", "manifest []", "manifest removed",
-        "manifest forged empty", "file added", "fifo added", "file removed", "link retargeted"])
+        "manifest forged empty", "file added", "fifo added", "file removed", "link retargeted",
+        "directory made unreadable"])
 def test_a_damaged_runtime_in_the_cache_is_unpacked_again_with_one_warning(tmp_path, fetcher, damage, named):
     url, sha = runtime(tmp_path)
     fetcher.tree(url, sha, strip_components=1)
