@@ -4,6 +4,7 @@ calls pass; without it they fail in one line naming the variable to set."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.server
 import shutil
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import trustme
+from node_fakes import make_mirror
+from slugbuild.buildpacks.node import NodeBuildpack
 
 from slugbuild.errors import DownloadFailed
 from slugbuild.fetch import Fetcher
@@ -115,3 +118,41 @@ def test_the_api_client_honours_ssl_cert_file_and_names_it_when_missing(tmp_path
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_file(ca, tmp_path)))
     with connect(https, "key") as client:
         assert client.get("/apps") == []
+
+
+@pytest.fixture(scope="module")
+def https_mirror(ca: trustme.CA, tmp_path_factory) -> Iterator[str]:
+    """The fake Node.js releases, served over HTTPS by a server whose certificate only `ca` vouches for."""
+    root = make_mirror(tmp_path_factory.mktemp("https-mirror") / "dist")
+    handler = functools.partial(QuietFiles, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's signature
+        pass
+
+
+def test_a_node_build_from_an_https_mirror_passes_with_the_ca_and_says_which_variable_without(
+        node_app, https_mirror, ca, tmp_path, monkeypatch):
+    node_app.write({"engines": {"node": "24.x"}})
+    ctx = node_app.context()
+    ctx.env["SLUGBUILD_NODE_MIRROR"] = https_mirror
+    with pytest.raises(DownloadFailed) as err:
+        NodeBuildpack().compile(ctx)
+    message = str(err.value)
+    assert message.startswith(f"could not download {https_mirror}/index.json: TLS certificate not trusted (")
+    assert message.endswith(f"); {HINT}") and "\n" not in message
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file(ca, tmp_path)))
+    shutil.rmtree(node_app.app_dir / ".heroku", ignore_errors=True)
+    ctx = node_app.context()
+    ctx.env["SLUGBUILD_NODE_MIRROR"] = https_mirror
+    NodeBuildpack().compile(ctx)
+    assert (node_app.app_dir / ".heroku" / "node" / "bin" / "node").is_file()
