@@ -1,6 +1,8 @@
-"""Downloads for buildpacks: a verified cache keyed by URL and checksum (`cache`), retries with resume and
-offline use (`download`), the one set of safe unpacking rules (`unpack`), and runtimes unpacked once in
-the cache then hard-linked into each app (`trees`), put together by `Fetcher` (`fetcher`)."""
+"""Downloads for buildpacks: a verified cache keyed by URL and checksum (`cache`), retries with resume, a
+stall limit and offline use (`download`), the one set of safe unpacking rules (`unpack`, writing only
+through directory descriptors in `target`), sealed content manifests checked before any reuse
+(`manifest`), and runtimes unpacked once in the cache then hard-linked into each app (`trees`), put
+together by `Fetcher` (`fetcher`)."""
 
 from slugbuild.fetch.cache import clear_cache, file_sha256, url_key
 from slugbuild.fetch.download import NotFound
