@@ -47,13 +47,11 @@ class DirCache:
                 shutil.copytree(entry / _COPY, dest, symlinks=True)
                 changed = manifest.first_change(dest, entries)
         except OSError:
-            shutil.rmtree(dest, ignore_errors=True)
-            if not entry.is_dir():  # pruned or cleared by another build meanwhile: simply not cached
-                return False
             changed = "unreadable"
         if changed is not None:
             shutil.rmtree(dest, ignore_errors=True)
-            self._damaged(entry, str(changed))
+            if entry.is_dir():  # else pruned or cleared by another build meanwhile: simply not cached
+                self._damaged(entry, str(changed))
             return False
         with contextlib.suppress(OSError):
             os.utime(entry)  # recently used: pruned last

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from node_fakes import compile_app, make_mirror
 
+from slugbuild import dircache
 from slugbuild.dircache import DirCache
 from slugbuild.fetch import manifest
+from slugbuild.fetch.cache import discard
 from slugbuild.log import RecordingLog
 
 
@@ -97,6 +99,19 @@ def test_a_directory_that_cannot_be_kept_is_one_warning_not_a_failed_build(tmp_p
     assert cache.log.texts("warn") == ["could not keep node_modules in the cache (a file that is not a "
                                        "regular file, directory or link); the next build installs it again"]
     assert not cache.restore("sig-a", tmp_path / "app2" / "node_modules")
+
+
+def test_an_entry_pruned_by_another_build_while_restored_is_a_quiet_miss(tmp_path, cache, monkeypatch):
+    cache.save("sig-a", modules(tmp_path / "app1"))
+    real_copytree = dircache.shutil.copytree
+
+    def pruned_meanwhile(src, dst, **kwargs):
+        discard(entry_of(cache))  # another build's prune, just now
+        return real_copytree(src, dst, **kwargs)
+
+    monkeypatch.setattr(dircache.shutil, "copytree", pruned_meanwhile)
+    assert not cache.restore("sig-a", tmp_path / "app2" / "node_modules")
+    assert not (tmp_path / "app2" / "node_modules").exists() and cache.log.texts("warn") == []
 
 
 def test_entries_of_different_keys_live_side_by_side_and_the_oldest_go(tmp_path):
