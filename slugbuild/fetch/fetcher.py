@@ -128,11 +128,12 @@ class Fetcher:
                 return Tree(slot / "tree", expected, sha256 is not None, entries, reused=True)
         download = self.fetch(url, sha256, label=label, mirror=mirror)
         slot = self._tree_dir(download.sha256, strip_components)
-        unpack_tree(download.path, slot, strip_components)
-        entries = self._intact(slot, name) if self._hold(slot) else None
-        if entries is None:
-            raise DownloadFailed(f"{slot} changed while it was unpacked; build again")
-        return Tree(slot / "tree", download.sha256, download.verified, entries, reused=False)
+        for _ in range(3):  # another build that found the old copy damaged may discard ours: unpack again
+            unpack_tree(download.path, slot, strip_components)
+            entries = self._intact(slot, name) if self._hold(slot) else None
+            if entries is not None:
+                return Tree(slot / "tree", download.sha256, download.verified, entries, reused=False)
+        raise DownloadFailed(f"{slot} changed each time it was unpacked; check what else writes the cache")
 
     def close(self) -> None:
         """Let go of the unpacked trees this build used: pruning may remove them from now on."""

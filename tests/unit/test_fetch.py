@@ -385,6 +385,23 @@ def test_a_runtime_cleared_while_it_is_being_linked_is_unpacked_again(tmp_path, 
     assert len(calls) == 2 and not tree.reused
 
 
+def test_a_fresh_tree_another_build_discards_at_once_is_unpacked_again(tmp_path, fetcher, monkeypatch):
+    url, sha = runtime(tmp_path)
+    real_unpack = fetcher_module.unpack_tree
+    calls = []
+
+    def discarded_by_another_build(archive, slot, strip):
+        real_unpack(archive, slot, strip)
+        calls.append(slot)
+        if len(calls) == 1:
+            shutil.rmtree(slot)  # as a build that found the previous copy damaged would, a moment late
+
+    monkeypatch.setattr(fetcher_module, "unpack_tree", discarded_by_another_build)
+    tree = fetcher.install(url, sha, tmp_path / "a" / "node", strip_components=1)
+    assert len(calls) == 2 and not tree.reused and fetcher.log.texts("warn") == []
+    assert (tmp_path / "a" / "node" / "bin" / "node").read_text() == "hi\n"
+
+
 def test_installing_over_an_existing_directory_is_refused(tmp_path, fetcher):
     url, sha = runtime(tmp_path)
     (tmp_path / "a" / "node").mkdir(parents=True)
