@@ -129,9 +129,18 @@ class NodeBuildpack:
         ctx.log.step("Installing binaries")
         requested = pkg.engine("node")
         ctx.log.info(f"engines.node (package.json): {requested if requested is not None else 'unspecified'}")
+        wide = env.get("NODEJS_ALLOW_WIDE_RANGE", "").lower() == "true"
+        return self.install_node(ctx, requested, allow_wide_range=wide)
+
+    def install_node(self, ctx: BuildContext, requested: str | None = None, *,
+                     allow_wide_range: bool = False) -> tuple[str, Path]:
+        """Resolve `requested` (None: the newest LTS) and install it into .heroku/node as this buildpack
+        does, verified and recorded; the version and NODE_HOME. Other buildpacks (Ruby, for its assets)
+        call it with their context rather than carrying a Node.js installer of their own."""
+        runtime.check_node_home(ctx.app_dir)
         base = runtime.mirror_base(ctx)
         index = runtime.index(ctx, base)
-        wide = env.get("NODEJS_ALLOW_WIDE_RANGE", "").lower() == "true"
+        wide = allow_wide_range
         try:
             resolution = runtime.pinned(ctx) or versions.resolve(requested, index, allow_wide_range=wide)
         except versions.NodeVersionNotFound:
