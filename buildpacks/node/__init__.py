@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from slugbuild.buildpacks.node import (
+    cache_directories,
     concurrency,
     failures,
     inventory,
@@ -22,6 +23,7 @@ from slugbuild.buildpacks.node import (
     yarn,
 )
 from slugbuild.buildpacks.node.cache import ModulesCache, signature
+from slugbuild.buildpacks.node.cache_directories import CacheDirectories
 from slugbuild.buildpacks.node.package_json import PackageJson
 from slugbuild.buildpacks.node.package_manager import PackageManager
 
@@ -90,11 +92,15 @@ class NodeBuildpack:
         runtime.write_profile(ctx.app_dir)
         concurrency.write_profile(ctx.app_dir)
         self._run_script(ctx, pkg, pm, "heroku-prebuild", env)
-        sig = signature(ctx.app_dir, [ctx.stack, f"node {node_version}", f"npm {npm_version}",
-                                      f"{pm.name} {pm.version_spec()}", " ".join(install_command(pm, env))])
-        restored = self._install_dependencies(ctx, pkg, pm, env, sig)
+        tools = [ctx.stack, f"node {node_version}", f"npm {npm_version}", f"{pm.name} {pm.version_spec()}"]
+        sig = signature(ctx.app_dir, [*tools, " ".join(install_command(pm, env))])
+        custom = cache_directories.for_app(ctx.cache_dir, pkg, pm.name)
+        if custom is not None and env.get("NODE_MODULES_CACHE") != "false":
+            ctx.log.step("Restoring cache")
+            custom.restore(ctx, "; ".join(tools))
+        restored = self._install_dependencies(ctx, pkg, pm, env, sig, modules_cache=custom is None)
         self._build(ctx, pkg, pm, env, build_flags)
-        self._save_cache(ctx, env, sig, restored)
+        self._save_cache(ctx, env, sig, restored, custom, "; ".join(tools))
         self._prune(ctx, pm, env)
         self._run_script(ctx, pkg, pm, "heroku-cleanup", env)
         if not has_start(ctx.app_dir, pkg) and not (ctx.app_dir / "Procfile").is_file():
@@ -123,9 +129,18 @@ class NodeBuildpack:
         ctx.log.step("Installing binaries")
         requested = pkg.engine("node")
         ctx.log.info(f"engines.node (package.json): {requested if requested is not None else 'unspecified'}")
+        wide = env.get("NODEJS_ALLOW_WIDE_RANGE", "").lower() == "true"
+        return self.install_node(ctx, requested, allow_wide_range=wide)
+
+    def install_node(self, ctx: BuildContext, requested: str | None = None, *,
+                     allow_wide_range: bool = False) -> tuple[str, Path]:
+        """Resolve `requested` (None: the newest LTS) and install it into .heroku/node as this buildpack
+        does, verified and recorded; the version and NODE_HOME. Other buildpacks (Ruby, for its assets)
+        call it with their context rather than carrying a Node.js installer of their own."""
+        runtime.check_node_home(ctx.app_dir)
         base = runtime.mirror_base(ctx)
         index = runtime.index(ctx, base)
-        wide = env.get("NODEJS_ALLOW_WIDE_RANGE", "").lower() == "true"
+        wide = allow_wide_range
         try:
             resolution = runtime.pinned(ctx) or versions.resolve(requested, index, allow_wide_range=wide)
         except versions.NodeVersionNotFound:
@@ -177,12 +192,13 @@ class NodeBuildpack:
         ctx.run(["npm", "install", "--global", spec], env=env)
 
     def _install_dependencies(self, ctx: BuildContext, pkg: PackageJson, pm: PackageManager,
-                              env: Mapping[str, str], sig: str) -> bool:
+                              env: Mapping[str, str], sig: str, modules_cache: bool = True) -> bool:
         """Install, or restore node_modules from the cache (True) when its signature still holds."""
         ctx.log.step("Installing dependencies")
         cache = ModulesCache(ctx.cache_dir, ctx.log)
         committed = (ctx.app_dir / "node_modules").exists()
-        if not committed and env.get("NODE_MODULES_CACHE") != "false" and cache.restore(ctx.app_dir, sig):
+        usable = modules_cache and not committed and env.get("NODE_MODULES_CACHE") != "false"
+        if usable and cache.restore(ctx.app_dir, sig):
             what = pm.lockfile or "package.json"
             ctx.log.info(f"Restored node_modules from the cache ({what}, node, npm and stack unchanged)")
             return True
@@ -223,12 +239,18 @@ class NodeBuildpack:
         except CommandFailed as exc:
             raise ScriptFailed(script, exc.status, exc.tail) from None
 
-    def _save_cache(self, ctx: BuildContext, env: Mapping[str, str], sig: str, restored: bool) -> None:
+    def _save_cache(self, ctx: BuildContext, env: Mapping[str, str], sig: str, restored: bool,
+                    custom: CacheDirectories | None, tools_sig: str) -> None:
         ctx.log.step("Caching build")
         cache = ModulesCache(ctx.cache_dir, ctx.log)
         if env.get("NODE_MODULES_CACHE") == "false":
             cache.clear()
+            if custom is not None:
+                custom.clear()
             ctx.log.info("Skipped: NODE_MODULES_CACHE is false")
+        elif custom is not None:  # as Heroku: the app's list replaces the default cache
+            cache.clear()
+            custom.save(ctx, tools_sig)
         elif restored:
             ctx.log.info("Skipped: the cached node_modules is already this build's")
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slugbuild.buildpacks.ruby import assets, bundler, framework, gemfile_lock, inventory, runtime
+from slugbuild.buildpacks.ruby import assets, bundler, framework, gemfile_lock, inventory, node, runtime
 from slugbuild.buildpacks.ruby.versions import resolve
 
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo, write_profile_script
@@ -46,6 +46,7 @@ class RubyBuildpack:
         bundler.restore(ctx, request.version)
         bundler.install(ctx, env)
         bundler.store(ctx, request.version)
+        node.provide(ctx, lock, env)
         if app.is_rails:
             tasks = assets.tasks_of(ctx, env, app)
             app = app.with_rake_tasks(tasks)

@@ -25,7 +25,8 @@ case "$1" in
   *) echo "node $*" >> "$NPM_LOG" ;;
 esac
 """
-# Logs each call to $NPM_LOG; `run S` fails when S is $FAIL_SCRIPT (printing $FAIL_OUTPUT); an install fails
+# Logs each call to $NPM_LOG; `run S` fails when S is $FAIL_SCRIPT (printing $FAIL_OUTPUT), else writes the
+# files $FAKE_MAKES names; an install fails
 # printing $FAIL_INSTALL when that is set; installs leave a node_modules behind;
 # `install --global X@V` puts a logging X next to npm, as a global install into the node directory would;
 # `install --global npm@V` records V (and $NPM_CONFIG_REGISTRY) as the installed npm's, or fails when V is
@@ -33,7 +34,8 @@ esac
 FAKE_NPM = """#!/bin/sh
 echo "$(basename "$0") $*" >> "$NPM_LOG"
 case "$1" in
-  run) if [ "$2" = "$FAIL_SCRIPT" ]; then echo "boom from $2"; printf '%b' "$FAIL_OUTPUT"; exit 3; fi ;;
+  run) if [ "$2" = "$FAIL_SCRIPT" ]; then echo "boom from $2"; printf '%b' "$FAIL_OUTPUT"; exit 3; fi
+       for made in $FAKE_MAKES; do mkdir -p "$(dirname "$made")"; echo "made by $2" > "$made"; done ;;
   ci|install)
     if [ "$2" = "--global" ]; then
       case "$3" in @yarnpkg/cli-dist@*) tool=yarn ;; *) tool="${3%%@*}" ;; esac

@@ -3,11 +3,14 @@ test/fixtures, with the expectations of test/run-*): each test names its source.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from node_fakes import compile_app
 from slugbuild.buildpacks.node import InstallFailed, ScriptFailed
+
+from slugbuild.errors import BuildFailed
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SLUGIGNORED = ("'package.json' listed in '.slugignore' file: no package.json was found because the "
@@ -106,3 +109,69 @@ def test_an_unknown_install_failure_stays_one_line(node_app):
     with pytest.raises(InstallFailed, match=r"^`npm install --include=dev` failed with exit status 1; its "
                                             r"output is above: fix the dependencies and build again$"):
         compile_app(node_app, {"FAIL_INSTALL": "something odd\n"})
+
+
+# test/fixtures/cache-directories-camel/package.json, checked by test/run-general (testCacheDirectoriesCamel)
+CAMEL = {"name": "node-buildpack-test-app", "version": "0.0.1", "scripts": {"build": "make-clients"},
+         "cacheDirectories": ["server/node_modules", "client/node_modules", "non/existent"]}
+MADE = "server/node_modules/a client/node_modules/b"
+
+
+def rebuilt(node_app, package_json=CAMEL, **config: str):
+    """A fresh checkout of the app built again with the same cache; the log."""
+    shutil.rmtree(node_app.app_dir)
+    node_app.write(package_json)
+    return compile_app(node_app, config or None)
+
+
+def test_cache_directories_are_saved_and_restored(node_app):
+    node_app.write(CAMEL)
+    infos = compile_app(node_app, {"FAKE_MAKES": MADE}).texts("info")
+    at = infos.index("Saving cacheDirectories (package.json):")
+    assert infos[at + 1:at + 4] == ["- server/node_modules", "- client/node_modules",
+                                    "- non/existent (nothing to cache)"]
+    log = rebuilt(node_app)
+    infos = log.texts("info")
+    at = infos.index("Loading from cacheDirectories (package.json):")
+    assert infos[at + 1:at + 4] == ["- server/node_modules", "- client/node_modules",
+                                    "- non/existent (not cached - skipping)"]
+    assert (node_app.app_dir / "server" / "node_modules" / "a").read_text() == "made by build\n"
+    assert not (node_app.root / "cache" / "node" / "node_modules").exists()  # the list replaced the default
+
+
+def test_cache_directories_snake_case_and_a_changed_runtime(node_app):
+    # test/fixtures/cache-directories: cache_directories, read when cacheDirectories is absent
+    snake = {"scripts": {"build": "x"}, "cache_directories": ["bower_components", "node_modules"]}
+    node_app.write(snake)
+    compile_app(node_app, {"FAKE_MAKES": "bower_components/bower.json"})
+    assert "- bower_components" in rebuilt(node_app, snake).texts("info")
+    ctx_log = rebuilt(node_app, snake, NODE_MODULES_CACHE="false").texts("info")
+    assert not [line for line in ctx_log if line.startswith("Loading from")]
+    assert not (node_app.root / "cache" / "node" / "directories").exists()
+
+
+@pytest.mark.parametrize("value", [["../outside"], ["/etc"], [5], ["."], ["  "], "node_modules",
+                                   {"a": "b"}])
+def test_a_cache_directory_outside_the_app_fails_in_one_line(node_app, value):
+    node_app.write({"cacheDirectories": value})
+    with pytest.raises(BuildFailed, match=r"^cacheDirectories in package.json: .* is not a directory inside "
+                                          r"the app; list relative paths"):
+        compile_app(node_app)
+
+
+def test_links_never_carry_cache_directories_outside_the_app(node_app, tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "cache").mkdir(parents=True)
+    (outside / "cache" / "secret").write_text("not the app's")
+    package = {"scripts": {"build": "x"}, "cacheDirectories": ["linked", "out/cache"]}
+    node_app.write(package)
+    (node_app.app_dir / "linked").symlink_to(outside)
+    compile_app(node_app, {"FAKE_MAKES": "out/cache/kept"})
+    saved = node_app.root / "cache" / "node" / "directories"
+    assert not (saved / "linked").exists() and (saved / "out" / "cache" / "kept").is_file()
+    shutil.rmtree(node_app.app_dir)
+    node_app.write(package)
+    (node_app.app_dir / "out").symlink_to(outside)  # a restore must not write through it
+    log = compile_app(node_app)
+    assert "- out/cache (exists - skipping)" in log.texts("info")
+    assert sorted(p.name for p in (outside / "cache").iterdir()) == ["secret"]

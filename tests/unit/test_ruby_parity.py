@@ -4,6 +4,7 @@ heroku/heroku-buildpack-ruby)."""
 from __future__ import annotations
 
 import pytest
+from node_fakes import FAKE_VERSION, make_mirror
 from ruby_fakes import RubyApp
 from slugbuild.buildpacks.ruby import RubyBuildpack, framework
 from slugbuild.buildpacks.ruby.gemfile_lock import GemfileLock, parse
@@ -120,3 +121,56 @@ def test_config_vars_reach_bundle_install_but_not_the_log(tmp_path):
     assert "/evil" not in seen["PATH"]
     assert seen["BUNDLE_CONFIG"] == str(app.app_dir / ".bundle" / "config")
     assert not [text for _, text in log.events if "s3cret" in text]
+
+
+def ruby_with_node_mirror(tmp_path, fixture: str) -> tuple[RubyApp, dict[str, str]]:
+    app = RubyApp(tmp_path, fixture)
+    mirror = make_mirror(tmp_path / "node-mirror").as_uri()
+    env = {"FAKE_RAKE_TASKS": "assets:precompile", "SLUGBUILD_NODE_MIRROR": mirror}
+    return app, env
+
+
+def test_webpacker_gets_herokus_default_node_and_yarn_from_the_ruby_build(tmp_path):
+    # spec/hatchet/node_spec.rb "works without the node buildpack" (sharpstone/minimal_webpacker): a default
+    # Node.js and Yarn are installed, with a warning, and rake's assets step runs with them
+    app, env = ruby_with_node_mirror(tmp_path, "ruby-rails-webpacker")
+    log = RecordingLog()
+    ctx = app.context({"NPM_LOG": str(tmp_path / "npm.log")}, log, **env)
+    RubyBuildpack().compile(ctx)
+    node = app.app_dir / ".heroku" / "node" / "bin" / "node"
+    assert f"node for assets: {node}" in app.calls()
+    assert [r.name for r in ctx.runtimes] == ["ruby", "node"]
+    assert any(w.startswith(f"Installed a default version ({FAKE_VERSION}) of Node.js, for the webpacker gem")
+               for w in log.texts("warn"))
+    assert (tmp_path / "npm.log").read_text().splitlines() == ["npm install --global yarn@1.22.22"]
+    assert (app.app_dir / ".profile.d" / "nodejs.sh").is_file()
+
+
+@pytest.mark.parametrize("gem", ["execjs (2.9.1)", "jsbundling-rails (1.3.0)", "cssbundling-rails (1.4.0)"])
+def test_gems_that_run_javascript_get_node(tmp_path, gem):
+    app, env = ruby_with_node_mirror(tmp_path, "ruby-rails")
+    lock = app.app_dir / "Gemfile.lock"
+    lock.write_text(lock.read_text().replace("    rack (2.2.8)\n", f"    rack (2.2.8)\n    {gem}\n"))
+    ctx = app.context(**env)
+    RubyBuildpack().compile(ctx)
+    assert [r.name for r in ctx.runtimes] == ["ruby", "node"]
+
+
+def test_a_node_on_the_build_machine_does_not_count(tmp_path):
+    app, env = ruby_with_node_mirror(tmp_path, "ruby-rails")
+    (app.app_dir / "package.json").write_text("{}")
+    host_bin = tmp_path / "host-bin"
+    host_bin.mkdir()
+    (host_bin / "node").write_text("#!/bin/sh\necho host node\n")
+    (host_bin / "node").chmod(0o755)
+    ctx = app.context(**env, PATH=f"{host_bin}:/usr/bin:/bin")
+    RubyBuildpack().compile(ctx)
+    assert [r.name for r in ctx.runtimes] == ["ruby", "node"]
+
+
+def test_an_app_without_javascript_gets_no_node(tmp_path):
+    app, env = ruby_with_node_mirror(tmp_path, "ruby-rails")
+    ctx = app.context(**env)
+    RubyBuildpack().compile(ctx)
+    assert [r.name for r in ctx.runtimes] == ["ruby"]
+    assert not (app.app_dir / ".heroku").exists()
