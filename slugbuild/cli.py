@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import signal
 import sys
@@ -399,8 +400,17 @@ def _terminated(signum: int, frame: object) -> None:
     raise Terminated
 
 
+def _keep_undecodable_names() -> None:
+    """A file name that is not UTF-8 (`-o $'\\xff.tgz'`) reaches us with its bytes as surrogates; print them
+    back as the same bytes rather than fail on them (UnicodeEncodeError) in the middle of a build."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="surrogateescape")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command `argv` names; a user error is one line and a non-zero exit status."""
+    _keep_undecodable_names()
     known, run_command = _split_run_command(_normalise_argv(sys.argv[1:] if argv is None else argv))
     args = parser().parse_args(known)
     if run_command:

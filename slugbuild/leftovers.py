@@ -10,7 +10,6 @@ import contextlib
 import fcntl
 import os
 import re
-import shutil
 import signal
 import stat
 import tempfile
@@ -77,19 +76,29 @@ def _locked(create: Callable[[], tuple[int, Path]]) -> tuple[int, Path]:
 
 
 def remove_tree(path: Path) -> None:
-    """Remove a directory tree, read-only directories too (Go's module cache has them)."""
-
-    def make_writable(func: Callable[..., object], failed: str, exc_info: object) -> None:
-        parent = os.path.dirname(failed)
+    """Remove a directory tree without following links: read-only directories too (Go's module cache has
+    them), and from a to-do list rather than by recursion, so no depth exhausts Python's stack."""
+    if not os.path.lexists(path):
+        return
+    if not os.path.isdir(path) or os.path.islink(path):
+        os.unlink(path)
+        return
+    pending, emptied = [str(path)], []
+    while pending:
+        directory = pending.pop()
         with contextlib.suppress(OSError):
-            os.chmod(parent, stat.S_IRWXU)
-            if os.path.isdir(failed) and not os.path.islink(failed):
-                os.chmod(failed, stat.S_IRWXU)
+            os.chmod(directory, stat.S_IRWXU)  # entries of a read-only directory cannot be removed
+        emptied.append(directory)
+        with contextlib.suppress(FileNotFoundError), os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+    for directory in reversed(emptied):
         with contextlib.suppress(FileNotFoundError):
-            func(failed)
-
-    if os.path.lexists(path):
-        shutil.rmtree(path, onerror=make_writable)
+            os.rmdir(directory)
 
 
 # -- work directories -----------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from slugbuild import app_files
 
 # Heroku's reading of the lock (lib/language_pack/helpers/gemfile_lock.rb), JRuby's suffix included.
 _RUBY_VERSION = re.compile(
-    r"^RUBY VERSION\r?\n {2,3}(ruby (\d+\.\d+\.\d+)(?:[-.]pre)?\S*(?: \((jruby) [^)]*\))?)", re.MULTILINE)
+    r"^RUBY VERSION\r?\n {2,3}(ruby (\d{1,6}\.\d{1,6}\.\d{1,6})(?:[-.]pre)?\S*(?: \((jruby) [^)]*\))?)",
+    re.MULTILINE | re.ASCII)
 _BUNDLED_WITH = re.compile(r"^BUNDLED WITH\r?\n\s+(\S+)", re.MULTILINE)
 _SPEC = re.compile(r"^ {4}([A-Za-z0-9_.-]+) \(([^)]+)\)\s*$", re.MULTILINE)
 _GEMFILE_RUBY = re.compile(r"""^\s*ruby\s*\(?\s*['"]([^'"]+)['"]""", re.MULTILINE)
@@ -33,7 +34,7 @@ class GemfileLock:
     def gem_major(self, name: str) -> int | None:
         version = self.gems.get(name)
         head = version.split(".", 1)[0] if version else ""
-        return int(head) if head.isdigit() else None
+        return int(head) if head.isascii() and head.isdigit() and len(head) < 10 else None
 
 
 def parse(text: str) -> GemfileLock:

@@ -18,7 +18,7 @@ from slugbuild.platform.client import PAGE_SIZE, PlatformClient, app_path, conne
 from slugbuild.procfile import PROCESS_TYPE
 from slugbuild.slug import human_size, metadata_path, read_metadata
 
-_VERSION = re.compile(r"^v?(\d+)$")
+_VERSION = re.compile(r"^v?(\d{1,15})$", re.ASCII)
 
 
 class NothingToRelease(SlugbuildError):
