@@ -8,16 +8,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import platformdirs
 
 from slugbuild.errors import UsageError
 
+if TYPE_CHECKING:
+    from slugbuild.buildpack import Runtime
+
 T = TypeVar("T")
 
 DEFAULT_STACK = "heroku-24"
 DEFAULT_MAX_SIZE_B = 1 << 30  # Heroku's limit since 2026
+# Room for about six runtimes with their compressed slug members (Node.js: 210 MB unpacked + 57 MB).
+DEFAULT_CACHE_LIMIT_B = 2 << 30
+CACHE_LIMIT_ENV = "SLUGBUILD_CACHE_LIMIT"
 DEFAULT_API_URL = "https://api.heroku.com"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE | re.ASCII)
 MAX_SIZE_B = 1 << 50  # 1024T: far above any slug, and a bound for the arithmetic
@@ -43,16 +49,16 @@ def _shown(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 2:]}")
 
 
-def parse_size(text: str) -> int:
-    """Bytes from `123`, `500M` or `1G` (1024-based)."""
+def parse_size(text: str, what: str = "--max-size") -> int:
+    """Bytes from `123`, `500M` or `1G` (1024-based); `what` names the flag or variable in the error."""
     match = _SIZE.match(text)
     # Decimal, not float: 400 nines are a number too (float gives infinity, and int() of that raises).
     size = int(Decimal(match.group(1)) * 1024 ** "_KMGT".index(match.group(2).upper())) if match else 0
     if size <= 0:
-        raise UsageError(f"--max-size {_shown(text)} is not a size above zero: use bytes or a number with K, "
-                         "M or G (500M, 1G)")
+        raise UsageError(f"{what} {_shown(text)} is not a size above zero: use bytes or a number with K, M "
+                         "or G (500M, 1G)")
     if size > MAX_SIZE_B:
-        raise UsageError(f"--max-size {_shown(text)} is more than 1024T, the most slugbuild takes; give a "
+        raise UsageError(f"{what} {_shown(text)} is more than 1024T, the most slugbuild takes; give a "
                          "size such as 500M or 1G")
     return size
 
@@ -63,7 +69,8 @@ def parse_env_pairs(pairs: Sequence[str], what: str = "--env") -> dict[str, str]
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not _ENV_KEY.match(key):
-            raise UsageError(f"{what} {pair!r} is not KEY=VALUE with a KEY of letters, digits and _")
+            raise UsageError(f"{what} {pair!r} is not KEY=VALUE with a KEY of ASCII letters, digits and _ "
+                             "that does not start with a digit (a shell could not export it)")
         result[key] = value
     return result
 
@@ -120,6 +127,16 @@ def default_cache_dir() -> Sourced[Path]:
     return Sourced(Path(platformdirs.user_cache_dir("slugbuild")), "default")
 
 
+def cache_limit(flag: str | None) -> int:
+    """How large the cache's slug members and unpacked runtimes may grow: --cache-limit, else
+    SLUGBUILD_CACHE_LIMIT, else DEFAULT_CACHE_LIMIT_B."""
+    if flag:
+        return parse_size(flag, "--cache-limit")
+    if os.environ.get(CACHE_LIMIT_ENV):
+        return parse_size(os.environ[CACHE_LIMIT_ENV], f"{CACHE_LIMIT_ENV}=")
+    return DEFAULT_CACHE_LIMIT_B
+
+
 def source_date_epoch() -> int:
     """SOURCE_DATE_EPOCH as seconds (0 when unset), the time every slug entry carries."""
     raw = os.environ.get("SOURCE_DATE_EPOCH", "")
@@ -146,6 +163,8 @@ class BuildSettings:
     max_size_b: int = DEFAULT_MAX_SIZE_B
     offline: bool = False
     source_date_epoch: int = 0
+    pins: Mapping[str, Runtime] = field(default_factory=dict)  # `verify`: rebuild with these runtimes
+    cache_limit_b: int = DEFAULT_CACHE_LIMIT_B
 
 
 def path_arg(what: str, text: str) -> Path:
@@ -175,7 +194,8 @@ def _check_writable(output: Path) -> None:
 def build_settings(*, source: str, output: str | None, buildpacks: Sequence[str] | None, stack: str | None,
                    cache_dir: str | None, clear_cache: bool, env: Sequence[str] | None,
                    env_file: str | None, commit: str | None, max_size: str | None, offline: bool,
-                   base_config: Mapping[str, str] | None = None) -> BuildSettings:
+                   base_config: Mapping[str, str] | None = None,
+                   cache_limit_flag: str | None = None) -> BuildSettings:
     """Validate the build flags once; every problem is a UsageError naming the flag or value."""
     src = path_arg("source directory", source)
     if not src.is_dir():
@@ -198,4 +218,5 @@ def build_settings(*, source: str, output: str | None, buildpacks: Sequence[str]
         max_size_b=parse_size(max_size) if max_size else DEFAULT_MAX_SIZE_B,
         offline=offline,
         source_date_epoch=source_date_epoch(),
+        cache_limit_b=cache_limit(cache_limit_flag),
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slugbuild.buildpacks.go import gomod, hooks, install, toolchain
+from slugbuild.buildpacks.go import gomod, hooks, install, inventory, toolchain
 from slugbuild.buildpacks.go.versions import DEFAULT_GO, requested
 
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed
+from slugbuild.inventory import Inventory
 
 # Markers of the dependency tools Go modules replaced, and the tool each one names.
 LEGACY_TOOLS = (
@@ -62,25 +63,57 @@ class GoBuildpack:
         hooks.run(ctx, hooks.PRE_COMPILE, env)
         self._process_types = self._build(ctx, mod, env)
         hooks.run(ctx, hooks.POST_COMPILE, env)
-        profile = ctx.app_dir / ".profile.d" / "go.sh"
-        profile.parent.mkdir(parents=True, exist_ok=True)
-        profile.write_text(PROFILE)
+        ctx.write_profile("go.sh", PROFILE)
 
     def release(self, ctx: BuildContext) -> ReleaseInfo:
         return ReleaseInfo(process_types=dict(self._process_types), description="Go")
 
+    def inventory(self, ctx: BuildContext) -> Inventory:
+        """The modules go.mod and go.sum name, for the SBOM."""
+        return inventory.read(ctx.app_dir)
+
     def _build(self, ctx: BuildContext, mod: gomod.GoMod, env: dict[str, str]) -> dict[str, str]:
         warm = any((ctx.cache_dir / "go-build-cache").glob("*"))
+        has_procfile = (ctx.app_dir / "Procfile").is_file()
+        ctx.log.step("Determining packages to install")
         spec, source = install.package_spec(ctx, mod)
-        packages = install.main_packages(ctx, env, spec)
-        ctx.log.step(f"Running: go install -tags heroku ({source}: {' '.join(packages)})")
+        # Heroku lists the module's main packages to pick what to install and, without a Procfile,
+        # to name the process types (setupProcfile); with both settled otherwise, go list is not run.
+        mains = install.main_packages(ctx, env) if spec is None or not has_procfile else []
+        if source == install.SPEC_CONFIG_VAR:
+            ctx.log.warn(f"Using the GO_INSTALL_PACKAGE_SPEC config var ({' '.join(spec or [])}), which "
+                         "overrides go.mod; unset it to build what go.mod names")
+        if spec is None:
+            spec = mains or ["."]
+            self._log_mains(ctx, mod, mains)
+        ctx.log.step(f"Running: go install -v -tags heroku {' '.join(spec)} ({source})")
         if warm:
             ctx.log.info("Reusing the Go module and build caches")
-        install.install(ctx, env, spec if source != "every main package" else packages)
-        names = [install.binary_name(p) for p in packages]
-        if len(names) == 1:
-            return {"web": f"bin/{names[0]}"}
-        return {name: f"bin/{name}" for name in names}
+        install.install(ctx, env, spec, mod.module)
+        return {} if has_procfile else default_process_types(ctx, mains)
+
+    @staticmethod
+    def _log_mains(ctx: BuildContext, mod: gomod.GoMod, mains: list[str]) -> None:
+        if not mains:
+            ctx.log.warn(f"No main packages found in module {mod.module}; installing package '.' (the "
+                         "default). To install others, add `// +heroku install ./cmd/...` to go.mod")
+            return
+        ctx.log.info("Detected the following main packages to install:")
+        for package in mains:
+            ctx.log.info(package)
+
+
+def default_process_types(ctx: BuildContext, mains: list[str]) -> dict[str, str]:
+    """Heroku's setupProcfile for an app without a Procfile: `web` for the module's one main package,
+    else one entry per main package named after it; entries whose program was not built are left out."""
+    names = [install.binary_name(p) for p in mains]
+    built = [n for n in names if (ctx.app_dir / "bin" / n).is_file()]
+    procs = {"web": f"bin/{built[0]}"} if len(names) == 1 and built else {n: f"bin/{n}" for n in built}
+    if procs:
+        ctx.log.step("Default process types (the app has no Procfile):")
+        for name, command in procs.items():
+            ctx.log.info(f"{name}: {command}")
+    return procs
 
 
 def _legacy_message(marker: str, tool: str) -> str:

@@ -30,7 +30,9 @@ def parse(text: str, path: Path) -> GoMod:
     if module is None:
         raise BuildFailed(f"{path} has no `module` line; run `go mod init <module path>` and commit go.mod")
     go = _GO.search(text)
-    heroku = {key: value for key, value in _HEROKU.findall(text)}
+    heroku: dict[str, str] = {}
+    for key, value in _HEROKU.findall(text):
+        heroku.setdefault(key, value)  # Heroku's awk stops at the first matching line
     install = tuple(heroku.get("install", "").split())
     return GoMod(module=module.group(1).strip('"'), go_directive=go.group(1) if go else None,
                  heroku_go_version=heroku.get("goVersion") or None, heroku_install=install)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from slugbuild.buildpacks.node import (
     concurrency,
+    failures,
+    inventory,
     notices,
     npm,
     package_json,
@@ -15,34 +19,39 @@ from slugbuild.buildpacks.node import (
     preflight,
     runtime,
     versions,
+    yarn,
 )
 from slugbuild.buildpacks.node.cache import ModulesCache, signature
 from slugbuild.buildpacks.node.package_json import PackageJson
 from slugbuild.buildpacks.node.package_manager import PackageManager
 
+from slugbuild import app_files
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed, CommandFailed
+from slugbuild.inventory import Inventory
 
+MCP_LINE = re.compile(r"^[^\S\n]*mcp.*:", re.MULTILINE)
 SECRET_HINTS = ("TOKEN", "AUTH", "PASSWORD", "SECRET", "KEY")
 SHOWN_PREFIXES = ("NPM_CONFIG_", "YARN_", "NODE_")
 CACHE_PATH_VARS = ("NPM_CONFIG_CACHE", "YARN_CACHE_FOLDER", "NPM_CONFIG_STORE_DIR")
-OUT_OF_SYNC = ("EUSAGE", "can only install packages when your package.json and package-lock.json",
-               "ERR_PNPM_OUTDATED_LOCKFILE", "YN0028", "Your lockfile needs to be updated")
 NO_START_WARNING = ("This app may not specify any way to start a node process: add a start script to "
                     "package.json, a server.js, or a Procfile")
 
 
 class ScriptFailed(BuildFailed):
-    def __init__(self, script: str, status: int) -> None:
-        super().__init__(f"the {script!r} script in package.json failed with exit status {status}; "
-                         "its output is above: fix the script and build again")
+    def __init__(self, script: str, status: int, output: Sequence[str] = ()) -> None:
+        cause = failures.explain_script(output)
+        super().__init__(f"the {script!r} script failed. {cause}" if cause else
+                         f"the {script!r} script in package.json failed with exit status {status}; its "
+                         "output is above: fix the script and build again")
 
 
 class InstallFailed(BuildFailed):
-    def __init__(self, argv: list[str], status: int, lockfile: str | None, out_of_sync: bool) -> None:
-        fix = (f"{lockfile} is out of sync with package.json: run the install locally and commit {lockfile}"
-               if out_of_sync and lockfile else "its output is above: fix the dependencies and build again")
-        super().__init__(f"`{' '.join(argv)}` failed with exit status {status}; {fix}")
+    def __init__(self, argv: list[str], status: int, output: Sequence[str] = ()) -> None:
+        cause, command = failures.explain_install(output), " ".join(argv)
+        super().__init__(f"`{command}` failed. {cause}" if cause else
+                         f"`{command}` failed with exit status {status}; its output is above: fix the "
+                         "dependencies and build again")
 
 
 class NodeBuildpack:
@@ -60,18 +69,25 @@ class NodeBuildpack:
             return Detection("Node.js", error=str(exc))
         return Detection("Node.js")
 
+    def why_not_detected(self, app_dir: Path) -> str | None:
+        """Heroku's bin/detect words when package.json is missing because an ignore file lists it."""
+        return preflight.ignored_package_json(app_dir)
+
     def compile(self, ctx: BuildContext) -> None:
         pkg = package_json.read(ctx.app_dir)
         preflight.check(ctx.app_dir, pkg)
         runtime.check_node_home(ctx.app_dir)
         pm = package_manager.choose(ctx.app_dir, pkg)
+        release = yarn.check_berry(ctx.app_dir, pkg, ctx.config) if pm.berry else None
         build_flags = package_manager.build_flags(ctx.config)
         if warning := notices.checked_in_modules(ctx.app_dir):
             ctx.log.warn(warning)
         env = self._runtime_environment(ctx)
+        if pm.berry:
+            env.update(yarn.berry_env(ctx.app_dir, ctx.config))
         node_version, node_home = self._install_node(ctx, pkg, env)
         npm_version = npm.ensure(ctx, pkg, node_home, env)
-        self._install_package_manager(ctx, pm, env)
+        self._install_package_manager(ctx, pkg, pm, env, release)
         runtime.write_profile(ctx.app_dir)
         concurrency.write_profile(ctx.app_dir)
         self._run_script(ctx, pkg, pm, "heroku-prebuild", env)
@@ -86,15 +102,20 @@ class NodeBuildpack:
             ctx.log.warn(NO_START_WARNING)
 
     def release(self, ctx: BuildContext) -> ReleaseInfo:
-        pkg = package_json.read(ctx.app_dir)
-        web = {"web": "npm start"} if has_start(ctx.app_dir, pkg) else {}
+        # As Heroku's bin/release: `npm start` always (npm falls back to server.js), none when the
+        # Procfile declares an MCP server, which is started by its client, not as a web dyno.
+        web = {} if has_mcp_process(ctx.app_dir) else {"web": "npm start"}
         return ReleaseInfo(process_types=web, description="Node.js")
+
+    def inventory(self, ctx: BuildContext) -> Inventory:
+        """What the lockfile put into node_modules, for the SBOM."""
+        return inventory.read(ctx.app_dir)
 
     # -- the steps of compile -------------------------------------------------------------------------
 
     def _runtime_environment(self, ctx: BuildContext) -> dict[str, str]:
         ctx.log.step("Creating runtime environment")
-        env = package_manager.build_env(ctx.config, ctx.cache_dir)
+        env = package_manager.build_env(ctx.config, ctx.cache_dir, offline=ctx.offline)
         for key in sorted(shown_variables(env)):
             ctx.log.info(f"{key}={env[key]}")
         return env
@@ -106,7 +127,12 @@ class NodeBuildpack:
         base = runtime.mirror_base(ctx)
         index = runtime.index(ctx, base)
         wide = env.get("NODEJS_ALLOW_WIDE_RANGE", "").lower() == "true"
-        resolution = versions.resolve(requested, index, allow_wide_range=wide)
+        try:
+            resolution = runtime.pinned(ctx) or versions.resolve(requested, index, allow_wide_range=wide)
+        except versions.NodeVersionNotFound:
+            if base == runtime.UPSTREAM:
+                raise
+            raise runtime.MissingFromMirror(requested, base, index.suggestion()) from None
         self._warn_about_version(ctx, resolution, index)
         why = (f"{requested} from {versions.ENGINES_SOURCE}" if resolution.source == versions.ENGINES_SOURCE
                else resolution.source)
@@ -125,17 +151,29 @@ class NodeBuildpack:
                          f"above the newest LTS; using {resolution.version} (pin a major such as "
                          f"\"{index.suggestion()}\", or set NODEJS_ALLOW_WIDE_RANGE=true)")
         for warning in (notices.wide_range(requested, index),
-                        notices.end_of_life(resolution.version, index.suggestion())):
+                        notices.end_of_life(resolution.version, index)):
             if warning:
                 ctx.log.warn(warning)
 
-    def _install_package_manager(self, ctx: BuildContext, pm: PackageManager, env: Mapping[str, str]) -> None:
+    def _install_package_manager(self, ctx: BuildContext, pkg: PackageJson, pm: PackageManager,
+                                 env: Mapping[str, str], release: str | None) -> None:
+        extra = yarn.extra_yarn(pkg, pm)
+        if extra is not None:  # as Heroku: installed, though npm or pnpm installs the dependencies
+            self._npm_global(ctx, extra.npm_package(), env)
         if pm.name == "npm":
+            return
+        if release is not None:
+            if pkg.package_manager and pkg.package_manager[0] == "yarn":
+                ctx.log.warn(f"packageManager {'@'.join(pkg.package_manager)!r} in package.json is not what "
+                             f"runs: yarnPath in .yarnrc.yml ({release}) does; keep only one of them")
+            yarn.install_release_shim(ctx, release)
             return
         if pm.name == "pnpm" and pm.requested is None:
             ctx.log.warn("No pnpm version in packageManager or engines.pnpm; installing the latest pnpm "
                          "(pin one with \"packageManager\": \"pnpm@<version>\")")
-        spec = pm.npm_package()
+        self._npm_global(ctx, pm.npm_package(), env)
+
+    def _npm_global(self, ctx: BuildContext, spec: str, env: Mapping[str, str]) -> None:
         ctx.log.info(f"Installing {spec} with npm")
         ctx.run(["npm", "install", "--global", spec], env=env)
 
@@ -153,14 +191,18 @@ class NodeBuildpack:
         if not (pm.lockfile or committed or pkg.has_dependencies() or pkg.has_install_scripts()):
             ctx.log.info("No dependencies and no install scripts in package.json: nothing to install")
             return False
-        argv = install_command(pm, env)
+        argv = install_command(pm, env) + (pm.offline_flags() if ctx.offline else [])
         ctx.log.info(f"Running {' '.join(argv)}")
+        self._run_tool(ctx, argv, env)
+        return False
+
+    @staticmethod
+    def _run_tool(ctx: BuildContext, argv: list[str], env: Mapping[str, str]) -> None:
+        """Run a package manager; its failure is explained as Heroku explains it, when it is a known one."""
         try:
             ctx.run(argv, env=env)
         except CommandFailed as exc:
-            out_of_sync = any(marker in line for line in exc.tail for marker in OUT_OF_SYNC)
-            raise InstallFailed(exc.argv, exc.status, pm.lockfile, out_of_sync) from None
-        return False
+            raise InstallFailed(exc.argv, exc.status, exc.tail) from None
 
     def _build(self, ctx: BuildContext, pkg: PackageJson, pm: PackageManager, env: Mapping[str, str],
                build_flags: list[str]) -> None:
@@ -181,7 +223,7 @@ class NodeBuildpack:
         try:
             ctx.run(argv, env=env)
         except CommandFailed as exc:
-            raise ScriptFailed(script, exc.status) from None
+            raise ScriptFailed(script, exc.status, exc.tail) from None
 
     def _save_cache(self, ctx: BuildContext, env: Mapping[str, str], sig: str, restored: bool) -> None:
         ctx.log.step("Caching build")
@@ -199,16 +241,32 @@ class NodeBuildpack:
         argv = pm.prune()
         if not package_manager.should_prune(env):
             ctx.log.info("Skipped: NODE_ENV is not production, or NPM_CONFIG_PRODUCTION is set")
+        elif pm.berry:
+            self._prune_berry(ctx, env)
         elif not (ctx.app_dir / "node_modules").is_dir():
             ctx.log.info("Skipped: no node_modules")
-        elif argv is None:
-            ctx.log.info("Skipped: pruning Yarn 2+ needs Heroku's own Yarn plugin")
-        else:
-            ctx.run(argv, env=env)
+        elif argv is not None:
+            self._run_tool(ctx, argv + (pm.offline_flags() if ctx.offline else []), env)
+
+    def _prune_berry(self, ctx: BuildContext, env: Mapping[str, str]) -> None:
+        if env.get("YARN2_SKIP_PRUNING") == "true":
+            ctx.log.info("Skipped: YARN2_SKIP_PRUNING is true")
+            return
+        ctx.log.info("Running yarn slugbuild prune")
+        self._run_tool(ctx, ["yarn", "slugbuild", "prune"], {**env, **yarn.prune_env()})
+        if yarn.uses_node_modules(ctx.app_dir):  # the packages are in node_modules: the zips are not needed
+            ctx.log.info("Removing the local yarn cache to keep the slug small")
+            shutil.rmtree(ctx.app_dir / ".yarn" / "cache", ignore_errors=True)
 
 
 def install_command(pm: PackageManager, env: Mapping[str, str]) -> list[str]:
     return pm.install(package_manager.is_production_only(env), package_manager.forces_npm_install(env))
+
+
+def has_mcp_process(app_dir: Path) -> bool:
+    """The Procfile has a line Heroku's bin/release reads as an `mcp` process type (`^\\s*mcp.*:`)."""
+    text = app_files.read_text(app_dir, "Procfile") or ""
+    return MCP_LINE.search(text) is not None
 
 
 def has_start(app_dir: Path, pkg: PackageJson) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 from slugbuild.buildpacks.node import package_manager
 from slugbuild.buildpacks.node.package_json import PackageJson
 
+from slugbuild import app_files
 from slugbuild.errors import BuildFailed
 
 SHRINKWRAP = "npm-shrinkwrap.json"
@@ -73,3 +74,22 @@ def check_declared_managers(pkg: PackageJson) -> None:
     declared = declared_managers(pkg)
     if len(declared) > 1:
         raise ConflictingPackageManagers([field for fields in declared.values() for field in fields])
+
+
+IGNORE_FILES = {
+    ".slugignore": "the '.slugignore' file is removing it before the build begins; remove that line "
+                   "(https://devcenter.heroku.com/articles/slug-compiler#ignoring-files-with-slugignore)",
+    ".gitignore": "the '.gitignore' file is preventing it from being checked in; remove that line and commit "
+                  "package.json (https://devcenter.heroku.com/articles/gitignore)",
+}
+
+
+def ignored_package_json(app_dir: Path) -> str | None:
+    """Why package.json is missing, when .slugignore or .gitignore has a line that is exactly its name."""
+    if (app_dir / "package.json").exists():
+        return None
+    for name, why in IGNORE_FILES.items():
+        lines = (app_files.read_text(app_dir, name) or "").splitlines()
+        if "package.json" in lines:
+            return f"'package.json' listed in '{name}' file: no package.json was found because {why}"
+    return None

@@ -102,8 +102,9 @@ def is_newest_lts_alias(requested: str | None) -> bool:
 
 
 def resolve(requested: str | None, index: NodeIndex, *, allow_wide_range: bool = False) -> Resolution:
-    """The release `requested` (engines.node) picks from `index`, as npm reads ranges, capped at the
-    newest LTS as Heroku does: a best match above it falls back to the best match at or below it."""
+    """The release `requested` (engines.node) picks from `index`, as npm reads ranges, capped as Heroku
+    does (find_lts_ceiling): a best match above the newest LTS falls back to the newest release of that
+    LTS major the range admits; a range that admits none of that major keeps its best match."""
     source = DEFAULT_SOURCE if requested is None else ENGINES_SOURCE
     lts = index.newest_lts()
     if is_newest_lts_alias(requested):
@@ -117,12 +118,18 @@ def resolve(requested: str | None, index: NodeIndex, *, allow_wide_range: bool =
     best = best_match(spec, index.versions())
     if best is None:
         raise NodeVersionNotFound(requested, index.suggestion())
-    if lts is None or allow_wide_range or not nodesemver.gt(best, lts, False):
+    ceiling = None if lts is None or allow_wide_range else lts_ceiling(spec, best, index, lts)
+    if ceiling is None:
         return Resolution(requested, source, best)
-    capped = best_match(spec, [v for v in index.versions() if nodesemver.lte(v, lts, False)])
-    if capped is None:
-        return Resolution(requested, source, best)
-    return Resolution(requested, source, capped, capped_from=best)
+    return Resolution(requested, source, ceiling, capped_from=best)
+
+
+def lts_ceiling(spec: str, best: str, index: NodeIndex, lts: str) -> str | None:
+    """The newest release of the LTS major that `spec` admits, when `best` is above it; else None."""
+    major = lts.split(".")[0]
+    same_major = [v for v in index.versions() if v.split(".")[0] == major]
+    ceiling = best_match(spec, same_major)
+    return ceiling if ceiling is not None and nodesemver.gt(best, ceiling, False) else None
 
 
 def best_match(spec: str, versions: Iterable[str]) -> str | None:

@@ -6,6 +6,8 @@ import secrets
 import subprocess
 from pathlib import Path
 
+from slugbuild.buildpacks.ruby.framework import Framework
+
 from slugbuild.buildpack import BuildContext
 from slugbuild.errors import BuildFailed
 
@@ -40,21 +42,37 @@ def secret_key_base(ctx: BuildContext) -> str:
     return path.read_text().strip()
 
 
-def precompile(ctx: BuildContext, env: dict[str, str]) -> None:
+def rake_env(ctx: BuildContext, env: dict[str, str]) -> dict[str, str]:
+    """What rake runs with: config vars, bundler's settings, SECRET_KEY_BASE and production by default."""
+    merged = {**env, "SECRET_KEY_BASE": secret_key_base(ctx)}  # env holds the config vars (bundle_env)
+    merged.setdefault("RAILS_ENV", "production")
+    merged.setdefault("RACK_ENV", "production")
+    return merged
+
+
+def tasks_of(ctx: BuildContext, env: dict[str, str], app: Framework) -> set[str]:
+    """The app's rake tasks; as on Heroku a Rakefile that does not load fails only Rails 3 and later."""
+    ctx.log.step("Detecting rake tasks")
+    try:
+        return rake_tasks(ctx, rake_env(ctx, env))
+    except BuildFailed as exc:
+        if (app.rails_major or 0) >= 3:
+            raise
+        ctx.log.warn(f"{exc}; going on without the app's rake tasks, as Heroku does for Rails 2")
+        return set()
+
+
+def precompile(ctx: BuildContext, env: dict[str, str], tasks: set[str]) -> None:
     """Run assets:precompile (then assets:clean) if defined; skip when a manifest is committed."""
     ctx.log.step("Preparing app for Rails asset pipeline")
     if has_manifest(ctx.app_dir):
         ctx.log.info("Detected manifest file, assuming assets were compiled locally")
         return
-    rake_env = {**ctx.config, **env, "SECRET_KEY_BASE": secret_key_base(ctx)}
-    rake_env.setdefault("RAILS_ENV", "production")
-    rake_env.setdefault("RACK_ENV", "production")
-    tasks = rake_tasks(ctx, rake_env)
     if "assets:precompile" not in tasks:
         ctx.log.info("Asset precompilation skipped: the app has no assets:precompile rake task")
         return
     ctx.log.info("Running: rake assets:precompile")
-    ctx.run(["bundle", "exec", "rake", "assets:precompile"], env=rake_env)
+    ctx.run(["bundle", "exec", "rake", "assets:precompile"], env=rake_env(ctx, env))
     if "assets:clean" in tasks:
         ctx.log.info("Running: rake assets:clean")
-        ctx.run(["bundle", "exec", "rake", "assets:clean"], env=rake_env)
+        ctx.run(["bundle", "exec", "rake", "assets:clean"], env=rake_env(ctx, env))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slugbuild.buildpacks.ruby import assets, bundler, framework, gemfile_lock, runtime
+from slugbuild.buildpacks.ruby import assets, bundler, framework, gemfile_lock, inventory, runtime
 from slugbuild.buildpacks.ruby.versions import resolve
 
-from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
+from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo, write_profile_script
 from slugbuild.errors import BuildFailed
+from slugbuild.inventory import Inventory
 
 LOCK_MISSING = ("Gemfile.lock is missing: run `bundle install` (or `bundle lock`) and commit Gemfile.lock; "
                 "the build installs exactly the gems it lists")
@@ -19,6 +20,9 @@ class RubyBuildpack:
 
     name = "ruby"
     aliases = ("heroku/ruby",)
+
+    def __init__(self) -> None:
+        self._app: framework.Framework | None = None  # what compile found, rake tasks included
 
     def detect(self, app_dir: Path) -> Detection | None:
         if not (app_dir / "Gemfile").is_file():
@@ -43,14 +47,22 @@ class RubyBuildpack:
         bundler.install(ctx, env)
         bundler.store(ctx, request.version)
         if app.is_rails:
-            assets.precompile(ctx, env)
+            tasks = assets.tasks_of(ctx, env, app)
+            app = app.with_rake_tasks(tasks)
+            assets.precompile(ctx, env, tasks)
+        self._app = app
         write_profile(ctx.app_dir, ruby_dir.relative_to(ctx.app_dir), request.version, app)
 
+    def inventory(self, ctx: BuildContext) -> Inventory:
+        """The locked gems bundler installed, for the SBOM."""
+        return inventory.read(ctx.app_dir)
+
     def release(self, ctx: BuildContext) -> ReleaseInfo:
-        lock_path = ctx.app_dir / "Gemfile.lock"
-        if not lock_path.is_file():
-            return ReleaseInfo(description="Ruby")
-        app = framework.detect(gemfile_lock.read(ctx.app_dir))
+        app = self._app
+        if app is None:  # released without compiling here: what the lock alone says
+            if not (ctx.app_dir / "Gemfile.lock").is_file():
+                return ReleaseInfo(description="Ruby")
+            app = framework.detect(gemfile_lock.read(ctx.app_dir))
         return ReleaseInfo(process_types=dict(app.process_types), config_vars=dict(app.env_defaults),
                            description=app.description)
 
@@ -81,6 +93,4 @@ def profile_script(ruby_dir: Path, version: str, app: framework.Framework) -> st
 
 
 def write_profile(app_dir: Path, ruby_dir: Path, version: str, app: framework.Framework) -> None:
-    path = app_dir / ".profile.d" / "ruby.sh"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(profile_script(ruby_dir, version, app))
+    write_profile_script(app_dir, "ruby.sh", profile_script(ruby_dir, version, app))

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from slugbuild.buildpack import BuildContext
 
 DEFAULT_WITHOUT = "development:test"
+# Heroku's ShellHelpers.blacklist?: config vars that never reach bundler or rake.
+DENIED_CONFIG = ("PATH", "GEM_PATH", "GEM_HOME", "GIT_DIR", "JRUBY_OPTS", "JAVA_OPTS", "JAVA_TOOL_OPTIONS",
+                 "RUBYOPT")
 BUNDLE_DIR = "vendor/bundle"
 
 
@@ -17,16 +21,25 @@ def ruby_api(version: str) -> str:
     return f"{major}.{minor}.0"
 
 
+def user_env(config: Mapping[str, str]) -> dict[str, str]:
+    """The app's config vars as Heroku hands them to bundler and rake: stripped, the deny list left out.
+    Bundler reads its own settings from them, private source credentials (BUNDLE_GEMS__EXAMPLE__COM) too."""
+    return {key: value.strip() for key, value in config.items() if key not in DENIED_CONFIG}
+
+
 def bundle_env(ctx: BuildContext, version: str) -> dict[str, str]:
-    """Bundler's settings for the build; a BUNDLE_WITHOUT config var replaces the default groups."""
+    """Config vars, then bundler's settings for the build over them; a BUNDLE_WITHOUT config var replaces
+    the default groups."""
     without = ctx.config.get("BUNDLE_WITHOUT", DEFAULT_WITHOUT).replace(" ", ":")
     gems = ctx.app_dir / BUNDLE_DIR / "ruby" / ruby_api(version)
     return {
+        **user_env(ctx.config),
         "BUNDLE_WITHOUT": without,
         "BUNDLE_PATH": BUNDLE_DIR,
         "BUNDLE_BIN": f"{BUNDLE_DIR}/bin",
         "BUNDLE_DEPLOYMENT": "1",
         "BUNDLE_GEMFILE": str(ctx.app_dir / "Gemfile"),
+        "BUNDLE_CONFIG": str(ctx.app_dir / ".bundle" / "config"),
         "BUNDLE_DISABLE_VERSION_CHECK": "true",
         "BUNDLE_SILENCE_ROOT_WARNING": "1",
         "NOKOGIRI_USE_SYSTEM_LIBRARIES": "true",
@@ -65,7 +78,8 @@ def install(ctx: BuildContext, env: dict[str, str]) -> None:
     shown = " ".join(f"{k}={env[k]}" for k in ("BUNDLE_WITHOUT", "BUNDLE_PATH", "BUNDLE_BIN",
                                                   "BUNDLE_DEPLOYMENT"))
     ctx.log.info(f"Running: {shown} bundle install -j4")
-    ctx.run(["bundle", "install", "-j4", "--no-clean"], env=env)
+    local = ["--local"] if ctx.offline else []  # --offline: only gems already in vendor/bundle's cache
+    ctx.run(["bundle", "install", "-j4", "--no-clean", *local], env=env)
     ctx.run(["bundle", "clean"], env=env)
 
 

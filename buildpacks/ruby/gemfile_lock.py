@@ -9,9 +9,10 @@ from pathlib import Path
 
 from slugbuild import app_files
 
-# Heroku's reading of the lock (lib/language_pack/helpers/gemfile_lock.rb), JRuby's suffix included.
+# Heroku's reading of the lock (lib/language_pack/helpers/gemfile_lock.rb): the version, a pre-release
+# after `.` or `-` (`3.4.0.rc1`, `3.4.0-preview2`; `3.3.5p100` has none), JRuby's suffix.
 _RUBY_VERSION = re.compile(
-    r"^RUBY VERSION\r?\n {2,3}(ruby (\d{1,6}\.\d{1,6}\.\d{1,6})(?:[-.]pre)?\S*(?: \((jruby) [^)]*\))?)",
+    r"^RUBY VERSION\r?\n {2,3}(ruby (\d{1,6}\.\d{1,6}\.\d{1,6})(?:[-.](\S*))?\S*(?: \((jruby) [^)]*\))?)",
     re.MULTILINE | re.ASCII)
 _BUNDLED_WITH = re.compile(r"^BUNDLED WITH\r?\n\s+(\S+)", re.MULTILINE)
 _SPEC = re.compile(r"^ {4}([A-Za-z0-9_.-]+) \(([^)]+)\)\s*$", re.MULTILINE)
@@ -23,10 +24,18 @@ class GemfileLock:
     """The parts of Gemfile.lock the build needs."""
 
     ruby_version: str | None = None  # "3.1.2"
+    ruby_pre: str | None = None  # "rc1" for `ruby 3.4.0.rc1`, None for a release
     ruby_line: str | None = None  # "ruby 3.1.2p20", as the lock spells it
     jruby: bool = False
     bundled_with: str | None = None
     gems: Mapping[str, str] = field(default_factory=dict)  # name -> version, every locked spec
+
+    @property
+    def ruby_full_version(self) -> str | None:
+        """The version Heroku downloads: `3.4.0.rc1` for a pre-release, `3.1.2` for a release."""
+        if self.ruby_version and self.ruby_pre:
+            return f"{self.ruby_version}.{self.ruby_pre}"
+        return self.ruby_version
 
     def has_gem(self, name: str) -> bool:
         return name in self.gems
@@ -44,8 +53,9 @@ def parse(text: str) -> GemfileLock:
     gems = {name: version.split("-", 1)[0] for name, version in _SPEC.findall(text)}
     return GemfileLock(
         ruby_version=ruby.group(2) if ruby else None,
+        ruby_pre=(ruby.group(3) or None) if ruby else None,
         ruby_line=ruby.group(1) if ruby else None,
-        jruby=bool(ruby and ruby.group(3)),
+        jruby=bool(ruby and ruby.group(4)),
         bundled_with=bundled.group(1) if bundled else None,
         gems=gems,
     )

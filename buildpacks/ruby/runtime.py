@@ -2,35 +2,50 @@
 
 from __future__ import annotations
 
-import platform
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from slugbuild.buildpacks.ruby import presence
 from slugbuild.buildpacks.ruby.versions import RubyRequest
 
+from slugbuild.atomic import published_sha256
 from slugbuild.buildpack import BuildContext, Runtime
+from slugbuild.buildpack import host_arch as machine_arch
 from slugbuild.errors import BuildFailed, DownloadFailed
-from slugbuild.fetch import Fetcher, NotFound
+from slugbuild.fetch import NotFound
 
 UPSTREAM_BASE = "https://heroku-buildpack-ruby.s3.dualstack.us-east-1.amazonaws.com"
 MIRROR_ENV = "SLUGBUILD_RUBY_MIRROR"
 STACKS_WITHOUT_ARCH = ("heroku-20", "heroku-22")  # older stacks predate the <arch> path segment
-_ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+SUPPORTED_RUBIES_URL = "https://devcenter.heroku.com/articles/ruby-support#supported-runtimes"
+
+
+class RubyVersionMissing(BuildFailed):
+    """Heroku's words for a Ruby built for no stack, then where slugbuild looked and the fix."""
+
+    def __init__(self, version: str, url: str) -> None:
+        super().__init__(f"The Ruby version you are trying to install does not exist: ruby-{version} ({url} "
+                         "is not there); set a released version with `ruby \"x.y.z\"` in the Gemfile and run "
+                         f"`bundle update --ruby` (Heroku's list: {SUPPORTED_RUBIES_URL})")
 
 
 class RubyNotOnStack(BuildFailed):
-    def __init__(self, version: str, stack: str, url: str) -> None:
-        super().__init__(f"Ruby {version} is not available for {stack} ({url} does not exist); pick a "
-                         f"Ruby built for {stack} and run `bundle update --ruby`, or use another stack")
+    """Heroku's words for a Ruby built for other stacks only (or none slugbuild could ask about)."""
+
+    def __init__(self, version: str, stack: str, url: str, elsewhere: list[str]) -> None:
+        where = f"; it is built for {', '.join(elsewhere)}" if elsewhere else ""
+        other = f"build with --stack {elsewhere[-1]}" if elsewhere else "use another stack"
+        super().__init__(f"The Ruby version you are trying to install does not exist on this stack: "
+                         f"ruby-{version} on {stack} ({url} is not there){where}; pick a Ruby built for "
+                         f"{stack} and run `bundle update --ruby`, or {other}")
 
 
 def host_arch() -> str:
-    """Debian's name for this machine's architecture, as in Heroku's URLs (amd64, arm64)."""
-    machine = platform.machine().lower()
-    if machine not in _ARCHES:
-        raise BuildFailed(f"no Ruby binaries for machine type {machine!r}; build on amd64 or arm64")
-    return _ARCHES[machine]
+    """Debian's name for this machine's architecture, as in the Ruby download URLs (amd64, arm64)."""
+    return machine_arch("Ruby")
 
 
 def stack_path(stack: str, arch: str) -> str:
@@ -46,34 +61,31 @@ def tarball_url(env: Mapping[str, str], stack: str, version: str, arch: str | No
     return f"{base_url(env)}/{stack_path(stack, arch or host_arch())}/ruby-{version}.tgz"
 
 
-def published_sha256(fetcher: Fetcher, url: str, *, offline: bool) -> str | None:
-    """The hex digest in `<url>.sha256` when the server publishes one (upstream does not), else None."""
-    try:
-        text = fetcher.fetch_text(url + ".sha256")
-    except NotFound:
-        return None
-    except DownloadFailed:
-        if offline:  # the sidecar was never cached: the pinned digest checks the tarball instead
-            return None
-        raise
-    digest = (text.split() or [""])[0].lower()
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise DownloadFailed(f"{url}.sha256 does not start with a sha256 hex digest; fix the mirror")
-    return digest
+def not_found(ctx: BuildContext, version: str, url: str) -> BuildFailed:
+    """The error for a Ruby missing at `url`: on no stack at all, or on this one only (offline: unknown)."""
+    if ctx.offline:
+        return RubyNotOnStack(version, ctx.stack, url, [])
+    elsewhere = presence.stacks_with(lambda stack: tarball_url(ctx.env, stack, version), ctx.stack)
+    if elsewhere:
+        return RubyNotOnStack(version, ctx.stack, url, elsewhere)
+    return RubyVersionMissing(version, url)
 
 
 def install(ctx: BuildContext, request: RubyRequest) -> Path:
     """Put Ruby in vendor/ruby-<version> (linked from the cache's unpacked copy), record it, return it."""
     origin = "default" if request.source == "default" else f"from {request.source}"
     ctx.log.step(f"Installing ruby {request.version} ({origin})")
-    url = tarball_url(ctx.env, ctx.stack, request.version)
-    digest = published_sha256(ctx.fetcher, url, offline=ctx.offline)
+    if pin := ctx.pinned("ruby"):
+        url, digest = pin.url, pin.sha256
+    else:
+        url = tarball_url(ctx.env, ctx.stack, request.version)
+        digest = published_sha256(ctx.fetcher, url, offline=ctx.offline)
     dest = ctx.app_dir / "vendor" / f"ruby-{request.version}"
     shutil.rmtree(dest, ignore_errors=True)
     try:
         tree = ctx.fetcher.install(url, digest, dest, label=f"ruby-{request.version}.tgz")
     except NotFound:
-        raise RubyNotOnStack(request.version, ctx.stack, url) from None
+        raise not_found(ctx, request.version, url) from None
     if not tree.verified:
         ctx.log.info(f"{url} has no published checksum; using sha256 {tree.sha256[:12]} pinned at "
                      "first download")

@@ -86,3 +86,21 @@ def test_gotoolchain_local_refuses_a_newer_go_mod_in_one_line(run_cli, mirror_en
     assert "go.mod requires go >= 1.99" in result.stderr
     assert "GOTOOLCHAIN=local" in result.stderr
     assert not (tmp_path / "slug.tgz").exists()
+
+
+def test_a_module_without_main_package_builds_dot_and_offers_no_process_types(run_cli, mirror_env, go_cache,
+                                                                              tmp_path):
+    # heroku/heroku-buildpack-go bin/compile: no main package -> `go install .` with a warning, no Procfile
+    env = {**mirror_env, "SLUGBUILD_CACHE_DIR": str(go_cache)}
+    report, log = build(run_cli, FIXTURES / "go-library-only", tmp_path / "slug.tgz", env)
+    assert report["process_types"] == {}
+    assert "No main packages found in module example.com/library" in log
+
+
+def test_a_procfile_means_no_default_web(run_cli, mirror_env, go_cache, tmp_path):
+    source = tmp_path / "src"
+    shutil.copytree(FIXTURES / "go-two-commands", source)
+    (source / "Procfile").write_text("worker: bin/worker\n")
+    env = {**mirror_env, "SLUGBUILD_CACHE_DIR": str(go_cache)}
+    report, _ = build(run_cli, source, tmp_path / "slug.tgz", env)
+    assert report["process_types"] == {"worker": "bin/worker"}

@@ -169,3 +169,48 @@ def test_the_server_never_imports_the_client():
                     for alias in node.names}
         platform = {m for m in modules if m and m.startswith("slugbuild.platform")}
         assert all(m.startswith("slugbuild.platform.server") for m in platform), (path, platform)
+
+
+def test_serve_reads_the_key_from_key_file_and_help_warns_that_key_shows_in_ps(run_cli, tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text("key-from-a-file-456\n")
+    proc, banner = _start_serve(tmp_path / "data", "--key-file", str(key_file))
+    url = _url_from(banner)
+    good = requests.get(f"{url}/apps", headers=_headers("key-from-a-file-456"), timeout=30)
+    code, out, err = _stop(proc)
+    assert good.status_code == 200 and code == 0
+    assert f'export HEROKU_API_KEY="$(cat {key_file})"' in "\n".join(banner)
+    assert "key-from-a-file-456" not in "\n".join(banner) + out + err
+    help_text = " ".join(run_cli("serve", "--help").stdout.split())
+    assert "--key-file" in help_text and "other users can read it in `ps`" in help_text
+
+
+def test_a_missing_key_file_is_one_line(run_cli, tmp_path):
+    result = run_cli("serve", "--port", "0", "--data-dir", tmp_path / "data", "--key-file", tmp_path / "nope")
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert result.last_error_line.endswith(
+        f"--key-file {tmp_path / 'nope'}: No such file or directory; give a readable file holding the key")
+
+
+def test_a_state_from_a_newer_slugbuild_stops_serve_in_one_line(run_cli, tmp_path):
+    import sqlite3
+
+    proc, _ = _start_serve(tmp_path / "data", "--key", "k")
+    _stop(proc)
+    with sqlite3.connect(tmp_path / "data" / "api.sqlite3") as db:
+        db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 'x')")
+    result = run_cli("serve", "--port", "0", "--data-dir", tmp_path / "data", "--key", "k")
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert "schema version 999, from a newer slugbuild" in result.last_error_line
+    assert result.last_error_line.endswith("upgrade slugbuild, or point --data-dir elsewhere")
+
+
+def test_serve_with_two_workers_answers_and_stops_cleanly(tmp_path):
+    proc, banner = _start_serve(tmp_path / "data", "--key", "k", "--workers", "2")
+    url = _url_from(banner)
+    made = requests.post(f"{url}/apps", json={"name": "twoworkers"}, headers=_headers("k"), timeout=30)
+    listed = [requests.get(f"{url}/apps", headers=_headers("k"), timeout=30).json() for _ in range(6)]
+    code, out, err = _stop(proc, signal.SIGTERM)
+    assert made.status_code == 201
+    assert all([app["name"] for app in apps] == ["twoworkers"] for apps in listed)
+    assert code == 0 and "Traceback" not in err and out.splitlines()[-1] == "-----> Stopped"

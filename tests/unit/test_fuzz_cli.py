@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,10 +32,19 @@ def place(tmp_path_factory) -> Path:
     return root
 
 
+@contextlib.contextmanager
+def restored(sigterm: object) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+
+
 def main_says(argv: list[str]) -> tuple[int, str]:
     """Run the CLI in-process: (exit status, stderr); any exception but argparse's exit fails the test."""
     err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+    sigterm = signal.getsignal(signal.SIGTERM)  # main() installs its own; later tests expect the default
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err), restored(sigterm):
         try:
             status = cli.main(argv)
         except SystemExit as exc:  # argparse: usage and one `error:` line

@@ -23,13 +23,21 @@ from slugbuild.log import RecordingLog
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "go"
 # The stub records each call with the settings that matter, lists $FAKE_GO_MAINS as the main packages,
-# and `go install` writes one file per main package into GOBIN and something into GOCACHE.
+# and `go install` writes into GOBIN one file per main package its arguments name (an import path,
+# `./...`, `./dir/...` or `./dir`), and something into GOCACHE.
 FAKE_GO = """#!/bin/sh
 echo "go $* | GOTOOLCHAIN=$GOTOOLCHAIN GOPROXY=$GOPROXY GOFLAGS=$GOFLAGS" >> "$FAKE_GO_LOG"
+built() { echo "$1"; echo built > "$GOBIN/${1##*/}"; }
 case "$1" in
   list) for p in $FAKE_GO_MAINS; do echo "$p"; done ;;
-  install) mkdir -p "$GOBIN" "$GOCACHE"; touch "$GOCACHE/entry"
-           for p in $FAKE_GO_MAINS; do echo built > "$GOBIN/${p##*/}"; done ;;
+  install) mkdir -p "$GOBIN" "$GOCACHE"; touch "$GOCACHE/entry"; printf 'internal/abi\nruntime\nnet/http\n'
+    for a in "$@"; do for p in $FAKE_GO_MAINS; do
+      case "$a" in
+        ./...|"$p") built "$p" ;;
+        ./*/...) d="${a#./}"; d="${d%/...}"; case "$p" in */"$d"/*) built "$p" ;; esac ;;
+        ./*) case "$p" in */"${a#./}") built "$p" ;; esac ;;
+      esac
+    done; done ;;
 esac
 """
 
@@ -171,9 +179,64 @@ def test_no_version_in_go_mod_uses_the_default_with_a_warning(tmp_path):
                                  "the version you test with) to go.mod."]
 
 
-def test_no_main_package_fails_in_one_line(go_app):
-    with pytest.raises(BuildFailed, match=r"^no main package in \./\.\.\.: add a `package main`"):
-        build(go_app, mains="")
+def test_no_main_package_installs_dot_with_herokus_warning_and_offers_no_process_types(tmp_path):
+    # heroku/heroku-buildpack-go bin/compile: "No main packages found in module", then handleDefaultPkgSpec
+    app = GoApp(tmp_path, FIXTURES / "go-library-only")
+    procs, log, _ = build(app, mains="")
+    assert procs == {}
+    [install] = [c.split(" | ")[0] for c in app.calls() if c.startswith("go install")]
+    assert install.endswith("-buildvcs=false .")
+    assert log.texts("warn") == [
+        "No main packages found in module example.com/library; installing package '.' (the default). "
+        "To install others, add `// +heroku install ./cmd/...` to go.mod"]
+
+
+MOD_CMD_MAINS = "github.com/heroku/fixture/cmd/fixture github.com/heroku/fixture/cmd/other"
+
+
+def test_herokus_mod_cmd_installs_and_names_every_main_package(tmp_path):
+    # heroku/heroku-buildpack-go test/run.sh testModcmdDetection, fixture test/fixtures/mod-cmd
+    app = GoApp(tmp_path, FIXTURES / "go-heroku-mod-cmd")
+    procs, log, _ = build(app, {"GOVERSION": "1.25.5"}, mains=MOD_CMD_MAINS)
+    assert procs == {"fixture": "bin/fixture", "other": "bin/other"}
+    infos = log.texts("info")
+    at = infos.index("Detected the following main packages to install:")
+    assert infos[at + 1:at + 3] == MOD_CMD_MAINS.split()
+    [install] = [c.split(" | ")[0] for c in app.calls() if c.startswith("go install")]
+    assert install.endswith(f"-buildvcs=false {MOD_CMD_MAINS}")
+
+
+def test_herokus_package_spec_override_installs_only_what_it_names(tmp_path):
+    # heroku/heroku-buildpack-go test/run.sh testModPackageSpecOverride: bin/other is not built. Heroku's
+    # setupProcfile would still write `other: bin/other`; slugbuild leaves out what was not built.
+    app = GoApp(tmp_path, FIXTURES / "go-heroku-mod-cmd")
+    procs, log, _ = build(app, {"GOVERSION": "1.25.5", "GO_INSTALL_PACKAGE_SPEC": "./cmd/fixture"},
+                          mains=MOD_CMD_MAINS)
+    assert not (app.app_dir / "bin" / "other").exists()
+    assert procs == {"fixture": "bin/fixture"}
+    assert any(w.startswith("Using the GO_INSTALL_PACKAGE_SPEC config var (./cmd/fixture)")
+               for w in log.texts("warn"))
+
+
+def test_herokus_mod_install_builds_the_comment_and_a_procfile_means_no_default_types(tmp_path):
+    # heroku/heroku-buildpack-go test/run.sh testModInstall, fixture test/fixtures/mod-install (it has a
+    # Procfile, so setupProcfile writes nothing and go list is not needed)
+    app = GoApp(tmp_path, FIXTURES / "go-heroku-mod-install")
+    mains = ("github.com/heroku/fixture/cmd/fixture1 github.com/heroku/fixture/cmd/fixture2 "
+             "github.com/heroku/fixture/other")
+    procs, _, _ = build(app, mains=mains)
+    assert procs == {}
+    assert sorted(p.name for p in (app.app_dir / "bin").iterdir()) == ["fixture1", "fixture2", "other"]
+    assert [c.split(" ")[1] for c in app.calls()] == ["install"]
+    [install] = [c.split(" | ")[0] for c in app.calls()]
+    assert install.endswith("-buildvcs=false ./cmd/... ./other")
+
+
+def test_a_procfile_with_only_a_worker_gets_no_web(go_app):
+    (go_app.app_dir / "Procfile").write_text("worker: bin/hello --work\n")
+    procs, _, _ = build(go_app)
+    assert procs == {}
+    assert (go_app.app_dir / "bin" / "hello").is_file()
 
 
 def test_a_bin_file_in_the_way_fails_in_one_line(go_app):
@@ -206,3 +269,19 @@ def test_detection(tmp_path):
 ])
 def test_binary_names_follow_go_install(path, name):
     assert binary_name(path) == name
+
+
+def test_offline_go_uses_only_the_module_cache(go_app):
+    ctx = go_app.context({"GOPROXY": "https://proxy.example"})
+    ctx.offline = True
+    GoBuildpack().compile(ctx)
+    [install] = [c for c in go_app.calls() if c.startswith("go install")]
+    assert install.endswith("| GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-modcacherw -mod=mod")
+
+
+@pytest.mark.parametrize(("module", "mains"), [("example.com/hello", "example.com/hello"),
+                                                ("hello", "hello hello/cmd/worker")])
+def test_a_cold_build_shows_the_apps_packages_not_the_standard_librarys(go_app, module, mains):
+    (go_app.app_dir / "go.mod").write_text(f"module {module}\n\ngo 1.25\n")
+    _, log, _ = build(go_app, mains=mains)
+    assert log.texts("child") == mains.split()

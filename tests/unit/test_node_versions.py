@@ -57,10 +57,40 @@ def test_missing_engines_names_its_source(index):
 
 
 @pytest.mark.parametrize(("requested", "expected"), [(">= 16", "24.11.1"), (">=20", "24.11.1"),
-                                                     ("22 || 26", "22.21.1")])
-def test_a_best_match_above_the_newest_lts_falls_back_to_the_best_at_or_below_it(index, requested, expected):
+                                                     ("22 || >=24.10", "24.11.1")])
+def test_a_pick_above_the_newest_lts_falls_back_to_the_newest_of_the_lts_major(index, requested, expected):
     resolution = versions.resolve(requested, index)
     assert (resolution.version, resolution.capped_from) == (expected, "26.1.0")
+
+
+@pytest.mark.parametrize("requested", ["^22 || >=25", "22 || 26", "^20 || ^26"])
+def test_a_range_admitting_no_release_of_the_lts_major_keeps_its_pick(index, requested):
+    # Heroku caps only at a release of the LTS major the range admits (find_lts_ceiling); none here.
+    resolution = versions.resolve(requested, index)
+    assert (resolution.version, resolution.capped_from) == ("26.1.0", None)
+
+
+# heroku/heroku-buildpack-nodejs resolve-version/src/main.rs: its test inventory (24 the LTS major) and
+# the e2e_* and lts_ceiling_* expectations: (range, resolved major, capped).
+UPSTREAM_INVENTORY = [("25.0.0", False), ("24.10.0", "Krypton"), ("22.21.0", "Jod"), ("18.20.8", "Hydrogen")]
+
+
+@pytest.mark.parametrize(("requested", "major", "capped"), [
+    (">= 22", 24, True), ("22.x", 22, False), ("22.21.0", 22, False), (">= 24", 24, True),
+    ("24.x", 24, False),
+    ("24.10.0", 24, False), (">=25.x", 25, False), ("25.x", 25, False), ("25.0.0", 25, False),
+    (">=22.x <25.x", 24, False), (">=25.x <27.x", 25, False), (">=24.x <25.x", 24, False), ("*", 24, False),
+])
+def test_herokus_resolver_expectations(requested, major, capped):
+    index = NodeIndex.parse(index_json(UPSTREAM_INVENTORY), "file:///mirror/index.json")
+    resolution = versions.resolve(requested, index)
+    assert (int(resolution.version.split(".")[0]), resolution.capped_from is not None) == (major, capped)
+
+
+def test_herokus_wide_range_is_not_capped_when_allowed():
+    # resolve-version/src/main.rs e2e_wide_range_not_downgraded_when_allowed
+    index = NodeIndex.parse(index_json(UPSTREAM_INVENTORY), "file:///mirror/index.json")
+    assert versions.resolve(">=22.x", index, allow_wide_range=True).version == "25.0.0"
 
 
 def test_wide_range_cap_can_be_turned_off(index):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
 from node_fakes import make_mirror
+from ruby_fakes import RubyApp
 from slugbuild.buildpacks.node import NodeBuildpack
 from slugbuild.buildpacks.ruby import RubyBuildpack, runtime
 from slugbuild.buildpacks.ruby.buildpack import LOCK_MISSING, profile_script
@@ -18,79 +16,12 @@ from slugbuild.buildpacks.ruby.framework import detect as detect_framework
 from slugbuild.buildpacks.ruby.gemfile_lock import read as read_lock
 from slugbuild.buildpacks.ruby.versions import DEFAULT_RUBY
 
-from slugbuild.buildpack import BuildContext, Detection
+from slugbuild.buildpack import Detection
 from slugbuild.errors import BuildFailed, DownloadFailed
-from slugbuild.fetch import Fetcher
 from slugbuild.log import RecordingLog
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
-STACK = "heroku-24"
-# Stubs standing in for Ruby's programs: each records how it was called in $FAKE_RUBY_LOG.
-STUBS = {
-    "bin/ruby": 'echo "ruby $*" >> "$FAKE_RUBY_LOG"\n',
-    "bin/bundle": """echo "bundle $* WITHOUT=$BUNDLE_WITHOUT DEPLOYMENT=$BUNDLE_DEPLOYMENT \
-PATH=$BUNDLE_PATH" >> "$FAKE_RUBY_LOG"
-case "$1" in
-  install) mkdir -p vendor/bundle/ruby/3.1.0/gems/rack-2.2.8 ;;
-  exec) shift; exec "$@" ;;
-esac
-""",
-    "bin/rake": """echo "rake $* RAILS_ENV=$RAILS_ENV" >> "$FAKE_RUBY_LOG"
-[ "$1" = assets:precompile ] && echo "node for assets: $(command -v node)" >> "$FAKE_RUBY_LOG"
-if [ "$1" = -P ]; then
-  if [ -n "$FAKE_RAKE_FAILS" ]; then echo "rake aborted!" >&2; echo "$FAKE_RAKE_FAILS" >&2; exit 1; fi
-  for task in $FAKE_RAKE_TASKS; do echo "rake $task"; echo "    environment"; done
-fi
-""",
-}
-
-
-def fake_ruby_tgz() -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, body in STUBS.items():
-            data = ("#!/bin/sh\n" + body).encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-class RubyApp:
-    """An app dir, a file:// mirror holding a fake Ruby 3.1.2, a cache, and a context to compile with."""
-
-    def __init__(self, root: Path, fixture: str = "ruby-rack", *, sidecar: bool = True) -> None:
-        self.root = root
-        self.app_dir = root / "app"
-        shutil.copytree(FIXTURES / fixture, self.app_dir)
-        self.mirror = root / "mirror"
-        self.tarball = self.mirror / runtime.stack_path(STACK, runtime.host_arch()) / "ruby-3.1.2.tgz"
-        self.tarball.parent.mkdir(parents=True)
-        self.tarball.write_bytes(fake_ruby_tgz())
-        self.sha256 = hashlib.sha256(self.tarball.read_bytes()).hexdigest()
-        if sidecar:
-            Path(f"{self.tarball}.sha256").write_text(f"{self.sha256}  ruby-3.1.2.tgz\n")
-        self.calls_file = root / "calls.log"
-
-    def context(self, config: dict[str, str] | None = None, log: RecordingLog | None = None,
-                **env: str) -> BuildContext:
-        log = log or RecordingLog()
-        cache = self.root / "cache"
-        base_env = {"PATH": "/usr/bin:/bin", "SLUGBUILD_RUBY_MIRROR": self.mirror.as_uri(),
-                    "FAKE_RUBY_LOG": str(self.calls_file), **env}
-        return BuildContext(self.app_dir, cache / "ruby", self.root / "env", base_env, config or {}, STACK,
-                            Fetcher(cache, log, retries=0), log)
-
-    def compile(self, config: dict[str, str] | None = None, **env: str) -> RecordingLog:
-        log = RecordingLog()
-        RubyBuildpack().compile(self.context(config, log, **env))
-        return log
-
-    def calls(self) -> list[str]:
-        return self.calls_file.read_text().splitlines() if self.calls_file.exists() else []
-
-
 @pytest.fixture
 def ruby_app(tmp_path) -> RubyApp:
     return RubyApp(tmp_path)
@@ -152,7 +83,13 @@ def test_a_sidecar_that_does_not_match_fails_the_build(ruby_app):
 
 def test_a_version_missing_on_the_stack_says_so(tmp_path):
     app = RubyApp(tmp_path, "ruby-not-on-stack")
-    with pytest.raises(BuildFailed, match="^Ruby 2.7.8 is not available for heroku-24 .*2.7.8.tgz does not"):
+    with pytest.raises(BuildFailed, match="^The Ruby version you are trying to install does not exist: "
+                                          "ruby-2.7.8 .*2.7.8.tgz is not there"):
+        app.compile()
+    elsewhere = "does not exist on this stack: ruby-2.7.8 on heroku-24 .*; it is built for heroku-22;"
+    with pytest.raises(BuildFailed, match=f"^The Ruby version you are trying to install {elsewhere}"):
+        (app.mirror / "heroku-22").mkdir()
+        (app.mirror / "heroku-22" / "ruby-2.7.8.tgz").write_bytes(b"there")
         app.compile()
 
 
@@ -243,10 +180,12 @@ def test_rails_without_the_task_skips_precompilation(tmp_path):
     assert "Asset precompilation skipped: the app has no assets:precompile rake task" in log.texts("info")
 
 
-def test_committed_assets_skip_rake_entirely(tmp_path):
+def test_committed_assets_skip_precompile(tmp_path):
+    # Rails4#run_assets_precompile_rake_task returns before the task runs; the tasks are still listed, as
+    # Heroku's default_process_types asks whether jobs:work exists.
     app = RubyApp(tmp_path, "ruby-rails-assets-committed")
     log = app.compile(FAKE_RAKE_TASKS="assets:precompile")
-    assert not [c for c in app.calls() if c.startswith("rake")]
+    assert [c for c in app.calls() if c.startswith("rake")] == ["rake -P RAILS_ENV=production"]
     assert "Detected manifest file, assuming assets were compiled locally" in log.texts("info")
 
 
@@ -286,7 +225,15 @@ def test_no_version_in_the_lock_installs_the_default_and_warns(tmp_path):
     app = RubyApp(tmp_path, "ruby-no-version")
     log = RecordingLog()
     # The fake mirror has only 3.1.2: what matters here is what was asked for, and the warning.
-    with pytest.raises(BuildFailed, match=f"^Ruby {DEFAULT_RUBY} is not available for heroku-24"):
+    with pytest.raises(BuildFailed, match=f"^The Ruby version .* does not exist: ruby-{DEFAULT_RUBY} "):
         RubyBuildpack().compile(app.context(log=log))
     assert f"Installing ruby {DEFAULT_RUBY} (default)" in log.texts("step")
     assert [w for w in log.texts("warn") if w.startswith("Gemfile.lock declares no Ruby version")]
+
+
+def test_offline_bundler_installs_only_from_gems_it_already_has(ruby_app):
+    ctx = ruby_app.context()
+    ctx.offline = True
+    RubyBuildpack().compile(ctx)
+    assert ruby_app.calls()[0] == (
+        "bundle install -j4 --no-clean --local WITHOUT=development:test DEPLOYMENT=1 PATH=vendor/bundle")

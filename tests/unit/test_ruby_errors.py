@@ -15,13 +15,21 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
                      "Gemfile.lock; the build installs exactly the gems it lists"),
     ("ruby-jruby", "Gemfile.lock asks for JRuby (ruby 3.1.4p0 (jruby 9.4.5.0)), which slugbuild does not "
                    "build; use MRI Ruby (`ruby \"x.y.z\"` in the Gemfile, then `bundle update --ruby`)"),
-    ("ruby-not-on-stack", "Ruby 2.7.8 is not available for heroku-24 "
-                          "({mirror}/heroku-24/{arch}/ruby-2.7.8.tgz does not exist); pick a Ruby built for "
-                          "heroku-24 and run `bundle update --ruby`, or use another stack"),
+    # heroku/heroku-buildpack-ruby lib/language_pack/ruby.rb install_ruby: the stacks that have it named
+    ("ruby-not-on-stack", "The Ruby version you are trying to install does not exist on this stack: "
+                          "ruby-2.7.8 on heroku-24 ({mirror}/heroku-24/{arch}/ruby-2.7.8.tgz is not there); "
+                          "it is built for heroku-22; pick a Ruby built for heroku-24 and run `bundle update "
+                          "--ruby`, or build with --stack heroku-22"),
+    # heroku/heroku-buildpack-ruby spec/hatchet/ruby_spec.rb "bad ruby version": set_ruby_version 2.9.0.lol
+    ("ruby-version-lol",
+     "The Ruby version you are trying to install does not exist: ruby-2.9.0.lol ({mirror}/heroku-24/{arch}/"
+     "ruby-2.9.0.lol.tgz is not there); set a released version with `ruby \"x.y.z\"` in the Gemfile and run "
+     "`bundle update --ruby` (Heroku's list: https://devcenter.heroku.com/articles/ruby-support#supported-runtimes)"),
 ])
 def test_bad_ruby_apps_end_in_one_line(run_cli, tmp_path, fixture, message):
-    mirror = tmp_path / "empty-mirror"
-    mirror.mkdir()
+    mirror = tmp_path / "mirror"
+    (mirror / "heroku-22").mkdir(parents=True)
+    (mirror / "heroku-22" / "ruby-2.7.8.tgz").write_bytes(b"only its presence is asked about")
     result = run_cli("build", FIXTURES / fixture, "-o", tmp_path / "slug.tgz", "--buildpack", "ruby",
                      env={"SLUGBUILD_RUBY_MIRROR": mirror.as_uri(), "STACK": "heroku-24"})
     assert result.exit_code == 1

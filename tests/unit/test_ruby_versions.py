@@ -70,3 +70,34 @@ def test_lock_gems_and_bundler_version():
     assert lock.bundled_with == "2.3.7"
     assert lock.gems["railties"] == "7.0.8" and lock.gem_major("railties") == 7
     assert "rails (~> 7.0.8)" not in lock.gems  # DEPENDENCIES entries are not locked specs
+
+
+# heroku/heroku-buildpack-ruby spec/helpers/gemfile_lock_spec.rb ("handles RC dot syntax", "handles pre
+# without a number", "handles preview dot syntax", "captures jruby version") and ruby_version_spec.rb:
+# the version, its pre-release and what Heroku downloads (version_for_download without `ruby-`).
+@pytest.mark.parametrize(("line", "version", "pre", "download"), [
+    ("ruby 3.4.0.rc1", "3.4.0", "rc1", "3.4.0.rc1"),
+    ("ruby 3.4.0.lol", "3.4.0", "lol", "3.4.0.lol"),
+    ("ruby 3.4.0.preview2", "3.4.0", "preview2", "3.4.0.preview2"),
+    ("ruby 3.2.3.rc1", "3.2.3", "rc1", "3.2.3.rc1"),
+    ("ruby 3.4.0-preview2", "3.4.0", "preview2", "3.4.0.preview2"),
+    ("ruby 3.3.5p100", "3.3.5", None, "3.3.5"),
+    ("ruby 2.5.7p001 (jruby 9.2.13.0)", "2.5.7", None, "2.5.7"),
+])
+def test_pre_releases_are_kept_whole(line, version, pre, download):
+    lock = parse(f"RUBY VERSION\n   {line}\n\nBUNDLED WITH\n   2.3.4\n")
+    assert (lock.ruby_version, lock.ruby_pre, lock.ruby_full_version) == (version, pre, download)
+
+
+def test_a_pre_release_is_what_the_build_installs(tmp_path):
+    (tmp_path / "Gemfile.lock").write_text("RUBY VERSION\n   ruby 3.4.0.rc1\n\nBUNDLED WITH\n   2.6.2\n")
+    (tmp_path / "Gemfile").write_text('ruby "3.4.0.rc1"\n')
+    request = resolve(tmp_path, read(tmp_path))
+    assert (request.version, request.requested, request.warnings) == ("3.4.0.rc1", "ruby 3.4.0.rc1", ())
+
+
+@pytest.mark.parametrize("line", ["ruby 3.4.0./../../../tmp/x", "ruby 3.4.0.rc1/..", "ruby 3.4.0-a.b"])
+def test_a_pre_release_that_is_not_a_name_is_refused_in_one_line(tmp_path, line):
+    (tmp_path / "Gemfile.lock").write_text(f"RUBY VERSION\n   {line}\n")
+    with pytest.raises(BuildFailed, match=r"^Gemfile.lock RUBY VERSION '.*' is not a Ruby version: only "):
+        resolve(tmp_path, read(tmp_path))

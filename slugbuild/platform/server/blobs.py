@@ -12,17 +12,31 @@ import contextlib
 import hashlib
 import hmac
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 from urllib.parse import urlencode
 
 from slugbuild.platform.server.problems import ApiProblem
+from slugbuild.platform.server.store import Slug
 
-CHUNK_B = 1 << 20
 DEFAULT_TTL_S = 3600
+EXPIRES = re.compile(r"^[0-9]{1,12}$")  # ASCII digits only: int() reads other scripts' digits too
+
+
+class Blobs(Protocol):
+    """Where slug blobs live: files on this server, or an object store (slugbuild.platform.server.s3)."""
+
+    streams_through_server: bool  # True when blob URLs reach this server's /blobs/ route
+
+    def url(self, base_url: str, slug: Slug, method: str) -> str: ...
+
+    def seal(self, slug: Slug) -> Slug: ...
+
+    def remove(self, slug_id: str) -> None: ...
 
 
 def parse_id(text: str) -> str | None:
@@ -34,7 +48,9 @@ def parse_id(text: str) -> str | None:
 
 
 class BlobStore:
-    """Blob files for slugs and the signed URLs that reach them."""
+    """Blob files for slugs and the signed URLs that reach them; the bytes pass through this server."""
+
+    streams_through_server = True
 
     def __init__(self, root: Path, secret: bytes, ttl_s: int = DEFAULT_TTL_S,
                  clock: Callable[[], float] = time.time) -> None:
@@ -66,7 +82,7 @@ class BlobStore:
         """Raise ApiProblem (403) unless the query carries a valid, unexpired signature for this request."""
         expires_text = (query.get("Expires") or [""])[0]
         signature = (query.get("Signature") or [""])[0]
-        if not expires_text.isdigit() or not signature:
+        if not EXPIRES.match(expires_text) or not signature:
             raise ApiProblem(403, "forbidden", "This blob URL is not signed; ask the API for a new URL.")
         expected = self._signature(method, slug_id, int(expires_text))
         if not hmac.compare_digest(expected, signature):
@@ -75,32 +91,21 @@ class BlobStore:
         if int(expires_text) < self._clock():
             raise ApiProblem(403, "forbidden", "This blob URL has expired; ask the API for a new URL.")
 
-    def receive(self, slug_id: str, body: BinaryIO, length: int) -> str:
-        """Write exactly `length` bytes from `body` in chunks; returns their sha256 hex digest.
+    def url(self, base_url: str, slug: Slug, method: str) -> str:
+        """The slug's blob URL for `method` (PUT or GET), on this server."""
+        return self.signed_url(base_url, slug.id, method)
 
-        The bytes go to a temporary file renamed into place only when complete, so a broken upload
-        never replaces a good blob.
-        """
+    def partial(self, slug_id: str) -> Path:
+        """A fresh temporary path beside the blob, for an upload to be renamed into place when whole."""
         final = self.path(slug_id)
-        partial = final.with_name(f".{final.name}.{uuid.uuid4().hex}.part")
-        digest = hashlib.sha256()
-        try:
-            with partial.open("wb") as out:
-                remaining = length
-                while remaining:
-                    chunk = body.read(min(CHUNK_B, remaining))
-                    if not chunk:
-                        raise ApiProblem(400, "bad_request",
-                                          f"The upload ended after {length - remaining} of {length} bytes; "
-                                          "send the whole slug again.")
-                    out.write(chunk)
-                    digest.update(chunk)
-                    remaining -= len(chunk)
-            os.replace(partial, final)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                partial.unlink()
-        return digest.hexdigest()
+        return final.with_name(f".{final.name}.{uuid.uuid4().hex}.part")
+
+    def place(self, partial: Path, slug_id: str) -> None:
+        os.replace(partial, self.path(slug_id))
+
+    def seal(self, slug: Slug) -> Slug:
+        """A file blob's size and digest were recorded when it was put in place; nothing to check."""
+        return slug
 
     def open(self, slug_id: str) -> BinaryIO | None:
         """The blob opened for reading, or None if it was never uploaded."""

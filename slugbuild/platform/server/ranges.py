@@ -7,12 +7,14 @@ A start written `]v` excludes v and an end written `v[` excludes v. Start and en
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 DEFAULT_MAX = 200
 MAX_MAX = 1000
+_COUNT = re.compile(r"^[0-9]{1,9}$")  # ASCII digits only: int() also reads other scripts' digits
 
 T = TypeVar("T")
 
@@ -76,7 +78,7 @@ def parse(header: str | None, fields: Mapping[str, Callable[[str], Any]], defaul
     start, _, end = bounds.partition("..")
     params = _params(tail)
     raw_max = params.get("max", str(DEFAULT_MAX))
-    if not raw_max.isdigit() or int(raw_max) < 1:
+    if not _COUNT.match(raw_max) or int(raw_max) < 1:
         raise RangeInvalid(f"Range max={raw_max} is not a whole number from 1 to {MAX_MAX}")
     order = params.get("order", "asc")
     if order not in ("asc", "desc"):

@@ -1,0 +1,172 @@
+"""What buildpacks call: a verified file for a URL, an index, or a runtime unpacked once and linked in."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from slugbuild import leases
+from slugbuild.errors import DownloadFailed
+from slugbuild.fetch.cache import DownloadCache, discard, file_name, file_sha256
+from slugbuild.fetch.download import BACKOFF_S, RETRIES, TIMEOUT_S, Downloader, NotFound
+from slugbuild.fetch.trees import MANIFEST, Entry, Tree, first_change, link_tree, read_manifest, unpack_tree
+from slugbuild.log import BuildLog
+
+UNPACKED_DIR = "unpacked"
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file in the cache whose sha256 is known; `verified` is False when it was pinned, not checked."""
+
+    path: Path
+    sha256: str
+    verified: bool
+
+
+class Fetcher:
+    """Fetches runtimes into `cache_dir`, never leaving a partial or unverified file there.
+
+    Downloads are keyed by URL and checksum, written to a temporary file and renamed once verified, so
+    concurrent builds sharing a cache are safe.
+    """
+
+    def __init__(self, cache_dir: Path, log: BuildLog, *, offline: bool = False, retries: int = RETRIES,
+                 backoff_s: float = BACKOFF_S, timeout_s: float = TIMEOUT_S,
+                 on_install: Callable[[Path], None] | None = None) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.log = log
+        self.offline = offline
+        self.on_install = on_install  # told where each runtime went, so the slug can start packing it
+        self._leases: list[leases.Lease] = []
+        self.cache = DownloadCache(self.cache_dir, log)
+        self.downloader = Downloader(log, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s)
+
+    def fetch(self, url: str, sha256: str | None, *, label: str | None = None) -> Download:
+        """The cached, verified file for `url`. Without a sha256 the first download's digest is pinned
+        and every later use is checked against it."""
+        expected = (sha256 or self.cache.pinned(url) or "").lower() or None
+        if expected and (cached := self.cache.cached(url, expected)):
+            return Download(cached, expected, sha256 is not None)
+        if self.offline:
+            raise self._not_cached(url)
+        tmp = self.cache.partial(url)
+        try:
+            self.downloader.download(url, tmp, label or file_name(url))
+            actual = file_sha256(tmp)
+            if expected and actual != expected:
+                pinned = "" if sha256 else " (pinned at its first download)"
+                raise DownloadFailed(f"checksum mismatch for {url}: expected sha256 {expected}{pinned}, "
+                                     f"got {actual}; the download or the mirror is corrupt")
+            final = self.cache.store(tmp, url, actual)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if sha256 is None:
+            self.cache.pin(url, actual)
+        return Download(final, actual, sha256 is not None)
+
+    def fetch_text(self, url: str, *, label: str | None = None) -> str:
+        """An index file (JSON, SHASUMS256.txt): fresh when online, the cached copy with --offline."""
+        cached = self.cache.index_file(url)
+        if self.offline:
+            if cached.is_file():
+                return cached.read_text()
+            raise self._not_cached(url)
+        tmp = self.cache.partial(url, beside=cached)
+        try:
+            self.downloader.download(url, tmp, label, quiet=True)
+            tmp.replace(cached)
+        except NotFound:
+            raise
+        except DownloadFailed as exc:
+            if not cached.is_file():
+                raise
+            self.log.warn(f"{exc}; using the copy cached earlier")
+        finally:
+            tmp.unlink(missing_ok=True)
+        return cached.read_text()
+
+    def install(self, url: str, sha256: str | None, dest: Path, *, strip_components: int = 0,
+                label: str | None = None) -> Tree:
+        """Put the files of the archive at `url` at `dest` (which must not exist): hard links into the tree
+        unpacked in the cache, copies where links cannot be made. Return that cached tree."""
+        dest = Path(dest)
+        if dest.exists() or dest.is_symlink():
+            raise DownloadFailed(f"cannot install {url} into {dest}: it exists; remove it first")
+        tree = self.tree(url, sha256, strip_components=strip_components, label=label)
+        try:
+            try:
+                link_tree(tree, dest)
+            except FileNotFoundError:  # the cached tree went away meanwhile (--clear-cache): once more
+                shutil.rmtree(dest, ignore_errors=True)
+                tree = self.tree(url, sha256, strip_components=strip_components, label=label)
+                link_tree(tree, dest)
+        except OSError as exc:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise DownloadFailed(f"could not install {url} into {dest}: {exc.strerror}; check the "
+                                 "directory and the free space") from None
+        if self.on_install is not None:
+            self.on_install(dest)
+        return tree
+
+    def tree(self, url: str, sha256: str | None, *, strip_components: int = 0,
+             label: str | None = None) -> Tree:
+        """The archive at `url` unpacked in the cache, downloaded and unpacked only when no intact copy is
+        there. Buildpacks must not write into it; `install` gives an app its own view of it."""
+        expected = (sha256 or self.cache.pinned(url) or "").lower() or None
+        name = label or file_name(url)
+        if expected:
+            slot = self._tree_dir(expected, strip_components)
+            if self._hold(slot) and (entries := self._intact(slot, name)) is not None:
+                return Tree(slot / "tree", expected, sha256 is not None, entries, reused=True)
+        download = self.fetch(url, sha256, label=label)
+        slot = self._tree_dir(download.sha256, strip_components)
+        unpack_tree(download.path, slot, strip_components)
+        entries = self._intact(slot, name) if self._hold(slot) else None
+        if entries is None:
+            raise DownloadFailed(f"{slot} changed while it was unpacked; build again")
+        return Tree(slot / "tree", download.sha256, download.verified, entries, reused=False)
+
+    def close(self) -> None:
+        """Let go of the unpacked trees this build used: pruning may remove them from now on."""
+        for lease in self._leases:
+            lease.release()
+        self._leases.clear()
+
+    def unpacked(self) -> list[Path]:
+        """Every unpacked tree in the cache (for pruning)."""
+        with contextlib.suppress(FileNotFoundError):
+            return [p for p in (self.cache_dir / UNPACKED_DIR).iterdir() if not p.name.startswith(".")]
+        return []
+
+    def _hold(self, slot: Path) -> bool:
+        """Lease `slot` until this process ends (a Go toolchain runs from it), so that pruning never
+        removes a tree a build uses; False when the slot is not there."""
+        lease = leases.take(slot)
+        if lease is not None:
+            self._leases.append(lease)
+        return lease is not None
+
+    def _not_cached(self, url: str) -> DownloadFailed:
+        return DownloadFailed(f"--offline: {url} is not in the cache {self.cache_dir}; "
+                              "run the build once online or drop --offline")
+
+    def _tree_dir(self, sha256: str, strip_components: int) -> Path:
+        return self.cache_dir / UNPACKED_DIR / f"{sha256}-strip{strip_components}"
+
+    def _intact(self, slot: Path, name: str) -> tuple[Entry, ...] | None:
+        """The manifest of the tree in `slot` when every entry still matches it; otherwise the slot is
+        discarded (renamed aside, then removed) and None is returned."""
+        if not slot.is_dir():
+            return None
+        entries = read_manifest(slot / MANIFEST)
+        changed = MANIFEST if entries is None else first_change(slot / "tree", entries)
+        if changed is None:
+            return entries
+        self.log.warn(f"the cache's unpacked {name} changed since it was unpacked ({changed}): a build "
+                      "wrote into it; unpacking it again")
+        discard(slot)
+        return None
