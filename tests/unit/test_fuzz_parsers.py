@@ -6,6 +6,8 @@ The `test_regression_*` tests are the cases such a run found, each pinned with t
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -14,6 +16,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+import requests
 from hypothesis import example, given
 from hypothesis import strategies as st
 from slugbuild.buildpacks.go import gomod
@@ -23,8 +26,9 @@ from slugbuild.buildpacks.node import versions as node_versions
 from slugbuild.buildpacks.ruby import bundler, framework, gemfile_lock
 from slugbuild.buildpacks.ruby import versions as ruby_versions
 
-from slugbuild import classic, config, procfile, source
+from slugbuild import classic, config, procfile, source, verify
 from slugbuild.errors import SlugbuildError
+from slugbuild.fetch import download, unpack
 from slugbuild.log import RecordingLog
 from slugbuild.platform import release
 
@@ -289,3 +293,57 @@ def test_any_bin_release_output_gives_release_info_or_one_line(text):
 def test_regression_deeply_nested_bin_release_yaml():
     with pytest.raises(classic.BuildpackUnusable, match=r"^buildpack ./bp: bin/release printed unreadable"):
         classic._release_info("./bp", "[" * 2000, "Bp")
+
+
+# -- `slugbuild verify`: the build report beside a slug ---------------------------------------------------
+
+JSON_SCALAR = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10)
+JSONISH = st.recursive(JSON_SCALAR, lambda inner: st.lists(inner, max_size=3)
+                       | st.dictionaries(st.text(max_size=8), inner, max_size=5), max_leaves=12)
+RUNTIME = st.fixed_dictionaries({}, optional={k: JSONISH | st.text(max_size=5) for k in
+                                              (*verify.RUNTIME_FIELDS, "requested", "verified")})
+REPORT = st.fixed_dictionaries({}, optional={
+    "runtimes": JSONISH | st.lists(RUNTIME, max_size=2), "buildpacks": JSONISH, "commit": JSONISH,
+    "source_date_epoch": JSONISH | st.integers(), "stack": JSONISH})
+
+
+@given(REPORT)
+@example({"source_date_epoch": 1e400})
+@example({"runtimes": [{"name": "node"}]})
+@example({"buildpacks": "node"})
+def test_any_build_report_gives_rebuild_settings_or_one_line(report):
+    settings = config.BuildSettings(source_dir=Path("/nonexistent/src"), output=Path("/nonexistent/s.tgz"))
+    one_line_or_value(verify.rebuild_settings, settings, report, Path("/nonexistent/rebuilt.tgz"))
+
+
+def test_regression_a_hand_edited_report_is_refused_naming_its_file(tmp_path):
+    slug_path = tmp_path / "slug.tgz"
+    slug_path.write_bytes(b"not really a slug")
+    checksum = f"SHA256:{hashlib.sha256(slug_path.read_bytes()).hexdigest()}"
+    (tmp_path / "slug.tgz.json").write_text(json.dumps({"checksum": checksum, "runtimes": [{"name": 1}]}))
+    with pytest.raises(verify.BadReport) as caught:
+        verify.read_report(slug_path)
+    assert str(caught.value) == (f"{tmp_path}/slug.tgz.json has a runtime without name, source, version, "
+                                 "url, sha256 as strings, not what slugbuild writes; rebuild the slug for a "
+                                 "new report")
+
+
+# -- limits and headers from the environment or a mirror --------------------------------------------------
+
+@given(size=HOSTILE_TEXT, files=HOSTILE_TEXT)
+@example(size="9" * 400, files="9" * 5000)
+@example(size="1G", files="²")
+def test_any_unpack_limits_in_the_environment_parse_or_end_in_one_line(size, files):
+    env = {unpack.MAX_SIZE_ENV: size, unpack.MAX_FILES_ENV: files}
+    limits = one_line_or_value(unpack.Limits.from_env, env)
+    assert limits is None or (limits.max_size_b > 0 and limits.max_files > 0)
+
+
+@given(HOSTILE_TEXT)
+@example("²")
+@example("9" * 5000)
+def test_any_content_length_or_range_from_a_mirror_is_a_number_or_ignored(text):
+    assert download._number(text) is None or download._number(text) >= 0
+    response = requests.Response()
+    response.headers["Content-Range"] = f"bytes {text}-9/10"
+    assert download._range_start(response) in (None, download._number(text))
