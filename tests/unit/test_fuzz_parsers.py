@@ -23,6 +23,8 @@ from slugbuild.buildpacks.go import gomod
 from slugbuild.buildpacks.go import versions as go_versions
 from slugbuild.buildpacks.node import notices, package_json, package_manager, preflight
 from slugbuild.buildpacks.node import versions as node_versions
+from slugbuild.buildpacks.python import install as python_install
+from slugbuild.buildpacks.python import versions as python_versions
 from slugbuild.buildpacks.ruby import bundler, framework, gemfile_lock
 from slugbuild.buildpacks.ruby import versions as ruby_versions
 
@@ -347,3 +349,25 @@ def test_any_content_length_or_range_from_a_mirror_is_a_number_or_ignored(text):
     response = requests.Response()
     response.headers["Content-Range"] = f"bytes {text}-9/10"
     assert download._range_start(response) in (None, download._number(text))
+
+
+# -- Python: .python-version, runtime.txt, Pipfile.lock, poetry.lock/uv.lock/pyproject.toml ---------------
+
+@given(name=st.sampled_from([".python-version", "runtime.txt", "Pipfile.lock"]),
+       text=st.one_of(HOSTILE_TEXT, VERSIONISH.map(lambda v: f"python-{v}"), JSON_VALUE.map(
+           lambda v: f'{{"_meta": {{"requires": {{"python_version": {v}}}}}}}'), JSON_VALUE))
+@example(name=".python-version", text="3.13." + "9" * 5000)
+@example(name="Pipfile.lock", text='{"_meta": []}')
+@example(name="Pipfile.lock", text="[" * 100_000)
+@example(name="Pipfile.lock", text='{"a": ' + "9" * 5000 + "}")
+def test_any_python_version_file_gives_a_version_or_one_line(app, name, text):
+    write_app(app, **{name.replace(".", "_").replace("_python-version", "dot_python-version"): text})
+    one_line_or_value(python_versions.request, app, "pipenv")
+
+
+@given(name=st.sampled_from(["poetry.lock", "pyproject.toml"]), text=st.one_of(
+    st.text(), st.sampled_from(["a = " + "[" * 5000, "a = " + "{b = " * 3000, "a = " + "9" * 5000])))
+def test_any_poetry_lock_or_pyproject_toml_parses_or_ends_in_one_line(app, name, text):
+    other = "pyproject.toml" if name == "poetry.lock" else "poetry.lock"
+    write_app(app, **{name.replace(".", "_"): text, other.replace(".", "_"): ""})
+    one_line_or_value(python_install.check_lockfile, app, "poetry")
