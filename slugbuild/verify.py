@@ -6,12 +6,11 @@ import dataclasses
 import hashlib
 import json
 import tarfile
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from slugbuild import build, slug
+from slugbuild import build, leftovers, slug
 from slugbuild.buildpack import Runtime
 from slugbuild.config import MAX_EPOCH_S, BuildSettings
 from slugbuild.errors import UsageError
@@ -156,8 +155,8 @@ class Verdict:
 def verify(slug_path: Path, settings: BuildSettings, log: BuildLog) -> Verdict:
     """Rebuild the slug's source as its report says it was built, and compare the two slugs."""
     report = read_report(slug_path)
-    with tempfile.TemporaryDirectory(prefix="slugbuild-verify-") as tmp:
-        rebuilt = build.build(rebuild_settings(settings, report, Path(tmp) / "slug.tgz"), log)
+    with leftovers.work_dir("slugbuild-verify-") as tmp:  # removed however verify ends; reclaimed if killed
+        rebuilt = build.build(rebuild_settings(settings, report, tmp / "slug.tgz"), log)
         original = str(report["checksum"])
         differences = [] if rebuilt.checksum == original else compare(slug_path, rebuilt.path)
     return Verdict(original, rebuilt.checksum, differences)
