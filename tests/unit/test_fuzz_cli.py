@@ -20,7 +20,8 @@ from slugbuild import cli
 TOKENS = [*"0123456789.-+=eE KMGTiB", "١", "²", "𝟗", "\t", "nan", "inf", "9" * 400, "9" * 5000, "=", "A", "_",
           "\udcff", "'", '"', "#", "\n", "export "]
 VALUES = st.one_of(st.text(max_size=30), st.lists(st.sampled_from(TOKENS), max_size=8).map("".join))
-BUILD_FLAGS = st.sampled_from(["--max-size", "--env", "--stack", "--commit", "--description", "--timeout"])
+BUILD_FLAGS = st.sampled_from(["--max-size", "--cache-limit", "--env", "--stack", "--commit", "--description",
+                               "--timeout"])
 SWITCHES = st.lists(st.sampled_from(["--offline", "--clear-cache", "--quiet", "--json"]), max_size=2)
 
 
@@ -111,3 +112,19 @@ def test_an_environment_variable_that_is_no_number_is_one_line(place, monkeypatc
     assert status == 2 and stderr.strip().endswith(
         f"SOURCE_DATE_EPOCH='²' is not a whole number of seconds from 0 to {8**11 - 1}; unset it or fix it")
     assert os.environ["SOURCE_DATE_EPOCH"] == "²"
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-5", "0", "9e999", "²"])
+def test_regression_a_timeout_that_would_wait_for_ever_or_crash_is_one_line(place, timeout):
+    status, stderr = main_says(["run", str(place / "missing.tgz"), "--check", "--timeout", timeout])
+    assert status == 2 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].endswith(
+        f"argument --timeout: {timeout!r} is not a number of seconds above zero (such as 30)")
+
+
+@given(slug_name=VALUES, env=VALUES)
+def test_verify_options_end_in_one_line(place, slug_name, env):
+    slug = place / f"missing-{slug_name.replace('/', '_')}.tgz"
+    argv = ["verify", str(slug), str(place / "src"), "--env", env, "--cache-dir", str(place / "cache"),
+            "--offline"]
+    assert_one_error_line(*main_says(argv))
