@@ -48,11 +48,15 @@ def deferred_signals() -> Iterator[None]:
             signal.raise_signal(sig)
 
 
-def _try_lock(fd: int) -> bool:
+def _try_lock(fd: int, *, unsupported: bool = True) -> bool:
+    """Whether we now hold `fd`'s lock; `unsupported` is the answer where the file system has no flock
+    (some network file systems): a new file is ours anyway, but nothing there is ever reclaimed."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
+    except OSError:
+        return unsupported
     return True
 
 
@@ -153,7 +157,7 @@ def _reclaim_locked(lock: Path, remove: Callable[[], None]) -> bool:
     except OSError:
         return False
     try:
-        if not (_try_lock(fd) and _is_same_file(lock, fd)):
+        if not (_try_lock(fd, unsupported=False) and _is_same_file(lock, fd)):
             return False
         remove()
         return True

@@ -4,6 +4,7 @@ what a killed build left is reclaimed by the next one, never what a running buil
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -189,3 +190,16 @@ def test_a_lock_taken_by_another_process_keeps_its_directory(tmp_path):
     assert leftovers.reclaim_work_dirs(tmp_path) == []
     os.close(lock)
     assert leftovers.reclaim_work_dirs(tmp_path) == [work]
+
+
+def test_without_flock_a_work_directory_still_works_and_nothing_is_reclaimed(tmp_path, monkeypatch):
+    def no_flock(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")  # as on some network file systems
+
+    stale = tmp_path / "slugbuild-build-abcdefgh"
+    stale.mkdir()
+    (stale / leftovers.LOCK_NAME).write_text("")
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with leftovers.work_dir(root=tmp_path) as work:
+        (work / "file").write_text("x")
+    assert not work.exists() and stale.is_dir()  # unknown whether its build still runs: left alone
