@@ -182,12 +182,15 @@ def partial_file(final: Path) -> tuple[int, Path]:
 
 
 def _partial_names(output: Path) -> re.Pattern[str]:
-    # mkstemp's names: the prefix, eight of [a-z0-9_], the suffix; `.json.` for the report beside the slug.
-    return re.compile(rf"^\.{re.escape(output.name)}\.(?:json\.)?[a-z0-9_]{{8}}{re.escape(PARTIAL_SUFFIX)}$")
+    # mkstemp's names: the prefix, eight of [a-z0-9_], the suffix; the files beside the slug add their own
+    # suffix to its name (`.json.`, `.cdx.json.`, `.intoto.json.`).
+    suffix = re.escape(PARTIAL_SUFFIX)
+    return re.compile(rf"^\.{re.escape(output.name)}\.(?:[a-z]+\.)*[a-z0-9_]{{8}}{suffix}$")
 
 
 def reclaim_partials(output: Path) -> list[Path]:
-    """Remove the `.partial` files of the slug `output` and its report that no live build holds."""
+    """Remove the `.partial` files of the slug `output` and of the files beside it (report, SBOM,
+    provenance) that no live build holds."""
     output = Path(output)
     names = _partial_names(output)
     try:

@@ -135,11 +135,14 @@ def test_slugbuild_run_refuses_a_slug_beside_another_slugs_report_in_one_line(pl
 def test_leftovers_a_live_process_holds_are_never_reclaimed(tmp_path):
     out = tmp_path / "slug.tgz"
     live_fd, live_partial = leftovers.partial_file(out)
-    dead_fd, dead_partial = leftovers.partial_file(slug.metadata_path(out))
-    os.close(dead_fd)  # its owner is gone: the lock went with it
+    dead = []
+    for beside in (slug.metadata_path(out), tmp_path / "slug.tgz.cdx.json", tmp_path / "slug.tgz.intoto.json"):
+        dead_fd, dead_partial = leftovers.partial_file(beside)
+        os.close(dead_fd)  # its owner is gone: the lock went with it
+        dead.append(dead_partial)
     with leftovers.work_dir(root=tmp_path) as live_work:
         assert leftovers.reclaim_work_dirs(tmp_path) == []
-        assert leftovers.reclaim_partials(out) == [dead_partial]
+        assert sorted(leftovers.reclaim_partials(out)) == sorted(dead)
         assert live_work.is_dir() and live_partial.exists()
     assert not live_work.exists()
     os.close(live_fd)
