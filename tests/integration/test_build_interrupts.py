@@ -136,8 +136,8 @@ def test_leftovers_a_live_process_holds_are_never_reclaimed(tmp_path):
     out = tmp_path / "slug.tgz"
     live_fd, live_partial = leftovers.partial_file(out)
     dead = []
-    for beside in (slug.metadata_path(out), tmp_path / "slug.tgz.cdx.json", tmp_path / "slug.tgz.intoto.json"):
-        dead_fd, dead_partial = leftovers.partial_file(beside)
+    for name in ("slug.tgz.json", "slug.tgz.cdx.json", "slug.tgz.intoto.json"):
+        dead_fd, dead_partial = leftovers.partial_file(tmp_path / name)
         os.close(dead_fd)  # its owner is gone: the lock went with it
         dead.append(dead_partial)
     with leftovers.work_dir(root=tmp_path) as live_work:
