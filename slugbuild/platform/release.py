@@ -138,7 +138,7 @@ def send_sbom(client: PlatformClient, app: str, slug_id: str, slug: SlugFile, lo
     assert slug.sbom is not None
     try:
         document = json.loads(slug.sbom.read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # missing, not JSON, or nested too deep
         log.warn(f"{slug.sbom} cannot be read ({exc}); the slug is released without its SBOM")
         return
     client.request("PUT", app_path(app, "slugs", slug_id, "sbom"), body=document)
