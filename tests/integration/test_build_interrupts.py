@@ -4,6 +4,7 @@ what a killed build left is reclaimed by the next one, never what a running buil
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
 import json
@@ -18,6 +19,7 @@ import pytest
 
 from slugbuild import checkpoints, leftovers, slug
 from slugbuild.errors import SlugbuildError
+from slugbuild.log import RecordingLog
 from slugbuild.platform import release
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -206,3 +208,22 @@ def test_without_flock_a_work_directory_still_works_and_nothing_is_reclaimed(tmp
     with leftovers.work_dir(root=tmp_path) as work:
         (work / "file").write_text("x")
     assert not work.exists() and stale.is_dir()  # unknown whether its build still runs: left alone
+
+
+def test_an_sbom_a_killed_build_left_beside_an_older_slug_is_not_sent_with_it(place):
+    tmp, out, cache = place
+    done = run(tmp, build_command(out, cache, "new"), ["report-written", "SIGKILL"])
+    assert done.returncode == EXIT_STATUS["SIGKILL"]
+    # The old pair, whole; its report names the SBOM beside it, which the killed build replaced.
+    old = dataclasses.replace(release.load_slug(out, []), sbom=out.with_name("slug.tgz.cdx.json"))
+    assert old.sbom.is_file()
+    sent, log = [], RecordingLog()
+
+    class Client:
+        def request(self, *args, **kwargs):
+            sent.append(args)
+
+    release.send_sbom(Client(), "app", "slug-id", old, log)
+    assert sent == []
+    assert log.texts("warn") == [f"{old.sbom} describes another slug than slug.tgz; the slug is released "
+                                 "without its SBOM (rebuild to get one)"]

@@ -371,3 +371,11 @@ def test_any_poetry_lock_or_pyproject_toml_parses_or_ends_in_one_line(app, name,
     other = "pyproject.toml" if name == "poetry.lock" else "poetry.lock"
     write_app(app, **{name.replace(".", "_"): text, other.replace(".", "_"): ""})
     one_line_or_value(python_install.check_lockfile, app, "poetry")
+
+
+@given(JSONISH)
+@example({"metadata": []})
+@example({"metadata": {"component": {"hashes": [{"content": 1}]}}})
+def test_any_sbom_document_names_a_sha256_or_none(document):
+    found = release._sbom_sha256(document)
+    assert found is None or isinstance(found, str)
