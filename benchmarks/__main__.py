@@ -1,10 +1,10 @@
-"""Run every benchmark: `python -m benchmarks [pack|node|builds|upload|team ...]`."""
+"""Run every benchmark: `python -m benchmarks [pack|node|builds|upload|team|unpack ...]`."""
 
 from __future__ import annotations
 
 import sys
 
-from benchmarks import builds, pack, team, upload
+from benchmarks import builds, pack, team, unpack, upload
 
 SECTIONS = {
     "pack": pack.main,
@@ -12,6 +12,7 @@ SECTIONS = {
     "builds": builds.go_and_ruby,
     "upload": upload.main,
     "team": team.main,
+    "unpack": unpack.main,
 }
 
 

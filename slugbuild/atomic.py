@@ -50,10 +50,11 @@ def publish_copy(source: Path, target: Path, digest: str | None = None) -> str:
     return publish(staged, target, digest)
 
 
-def published_sha256(fetcher: Fetcher, url: str, *, offline: bool) -> str | None:
-    """The hex digest in `<url>.sha256` when the server publishes one (upstream does not), else None."""
+def published_sha256(fetcher: Fetcher, url: str, *, offline: bool, mirror: str | None = None) -> str | None:
+    """The hex digest in `<url>.sha256` when the server publishes one (upstream does not), else None;
+    `mirror` is the variable a failure names."""
     try:
-        text = fetcher.fetch_text(url + ".sha256")
+        text = fetcher.fetch_text(url + ".sha256", mirror=mirror)
     except NotFound:
         return None
     except DownloadFailed:

@@ -22,7 +22,7 @@ import yaml
 
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed, CommandFailed, DownloadFailed
-from slugbuild.fetch import Fetcher, extract
+from slugbuild.fetch import Fetcher
 from slugbuild.log import BuildLog
 
 TARBALL_SUFFIXES = (".tgz", ".tar.gz")
@@ -235,11 +235,9 @@ def _buildpack_root(unpacked: Path) -> Path:
 
 def _from_tarball(url: str, cache_dir: Path, log: BuildLog, offline: bool) -> Path:
     log.step(f"Fetching buildpack {url}")
-    download = Fetcher(cache_dir, log, offline=offline).fetch(url, None, label="buildpack")
-    unpacked = cache_dir / "buildpacks" / f"tgz-{_key(url)}-{download.sha256[:16]}"
-    if not unpacked.is_dir():
-        extract(download.path, unpacked)
-    return _buildpack_root(unpacked)
+    # Unpacked once into the cache like a runtime, so its manifest is checked before every reuse.
+    tree = Fetcher(cache_dir, log, offline=offline).tree(url, None, label="buildpack")
+    return _buildpack_root(tree.path)
 
 
 def _from_git(url: str, ref: str, cache_dir: Path, log: BuildLog, offline: bool) -> Path:

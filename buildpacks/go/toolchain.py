@@ -34,7 +34,7 @@ def find_release(ctx: BuildContext, request: GoRequest) -> tuple[GoRelease, str]
     if pin := ctx.pinned("go"):
         return GoRelease(f"go{pin.version}", pin.url.rsplit("/", 1)[-1], pin.sha256), pin.url
     index_url, files_url = index_urls(ctx.env)
-    releases = parse_index(ctx.fetcher.fetch_text(index_url, label="Go index"), index_url)
+    releases = parse_index(ctx.fetcher.fetch_text(index_url, label="Go index", mirror=MIRROR_ENV), index_url)
     release = resolve(request, releases, host_arch(), index_url)
     return release, files_url + release.filename
 
@@ -44,7 +44,7 @@ def install(ctx: BuildContext, request: GoRequest) -> Path:
     reused while it is unchanged."""
     release, url = find_release(ctx, request)
     ctx.log.step(f"Installing go {release.number} ({_provenance(request)})")
-    tree = ctx.fetcher.tree(url, release.sha256, label=release.filename)
+    tree = ctx.fetcher.tree(url, release.sha256, label=release.filename, mirror=MIRROR_ENV)
     if tree.reused:
         ctx.log.info(f"Using cached Go {release.number} toolchain")
     else:

@@ -181,10 +181,9 @@ class NodeBuildpack:
                               env: Mapping[str, str], sig: str) -> bool:
         """Install, or restore node_modules from the cache (True) when its signature still holds."""
         ctx.log.step("Installing dependencies")
-        cache = ModulesCache(ctx.cache_dir)
+        cache = ModulesCache(ctx.cache_dir, ctx.log)
         committed = (ctx.app_dir / "node_modules").exists()
-        if not committed and env.get("NODE_MODULES_CACHE") != "false" and cache.matches(sig):
-            cache.restore(ctx.app_dir)
+        if not committed and env.get("NODE_MODULES_CACHE") != "false" and cache.restore(ctx.app_dir, sig):
             what = pm.lockfile or "package.json"
             ctx.log.info(f"Restored node_modules from the cache ({what}, node, npm and stack unchanged)")
             return True
@@ -227,7 +226,7 @@ class NodeBuildpack:
 
     def _save_cache(self, ctx: BuildContext, env: Mapping[str, str], sig: str, restored: bool) -> None:
         ctx.log.step("Caching build")
-        cache = ModulesCache(ctx.cache_dir)
+        cache = ModulesCache(ctx.cache_dir, ctx.log)
         if env.get("NODE_MODULES_CACHE") == "false":
             cache.clear()
             ctx.log.info("Skipped: NODE_MODULES_CACHE is false")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+
+from slugbuild.dircache import DirCache
+from slugbuild.fetch.cache import discard
+from slugbuild.log import BuildLog
 
 SIGNATURE_FORMAT = "v1"
 
@@ -22,39 +23,30 @@ def signature(app_dir: Path, parts: Iterable[str]) -> str:
 
 
 class ModulesCache:
-    """node_modules saved in the buildpack's cache directory beside the signature it was built with."""
+    """node_modules saved in the buildpack's cache directory under the signature it was built with, one
+    entry per signature, so builds of different apps sharing a cache never replace each other's."""
 
-    def __init__(self, cache_dir: Path) -> None:
+    def __init__(self, cache_dir: Path, log: BuildLog) -> None:
         self.dir = cache_dir
-        self.modules = cache_dir / "node_modules"
-        self.signature_file = cache_dir / "signature"
+        self.entries = DirCache(cache_dir / "modules", log, "node_modules")
 
-    def matches(self, expected: str) -> bool:
-        try:
-            return self.modules.is_dir() and self.signature_file.read_text().strip() == expected
-        except OSError:
-            return False
-
-    def restore(self, app_dir: Path) -> None:
-        """Copy the saved node_modules into the app (links kept as links)."""
-        shutil.copytree(self.modules, app_dir / "node_modules", symlinks=True)
+    def restore(self, app_dir: Path, sig: str) -> bool:
+        """Copy the node_modules saved under `sig` into the app, checked file by file; False when there is
+        none (or it was damaged, which is said once and discarded)."""
+        return self.entries.restore(sig, app_dir / "node_modules")
 
     def save(self, app_dir: Path, sig: str) -> None:
-        """Replace the saved node_modules with the app's; a failed save leaves no stale signature."""
-        self.signature_file.unlink(missing_ok=True)
-        source = app_dir / "node_modules"
-        if not source.is_dir():
-            self.clear()
-            return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self.dir, prefix=".node_modules."))
-        try:
-            shutil.copytree(source, staging / "node_modules", symlinks=True)
-            self.clear()
-            os.replace(staging / "node_modules", self.modules)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        self.signature_file.write_text(sig + "\n")
+        """Keep a copy of the app's node_modules under `sig`."""
+        self._drop_unkeyed()
+        if (app_dir / "node_modules").is_dir():
+            self.entries.save(sig, app_dir / "node_modules")
 
     def clear(self) -> None:
-        shutil.rmtree(self.modules, ignore_errors=True)
+        self._drop_unkeyed()
+        self.entries.clear()
+
+    def _drop_unkeyed(self) -> None:
+        """The single node_modules and signature earlier versions of slugbuild kept here."""
+        (self.dir / "signature").unlink(missing_ok=True)
+        if (self.dir / "node_modules").is_dir():
+            discard(self.dir / "node_modules")

@@ -52,7 +52,7 @@ def mirror_base(ctx: BuildContext) -> str:
 
 def index(ctx: BuildContext, base: str) -> versions.NodeIndex:
     url = f"{base}/index.json"
-    return versions.NodeIndex.parse(ctx.fetcher.fetch_text(url, label="index.json"), url)
+    return versions.NodeIndex.parse(ctx.fetcher.fetch_text(url, label="index.json", mirror=MIRROR_VAR), url)
 
 
 def check_node_home(app_dir: Path) -> None:
@@ -78,12 +78,13 @@ def install(ctx: BuildContext, resolution: Resolution, base: str) -> Path:
         url, sha256 = pin.url, pin.sha256
     else:
         sums_url = f"{base}/v{version}/SHASUMS256.txt"
-        sha256 = versions.sha256_for(ctx.fetcher.fetch_text(sums_url, label="SHASUMS256.txt"), name, sums_url)
+        sums = ctx.fetcher.fetch_text(sums_url, label="SHASUMS256.txt", mirror=MIRROR_VAR)
+        sha256 = versions.sha256_for(sums, name, sums_url)
         url = f"{base}/v{version}/{name}"
     node_home = ctx.app_dir / NODE_HOME
     if node_home.exists():
         shutil.rmtree(node_home)
-    tree = ctx.fetcher.install(url, sha256, node_home, strip_components=1, label=name)
+    tree = ctx.fetcher.install(url, sha256, node_home, strip_components=1, label=name, mirror=MIRROR_VAR)
     ctx.record_runtime(Runtime("node", resolution.requested, resolution.source, version, url,
                                tree.sha256, tree.verified))
     ctx.prepend_path(node_home / "bin")

@@ -33,6 +33,8 @@ FIXES = {
     "poetry": "run 'poetry lock' if poetry.lock is out of date, and commit it",
     "uv": "run 'uv lock' if uv.lock is out of date, and commit it",
 }
+OFFLINE_FIX = ("--offline installs only what the build cache holds, and these packages are not there: "
+               "build once online, or drop --offline")
 _ERROR_LINE = re.compile(r"^(ERROR:|error:|Error:|\s*[-x] )|(No matching distribution|needs to be updated|"
                          r"pyproject\.toml changed)")
 
@@ -80,8 +82,9 @@ def install(ctx: BuildContext, manager: str, env: Mapping[str, str], tool_bin: P
     try:
         ctx.run([*program, *shown[1:], *QUIET_FLAGS[manager]], env=env)
     except CommandFailed as exc:
+        fix = OFFLINE_FIX if ctx.offline else FIXES[manager]
         raise BuildFailed(f"Unable to install dependencies using {manager} ({LOCKFILES[manager]}): "
-                          f"{_reason(exc.tail)}; {FIXES[manager]}") from None
+                          f"{_reason(exc.tail)}; {fix}") from None
 
 
 def _reason(tail: Sequence[str]) -> str:

@@ -50,8 +50,11 @@ def install(ctx: BuildContext, request: PythonRequest) -> Tree:
     """Put Python in .heroku/python (hard-linked from the cache's unpacked copy), record it in the report
     and return the cached tree, whose path stays put between builds."""
     ctx.log.step(f"Installing Python {request.version}")
-    url = archive_url(ctx.env, ctx.stack, request.version)
-    digest = published_sha256(ctx.fetcher, url, offline=ctx.offline)
+    if pin := ctx.pinned("python"):  # `slugbuild verify`: exactly the archive the report names
+        url, digest = pin.url, pin.sha256
+    else:
+        url = archive_url(ctx.env, ctx.stack, request.version)
+        digest = published_sha256(ctx.fetcher, url, offline=ctx.offline)
     dest = ctx.app_dir / PYTHON_HOME
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
-from pathlib import Path
 
 from slugbuild.buildpack import BuildContext
+from slugbuild.dircache import DirCache
+from slugbuild.fetch.cache import discard
 
 DEFAULT_WITHOUT = "development:test"
 # Heroku's ShellHelpers.blacklist?: config vars that never reach bundler or rake.
@@ -48,9 +49,9 @@ def bundle_env(ctx: BuildContext, version: str) -> dict[str, str]:
     }
 
 
-def _cache_dirs(ctx: BuildContext) -> tuple[Path, Path]:
-    base = ctx.cache_dir / ctx.stack
-    return base / BUNDLE_DIR, base / "ruby-version"
+def _bundles(ctx: BuildContext) -> DirCache:
+    """vendor/bundle kept per stack and Ruby version, checked file by file before it is restored."""
+    return DirCache(ctx.cache_dir / ctx.stack / "bundles", ctx.log, "vendor/bundle")
 
 
 def restore(ctx: BuildContext, version: str) -> None:
@@ -60,17 +61,8 @@ def restore(ctx: BuildContext, version: str) -> None:
         ctx.log.warn("Removing the committed vendor/bundle: gems are installed by the build; "
                      "remove vendor/bundle from the repository")
         shutil.rmtree(app_bundle)
-    cached, stamp = _cache_dirs(ctx)
-    if not cached.is_dir():
-        return
-    built_with = stamp.read_text().strip() if stamp.is_file() else None
-    if built_with != version:
-        ctx.log.info(f"Ruby changed ({built_with or 'unknown'} -> {version}): "
-                     "clearing the cached vendor/bundle")
-        shutil.rmtree(cached)
-        return
-    ctx.log.info("Restoring vendor/bundle from the cache")
-    shutil.copytree(cached, app_bundle, symlinks=True)
+    if _bundles(ctx).restore(f"ruby {version}", app_bundle):
+        ctx.log.info("Restoring vendor/bundle from the cache")
 
 
 def install(ctx: BuildContext, env: dict[str, str]) -> None:
@@ -85,10 +77,10 @@ def install(ctx: BuildContext, env: dict[str, str]) -> None:
 
 def store(ctx: BuildContext, version: str) -> None:
     """Replace the cached vendor/bundle with this build's."""
-    cached, stamp = _cache_dirs(ctx)
-    shutil.rmtree(cached, ignore_errors=True)
+    legacy = ctx.cache_dir / ctx.stack  # the single copy and stamp earlier versions of slugbuild kept
+    (legacy / "ruby-version").unlink(missing_ok=True)
+    if (legacy / BUNDLE_DIR).is_dir():
+        discard(legacy / BUNDLE_DIR)
     app_bundle = ctx.app_dir / BUNDLE_DIR
     if app_bundle.is_dir():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(app_bundle, cached, symlinks=True)
-        stamp.write_text(version + "\n")
+        _bundles(ctx).save(f"ruby {version}", app_bundle)

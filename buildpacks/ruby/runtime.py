@@ -79,11 +79,12 @@ def install(ctx: BuildContext, request: RubyRequest) -> Path:
         url, digest = pin.url, pin.sha256
     else:
         url = tarball_url(ctx.env, ctx.stack, request.version)
-        digest = published_sha256(ctx.fetcher, url, offline=ctx.offline)
+        digest = published_sha256(ctx.fetcher, url, offline=ctx.offline, mirror=MIRROR_ENV)
     dest = ctx.app_dir / "vendor" / f"ruby-{request.version}"
     shutil.rmtree(dest, ignore_errors=True)
     try:
-        tree = ctx.fetcher.install(url, digest, dest, label=f"ruby-{request.version}.tgz")
+        tree = ctx.fetcher.install(url, digest, dest, label=f"ruby-{request.version}.tgz",
+                                   mirror=MIRROR_ENV)
     except NotFound:
         raise not_found(ctx, request.version, url) from None
     if not tree.verified:

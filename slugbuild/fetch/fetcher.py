@@ -10,9 +10,11 @@ from pathlib import Path
 
 from slugbuild import leases
 from slugbuild.errors import DownloadFailed
+from slugbuild.fetch import manifest
 from slugbuild.fetch.cache import DownloadCache, discard, file_name, file_sha256
 from slugbuild.fetch.download import BACKOFF_S, RETRIES, TIMEOUT_S, Downloader, NotFound
-from slugbuild.fetch.trees import MANIFEST, Entry, Tree, first_change, link_tree, read_manifest, unpack_tree
+from slugbuild.fetch.manifest import MANIFEST, Entry
+from slugbuild.fetch.trees import Tree, link_tree, unpack_tree
 from slugbuild.log import BuildLog
 
 UNPACKED_DIR = "unpacked"
@@ -36,18 +38,20 @@ class Fetcher:
 
     def __init__(self, cache_dir: Path, log: BuildLog, *, offline: bool = False, retries: int = RETRIES,
                  backoff_s: float = BACKOFF_S, timeout_s: float = TIMEOUT_S,
-                 on_install: Callable[[Path], None] | None = None) -> None:
+                 stall_s: float | None = None, on_install: Callable[[Path], None] | None = None) -> None:
         self.cache_dir = Path(cache_dir)
         self.log = log
         self.offline = offline
         self.on_install = on_install  # told where each runtime went, so the slug can start packing it
         self._leases: list[leases.Lease] = []
         self.cache = DownloadCache(self.cache_dir, log)
-        self.downloader = Downloader(log, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s)
+        self.downloader = Downloader(log, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s,
+                                     stall_s=stall_s)
 
-    def fetch(self, url: str, sha256: str | None, *, label: str | None = None) -> Download:
+    def fetch(self, url: str, sha256: str | None, *, label: str | None = None,
+              mirror: str | None = None) -> Download:
         """The cached, verified file for `url`. Without a sha256 the first download's digest is pinned
-        and every later use is checked against it."""
+        and every later use is checked against it. `mirror` names the variable that points elsewhere."""
         expected = (sha256 or self.cache.pinned(url) or "").lower() or None
         if expected and (cached := self.cache.cached(url, expected)):
             return Download(cached, expected, sha256 is not None)
@@ -55,7 +59,7 @@ class Fetcher:
             raise self._not_cached(url)
         tmp = self.cache.partial(url)
         try:
-            self.downloader.download(url, tmp, label or file_name(url))
+            self.downloader.download(url, tmp, label or file_name(url), mirror=mirror)
             actual = file_sha256(tmp)
             if expected and actual != expected:
                 pinned = "" if sha256 else " (pinned at its first download)"
@@ -68,7 +72,7 @@ class Fetcher:
             self.cache.pin(url, actual)
         return Download(final, actual, sha256 is not None)
 
-    def fetch_text(self, url: str, *, label: str | None = None) -> str:
+    def fetch_text(self, url: str, *, label: str | None = None, mirror: str | None = None) -> str:
         """An index file (JSON, SHASUMS256.txt): fresh when online, the cached copy with --offline."""
         cached = self.cache.index_file(url)
         if self.offline:
@@ -77,7 +81,7 @@ class Fetcher:
             raise self._not_cached(url)
         tmp = self.cache.partial(url, beside=cached)
         try:
-            self.downloader.download(url, tmp, label, quiet=True)
+            self.downloader.download(url, tmp, label, quiet=True, mirror=mirror)
             tmp.replace(cached)
         except NotFound:
             raise
@@ -90,19 +94,19 @@ class Fetcher:
         return cached.read_text()
 
     def install(self, url: str, sha256: str | None, dest: Path, *, strip_components: int = 0,
-                label: str | None = None) -> Tree:
+                label: str | None = None, mirror: str | None = None) -> Tree:
         """Put the files of the archive at `url` at `dest` (which must not exist): hard links into the tree
         unpacked in the cache, copies where links cannot be made. Return that cached tree."""
         dest = Path(dest)
         if dest.exists() or dest.is_symlink():
             raise DownloadFailed(f"cannot install {url} into {dest}: it exists; remove it first")
-        tree = self.tree(url, sha256, strip_components=strip_components, label=label)
+        tree = self.tree(url, sha256, strip_components=strip_components, label=label, mirror=mirror)
         try:
             try:
                 link_tree(tree, dest)
             except FileNotFoundError:  # the cached tree went away meanwhile (--clear-cache): once more
                 shutil.rmtree(dest, ignore_errors=True)
-                tree = self.tree(url, sha256, strip_components=strip_components, label=label)
+                tree = self.tree(url, sha256, strip_components=strip_components, label=label, mirror=mirror)
                 link_tree(tree, dest)
         except OSError as exc:
             shutil.rmtree(dest, ignore_errors=True)
@@ -113,7 +117,7 @@ class Fetcher:
         return tree
 
     def tree(self, url: str, sha256: str | None, *, strip_components: int = 0,
-             label: str | None = None) -> Tree:
+             label: str | None = None, mirror: str | None = None) -> Tree:
         """The archive at `url` unpacked in the cache, downloaded and unpacked only when no intact copy is
         there. Buildpacks must not write into it; `install` gives an app its own view of it."""
         expected = (sha256 or self.cache.pinned(url) or "").lower() or None
@@ -122,13 +126,14 @@ class Fetcher:
             slot = self._tree_dir(expected, strip_components)
             if self._hold(slot) and (entries := self._intact(slot, name)) is not None:
                 return Tree(slot / "tree", expected, sha256 is not None, entries, reused=True)
-        download = self.fetch(url, sha256, label=label)
+        download = self.fetch(url, sha256, label=label, mirror=mirror)
         slot = self._tree_dir(download.sha256, strip_components)
-        unpack_tree(download.path, slot, strip_components)
-        entries = self._intact(slot, name) if self._hold(slot) else None
-        if entries is None:
-            raise DownloadFailed(f"{slot} changed while it was unpacked; build again")
-        return Tree(slot / "tree", download.sha256, download.verified, entries, reused=False)
+        for _ in range(3):  # another build that found the old copy damaged may discard ours: unpack again
+            unpack_tree(download.path, slot, strip_components)
+            entries = self._intact(slot, name) if self._hold(slot) else None
+            if entries is not None:
+                return Tree(slot / "tree", download.sha256, download.verified, entries, reused=False)
+        raise DownloadFailed(f"{slot} changed each time it was unpacked; check what else writes the cache")
 
     def close(self) -> None:
         """Let go of the unpacked trees this build used: pruning may remove them from now on."""
@@ -162,8 +167,8 @@ class Fetcher:
         discarded (renamed aside, then removed) and None is returned."""
         if not slot.is_dir():
             return None
-        entries = read_manifest(slot / MANIFEST)
-        changed = MANIFEST if entries is None else first_change(slot / "tree", entries)
+        entries = manifest.read(slot / MANIFEST)
+        changed = MANIFEST if entries is None else manifest.first_change(slot / "tree", entries)
         if changed is None:
             return entries
         self.log.warn(f"the cache's unpacked {name} changed since it was unpacked ({changed}): a build "

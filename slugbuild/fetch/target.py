@@ -9,8 +9,8 @@ duplicate of its directory's descriptor, and any member that reuses a pending na
 
 from __future__ import annotations
 
+import hashlib
 import os
-import shutil
 import stat
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,7 +52,8 @@ class Target:
         self._root_fd = os.open(root, _DIR_FLAGS)
         self._dirs: dict[str, int] = {}  # directory name -> open descriptor ("" is the root)
         self.kinds: dict[str, str] = {"": "d"}  # every name made so far: "d", "f" or "l"
-        self._writers = _Writers()
+        self.digests: dict[str, str] = {}  # every file's sha256, filled in as its writer finishes
+        self._writers = _Writers(self.digests)
 
     def __enter__(self) -> Target:
         return self
@@ -88,6 +89,7 @@ class Target:
         parent, base = self._slot(name)
         os.link(source_base, base, src_dir_fd=source_parent, dst_dir_fd=parent, follow_symlinks=False)
         self.kinds[name] = "f"
+        self.digests[name] = self.digests[source]
 
     def small_file(self, name: str, data: bytes, mode: int, mtime: float) -> None:
         """A file written on a worker thread."""
@@ -100,10 +102,14 @@ class Target:
         parent, base = self._slot(name)
         self.kinds[name] = "f"
         fd = os.open(base, _NEW_FILE_FLAGS, 0o600, dir_fd=parent)
+        digest = hashlib.sha256()
         with open(fd, "wb") as fh:
-            shutil.copyfileobj(source, fh, 1 << 20)
+            while chunk := source.read(1 << 20):
+                digest.update(chunk)
+                fh.write(chunk)
             fh.flush()
             _set_attrs(fd, mode, mtime)
+        self.digests[name] = digest.hexdigest()
 
     def escaping_link(self) -> str | None:
         """The first symlink that, followed through the links made after it, resolves outside the target;
@@ -127,6 +133,7 @@ class Target:
             self._writers.wait_for(name)
             os.unlink(base, dir_fd=parent)
             del self.kinds[name]
+            self.digests.pop(name, None)
         return parent, base
 
     def _existing(self, name: str) -> tuple[int, str]:
@@ -162,12 +169,14 @@ class Target:
 
 
 class _Writers:
-    """Small members written on a few threads; `drain()` waits for all of them and raises their errors."""
+    """Small members written on a few threads; `drain()` waits for all of them, puts their sha256 into
+    `digests` and raises their errors."""
 
-    def __init__(self) -> None:
+    def __init__(self, digests: dict[str, str]) -> None:
         self._pool = ThreadPoolExecutor(UNPACK_THREADS, thread_name_prefix="unpack")
         self._slots = threading.BoundedSemaphore(UNPACK_IN_FLIGHT)
-        self._pending: dict[str, Future[None]] = {}
+        self._pending: dict[str, Future[str]] = {}
+        self._digests = digests
 
     def submit(self, name: str, dir_fd: int, base: str, data: bytes, mode: int, mtime: float) -> None:
         self._slots.acquire()
@@ -187,8 +196,8 @@ class _Writers:
 
     def drain(self) -> None:
         pending, self._pending = self._pending, {}
-        for future in pending.values():
-            future.result()
+        for name, future in pending.items():
+            self._digests[name] = future.result()
 
     def close(self, *, wait_for_errors: bool) -> None:
         self._pool.shutdown(wait=True)
@@ -196,7 +205,8 @@ class _Writers:
             self.drain()
 
 
-def _write_member(dir_fd: int, base: str, data: bytes, mode: int, mtime: float) -> None:
+def _write_member(dir_fd: int, base: str, data: bytes, mode: int, mtime: float) -> str:
+    """Write one file; its sha256 (hashed here, off the reading thread)."""
     try:
         fd = os.open(base, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd)
     finally:
@@ -208,6 +218,7 @@ def _write_member(dir_fd: int, base: str, data: bytes, mode: int, mtime: float) 
         _set_attrs(fd, mode, mtime)
     finally:
         os.close(fd)
+    return hashlib.sha256(data).hexdigest()
 
 
 def _set_attrs(fd: int, mode: int, mtime: float) -> None:

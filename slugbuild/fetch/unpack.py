@@ -29,6 +29,7 @@ UNPACK_BUFFERED_MAX_B = 4 << 20  # larger members are written by the reading thr
 MAX_SIZE_ENV, MAX_FILES_ENV = "SLUGBUILD_UNPACK_MAX_SIZE", "SLUGBUILD_UNPACK_MAX_FILES"
 DEFAULT_MAX_SIZE_B = 2 << 30
 DEFAULT_MAX_FILES = 200_000
+MAX_DEPTH = 256  # deeper than any real tree; the unpacking and its clean-up stay far from recursion limits
 
 # (member name as in the archive, link target) -> the link target to use
 Relink = Callable[[str, str], str]
@@ -71,6 +72,10 @@ class _Budget:
             self._refuse(f"more than {self.limits.max_files:,} members", MAX_FILES_ENV)
         if self.size_b > self.limits.max_size_b:
             self._refuse(f"more than {_human(self.limits.max_size_b)}", MAX_SIZE_ENV)
+
+    def made(self, entries: int) -> None:
+        if entries > self.limits.max_files:
+            self._refuse(f"more than {self.limits.max_files:,} members", MAX_FILES_ENV)
 
     def _refuse(self, what: str, variable: str) -> None:
         raise ArchiveTooLarge(f"refusing to extract {self.archive.name}: it unpacks to {what}; if you "
@@ -122,8 +127,8 @@ def fill_and_move(archive: Path, staging: Path, dest: Path, fill: Callable[[Path
 
 
 def extract_into(archive: Path, strip_components: int, staging: Path, limits: Limits | None = None,
-                 relink: Relink | None = None) -> None:
-    """Unpack `archive` into the existing, empty directory `staging`."""
+                 relink: Relink | None = None) -> dict[str, str]:
+    """Unpack `archive` into the existing, empty directory `staging`; the sha256 of every file."""
     budget = _Budget(archive, limits or Limits.from_env())
     links: dict[str, str] = {}  # symlinks: name unpacked -> name in the archive, for messages
     with _open_tar(archive) as tf, Target(staging) as target:
@@ -140,10 +145,12 @@ def extract_into(archive: Path, strip_components: int, staging: Path, limits: Li
             except Refused as exc:
                 other = repr(_unstripped(exc.other, member.name, strip_components))
                 raise UnsafeArchive(archive, member.name, exc.why.format(other)) from None
+            budget.made(len(target.kinds) - 1)  # directories a member implies count too
             if member.issym():
                 links[name] = member.name
         if (escaping := target.escaping_link()) is not None:
             raise UnsafeArchive(archive, links[escaping], "links outside the target through other links")
+    return target.digests
 
 
 def _place(tf: tarfile.TarFile, member: tarfile.TarInfo, name: str, target: Target) -> None:
@@ -188,6 +195,9 @@ def _check_member(archive: Path, member: tarfile.TarInfo, name: str, strip_compo
         raise UnsafeArchive(archive, member.name, "would land outside the target directory")
     if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
         raise UnsafeArchive(archive, member.name, "is not a regular file, directory or link")
+    if name.count("/") >= MAX_DEPTH:
+        shown = member.name[:80] + "..."
+        raise UnsafeArchive(archive, shown, f"is nested deeper than {MAX_DEPTH} directories")
     if member.issym():
         target = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
         if member.linkname.startswith("/") or target == ".." or target.startswith("../"):

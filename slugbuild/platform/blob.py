@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 import requests
 
+from slugbuild import tls
 from slugbuild.errors import SlugbuildError
 from slugbuild.log import BuildLog
 from slugbuild.platform.client import USER_AGENT, RetryPolicy, describe, with_retries
@@ -72,6 +73,7 @@ def blob_session() -> requests.Session:
     """A session that sends nothing of ours: no auth, and trust_env off so no netrc entry rides along."""
     session = requests.Session()
     session.trust_env = False
+    session.verify = tls.verify_setting()  # trust_env off drops REQUESTS_CA_BUNDLE; the CA still applies
     session.headers["User-Agent"] = USER_AGENT
     return session
 

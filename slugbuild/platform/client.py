@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import random
-import re
 import time
 import urllib.parse
 import uuid
@@ -15,10 +14,11 @@ from typing import Any
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from slugbuild import USER_AGENT
+from slugbuild import USER_AGENT, tls
 from slugbuild.errors import ApiError, SlugbuildError
 from slugbuild.log import BuildLog
 from slugbuild.platform.auth import API_KEY_ENV, BearerAuth, Credentials, resolve
+from slugbuild.transport import describe, is_untrusted_certificate
 
 ACCEPT = "application/vnd.heroku+json; version=3"
 TIMEOUT_S = (10, 120)  # connect, read: creating a release can take a while on a busy platform
@@ -26,7 +26,6 @@ PAGE_SIZE = 200  # Heroku's default page; lists past it arrive in several pages
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 URL_HINT = "SLUGBUILD_API_URL (for the local server: is `slugbuild serve` running?)"
-_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
 
 
 class ApiUnreachable(SlugbuildError):
@@ -77,14 +76,6 @@ def never_sent(exc: requests.RequestException) -> bool:
     return isinstance(reason, NewConnectionError)
 
 
-def describe(exc: requests.RequestException) -> str:
-    """`Connection refused`, `timed out`: the cause without the pool's long wrapper text."""
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    found = _ERRNO.search(str(exc))
-    return found.group(1).strip() if found else type(exc).__name__
-
-
 Retryable = Callable[[requests.Response | None, requests.RequestException | None], bool]
 
 
@@ -100,7 +91,7 @@ def with_retries(policy: RetryPolicy, attempt: Callable[[], requests.Response], 
         try:
             response = attempt()
         except requests.RequestException as exc:
-            if number == policy.attempts or not retryable(None, exc):
+            if number == policy.attempts or not retryable(None, exc) or is_untrusted_certificate(exc):
                 raise
             why = describe(exc)
         else:
@@ -142,6 +133,7 @@ class PlatformClient:
         self.session = requests.Session()
         self.session.headers.update({"Accept": ACCEPT, "User-Agent": USER_AGENT})
         self.session.auth = BearerAuth(credentials.api_key.value)
+        self.session.verify = tls.verify_setting()  # SSL_CERT_FILE/SSL_CERT_DIR too, not only requests' own
 
     def __enter__(self) -> PlatformClient:
         return self

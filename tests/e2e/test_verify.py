@@ -16,7 +16,7 @@ EXAMPLES = ROOT / "examples"
 EDITED = {"node": "web.js", "ruby": "app.rb", "go": "main.go"}
 COMMENT = {"node": "//", "ruby": "#", "go": "//"}
 
-# Each test builds and rebuilds real apps: generous on a loaded machine, before pytest-timeout ends the run.
+# Each test builds and rebuilds real apps: generous for a loaded machine (pytest-timeout would end the run).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 

@@ -20,6 +20,7 @@ from werkzeug import Request, Response
 from slugbuild.errors import DownloadFailed
 from slugbuild.fetch import Fetcher, NotFound, clear_cache, trees
 from slugbuild.fetch import fetcher as fetcher_module
+from slugbuild.fetch import manifest as fetch_manifest
 from slugbuild.log import RecordingLog
 
 BODY = bytes(range(256)) * 12_000  # ~3 MB: more than one read chunk, so a cut body leaves bytes to resume
@@ -89,7 +90,7 @@ def test_a_download_is_verified_cached_and_reused(http, fetcher):
 def test_a_truncated_body_is_resumed_where_it_stopped(http, fetcher):
     url, seen = serve(http, truncated, ranged)
     assert fetcher.fetch(url, SHA).path.read_bytes() == BODY
-    assert [r.headers.get("Range") for r in seen] == [None, "bytes=2097152-"]
+    assert [r.headers.get("Range") for r in seen] == [None, "bytes=2500000-"]  # exactly what arrived
 
 
 def test_a_server_that_ignores_range_restarts_the_file(http, fetcher):
@@ -122,7 +123,8 @@ def test_server_errors_are_retried_until_success(http, fetcher):
 
 def test_persistent_server_errors_give_up_with_one_line(http, fetcher):
     url, _ = serve(http, *[Response("down", status=502)] * 3)
-    with pytest.raises(DownloadFailed, match=f"^could not download {url} after 3 attempts: HTTP 502$"):
+    with pytest.raises(DownloadFailed, match=f"^could not download {url} after 3 attempts: HTTP 502; "
+                                             "check the network and the URL$"):
         fetcher.fetch(url, SHA)
     assert cache_files(fetcher) == []
 
@@ -221,8 +223,11 @@ def test_an_index_falls_back_to_its_cached_copy_when_the_network_fails(http, fet
     url = http.url_for("/index.json")
     assert fetcher.fetch_text(url) == '{"v": 1}'
     assert fetcher.fetch_text(url) == '{"v": 1}'
-    assert fetcher.log.texts("warn") == [f"could not download {url} after 3 attempts: HTTP 500; "
-                                         "using the copy cached earlier"]
+    assert fetcher.log.texts("warn") == [
+        f"{url}: HTTP 500; retrying in 0.0s (attempt 2 of 3)",
+        f"{url}: HTTP 500; retrying in 0.0s (attempt 3 of 3)",
+        f"could not download {url} after 3 attempts: HTTP 500; check the network and the URL; using the copy "
+        "cached earlier"]
 
 
 # -- runtimes unpacked once in the cache, linked into each app ------------------------------------------
@@ -273,15 +278,47 @@ def test_a_linked_file_changed_in_place_is_not_handed_to_the_next_build(tmp_path
                                          "(bin/node): a build wrote into it; unpacking it again"]
 
 
-def test_a_damaged_manifest_gets_the_runtime_unpacked_again(tmp_path, fetcher):
+def same_size_and_mtime(path: Path, data: bytes) -> None:
+    """Rewrite `path` in place with `data` (same length), then put its mtime back, as a careful hand would."""
+    st = path.stat()
+    assert len(data) == st.st_size
+    rewrite(path, "r+b", data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def forged_manifest(slot: Path) -> None:
+    """A well-formed, sealed manifest that lists nothing, as only someone using slugbuild's code writes."""
+    fetch_manifest.write(slot / "manifest.json", [])
+
+
+@pytest.mark.parametrize(("damage", "named"), [
+    (lambda slot: same_size_and_mtime(slot / "tree" / "bin" / "node", b"XX\n"), "bin/node"),
+    (lambda slot: (slot / "manifest.json").write_text("[[") , "manifest.json"),
+    (lambda slot: (slot / "manifest.json").write_text("[]") , "manifest.json"),
+    (lambda slot: (slot / "manifest.json").unlink(), "manifest.json"),
+    (forged_manifest, "README.md"),
+    (lambda slot: (slot / "tree" / "bin" / "extra").write_text("planted"), "bin/extra"),
+    (lambda slot: os.mkfifo(slot / "tree" / "bin" / "fifo"), "bin/fifo"),
+    (lambda slot: (slot / "tree" / "README.md").unlink(), "README.md"),
+    (lambda slot: (slot / "tree" / "bin" / "npm").unlink() or (slot / "tree" / "bin" / "npm").symlink_to("/"),
+     "bin/npm"),
+    (lambda slot: (slot / "tree" / "bin").chmod(0o000), "bin"),
+], ids=["rewritten, size and mtime restored", "manifest unreadable", "manifest []", "manifest removed",
+        "manifest forged empty", "file added", "fifo added", "file removed", "link retargeted",
+        "directory made unreadable"])
+def test_a_damaged_runtime_in_the_cache_is_unpacked_again_with_one_warning(tmp_path, fetcher, damage, named):
     url, sha = runtime(tmp_path)
-    fetcher.tree(url, sha)
-    [manifest] = (fetcher.cache_dir / "unpacked").glob("*/manifest.json")
-    manifest.write_text("[[")
-    assert not fetcher.tree(url, sha).reused
-    assert fetcher.log.texts("warn") == ["the cache's unpacked archive.tar.gz changed since it was unpacked "
-                                         "(manifest.json): a build wrote into it; unpacking it again"]
-    assert fetcher.tree(url, sha).reused
+    fetcher.tree(url, sha, strip_components=1)
+    [slot] = (fetcher.cache_dir / "unpacked").iterdir()
+    damage(slot)
+    tree = fetcher.install(url, sha, tmp_path / "app" / "node", strip_components=1)
+    assert not tree.reused
+    assert fetcher.log.texts("warn") == [f"the cache's unpacked archive.tar.gz changed since it was unpacked "
+                                         f"({named}): a build wrote into it; unpacking it again"]
+    bin_dir = tmp_path / "app" / "node" / "bin"
+    assert (bin_dir / "node").read_bytes() == b"hi\n" and os.readlink(bin_dir / "npm") == "node"
+    assert sorted(p.name for p in bin_dir.iterdir()) == ["node", "npm"]
+    assert fetcher.tree(url, sha, strip_components=1).reused and len(fetcher.log.texts("warn")) == 1
 
 
 def test_across_filesystems_the_runtime_is_copied(tmp_path, fetcher, monkeypatch):
@@ -346,6 +383,23 @@ def test_a_runtime_cleared_while_it_is_being_linked_is_unpacked_again(tmp_path, 
     tree = fetcher.install(url, sha, tmp_path / "a" / "node", strip_components=1)
     assert (tmp_path / "a" / "node" / "bin" / "node").read_text() == "hi\n"
     assert len(calls) == 2 and not tree.reused
+
+
+def test_a_fresh_tree_another_build_discards_at_once_is_unpacked_again(tmp_path, fetcher, monkeypatch):
+    url, sha = runtime(tmp_path)
+    real_unpack = fetcher_module.unpack_tree
+    calls = []
+
+    def discarded_by_another_build(archive, slot, strip):
+        real_unpack(archive, slot, strip)
+        calls.append(slot)
+        if len(calls) == 1:
+            shutil.rmtree(slot)  # as a build that found the previous copy damaged would, a moment late
+
+    monkeypatch.setattr(fetcher_module, "unpack_tree", discarded_by_another_build)
+    tree = fetcher.install(url, sha, tmp_path / "a" / "node", strip_components=1)
+    assert len(calls) == 2 and not tree.reused and fetcher.log.texts("warn") == []
+    assert (tmp_path / "a" / "node" / "bin" / "node").read_text() == "hi\n"
 
 
 def test_installing_over_an_existing_directory_is_refused(tmp_path, fetcher):

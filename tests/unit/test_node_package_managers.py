@@ -34,7 +34,8 @@ def test_engines_npm_installs_that_npm_through_the_configured_registry(node_app)
 def test_the_installed_npm_is_part_of_the_cache_signature(node_app):
     node_app.write({"engines": {"npm": "10.9.2"}}, **LOCK)
     compile_app(node_app)
-    assert "npm 10.9.2" in (node_app.root / "cache" / "node" / "signature").read_text()
+    [stored] = (node_app.root / "cache" / "node" / "modules").glob("*/manifest.json")
+    assert "npm 10.9.2" in json.loads(stored.read_text())["key"]
 
 
 def test_another_build_from_the_same_cache_gets_nodes_own_npm_back(node_app):

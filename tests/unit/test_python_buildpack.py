@@ -22,6 +22,7 @@ from slugbuild.buildpacks.python import (
 )
 from slugbuild.buildpacks.python.mirror import fill, lay_out
 
+from slugbuild.buildpack import Runtime
 from slugbuild.errors import BuildFailed, DownloadFailed, UsageError
 from slugbuild.log import RecordingLog
 
@@ -354,3 +355,23 @@ def test_the_sbom_lists_what_landed_in_site_packages(tmp_path):
     flask = next(p for p in found.packages if p.name == "Flask")
     assert flask.depends_on == ("pkg:pypi/click@8.5.1", "pkg:pypi/werkzeug@3.1.9")  # not the async extra
     assert found.direct == ("pkg:pypi/flask@3.1.3",)
+
+
+def test_verify_pins_the_archive_the_report_names(python_app, tmp_path):
+    elsewhere = tmp_path / "elsewhere.tar.zst"
+    elsewhere.write_bytes(python_app.archive.read_bytes())
+    ctx = python_app.context(**{runtime.MIRROR_ENV: (tmp_path / "nowhere").as_uri()})
+    ctx.pins = {"python": Runtime("python", VERSION, ".python-version", VERSION, elsewhere.as_uri(),
+                                  python_app.sha256)}
+    PythonBuildpack().compile(ctx)
+    assert [r.url for r in ctx.runtimes] == [elsewhere.as_uri()]
+
+
+def test_offline_with_packages_the_cache_lacks_says_so(python_app):
+    python_app.compile(FAKE_PIP_FAILS="")  # once online: the archive is cached
+    (python_app.app_dir / ".heroku").rename(python_app.root / "old-heroku")
+    (python_app.app_dir / "requirements.txt").write_text("flask\nnew-package\n")
+    with pytest.raises(BuildFailed) as exc:
+        python_app.compile(offline=True, FAKE_PIP_FAILS="No matching distribution found for new-package")
+    assert str(exc.value).endswith("--offline installs only what the build cache holds, and these packages "
+                                   "are not there: build once online, or drop --offline")

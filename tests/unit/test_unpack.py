@@ -84,6 +84,14 @@ def test_many_members_big_and_small_unpack_byte_for_byte_in_archive_order(tmp_pa
     assert (dest / "lib" / "again.js").read_bytes() == b"module 299\n"
 
 
+def test_a_member_nested_absurdly_deep_is_refused(tmp_path):
+    archive = crafted(tmp_path / "deep.tgz", [("/".join(["d"] * 3000) + "/f", "f", b"x")])
+    with pytest.raises(UnsafeArchive, match="is nested deeper than 256 directories$"):
+        extract(archive, tmp_path / "out" / "dest")
+    assert list((tmp_path / "out").iterdir()) == []
+    extract(crafted(tmp_path / "ok.tgz", [("/".join(["d"] * 255) + "/f", "f", b"x")]), tmp_path / "ok")
+
+
 def test_a_member_that_cannot_be_written_is_one_clear_error(tmp_path):
     archive = tarball(tmp_path, member("pkg/ok"), member("pkg/" + "x" * 300))  # longer than NAME_MAX
     with pytest.raises(DownloadFailed, match=f"^could not unpack {archive}: "):
@@ -164,11 +172,13 @@ def test_a_classic_buildpack_tarball_never_writes_outside_its_directory(tmp_path
 
     def call() -> Path:
         classic.resolve(httpserver.url_for("/bp.tgz"), tmp_path / "cache", RecordingLog())
-        [unpacked] = (tmp_path / "cache" / "buildpacks").glob("tgz-*")
+        [unpacked] = (tmp_path / "cache" / "unpacked").glob("*-strip0/tree")
         return unpacked
 
-    outcome(attack, call, tmp_path, ["cache", "cache/downloads*", "cache/pins*", "cache/buildpacks",
-                                     "cache/buildpacks/tgz-*"])
+    outcome(attack, call, tmp_path, ["cache", "cache/downloads*", "cache/pins*", "cache/unpacked",
+                                     "cache/unpacked/*-strip0", "cache/unpacked/*-strip0/tree*",
+                                     "cache/unpacked/*-strip0/manifest.json",
+                                     "cache/unpacked/*-strip0/.lease"])
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
@@ -240,9 +250,17 @@ def test_more_members_than_the_limit_are_refused(tmp_path, monkeypatch):
     with pytest.raises(unpack.ArchiveTooLarge, match="it unpacks to more than 50 members; .* with "
                                                      "SLUGBUILD_UNPACK_MAX_FILES$"):
         extract(archive, tmp_path / "out" / "dest")
-    monkeypatch.setenv("SLUGBUILD_UNPACK_MAX_FILES", "51")
+    monkeypatch.setenv("SLUGBUILD_UNPACK_MAX_FILES", "52")  # the 51 files and the p/ they imply
     extract(archive, tmp_path / "out" / "dest")
     assert len(list((tmp_path / "out" / "dest" / "p").iterdir())) == 51
+
+
+def test_directories_a_member_implies_count_as_members(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLUGBUILD_UNPACK_MAX_FILES", "1000")
+    specs = [("/".join(f"d{i}x{level}" for level in range(200)) + "/f", "f", b"") for i in range(6)]
+    with pytest.raises(unpack.ArchiveTooLarge, match="it unpacks to more than 1,000 members"):
+        extract(crafted(tmp_path / "dirs.tgz", specs), tmp_path / "out" / "dest")
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 @pytest.mark.parametrize(("variable", "value", "message"), [
