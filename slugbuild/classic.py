@@ -170,8 +170,8 @@ def _release_info(spec: str, text: str, display_name: str) -> ReleaseInfo:
     """default_process_types and config_vars from bin/release's YAML."""
     try:
         data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        problem = str(exc).splitlines()[0]
+    except (yaml.YAMLError, RecursionError) as exc:
+        problem = str(exc).splitlines()[0] if isinstance(exc, yaml.YAMLError) else "nested too deeply"
         raise BuildpackUnusable(f"buildpack {spec}: bin/release printed unreadable YAML ({problem}); it must "
                                 "print a mapping with default_process_types") from None
     if not isinstance(data, dict):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import io
 import json
+import math
 import signal
 import sys
 import traceback
@@ -49,6 +51,17 @@ def _env(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-file", metavar="FILE", help="config vars from a .env file")
 
 
+def seconds(text: str) -> float:
+    """A --timeout: seconds above zero, finite (`nan` or `inf` would wait for ever)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above zero (such as 30)")
+    return value
+
+
 def _build_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build", help="build SRC into a slug (and release it with --app)")
     p.add_argument("source", metavar="SRC", help="the app's source directory")
@@ -69,7 +82,7 @@ def _build_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--app", "-a", help="release the slug on this app")
     p.add_argument("--description", help="release description")
     p.add_argument("--check", action="store_true", help="boot the web process and release only if it answers")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds --check waits (default 30)")
+    p.add_argument("--timeout", type=seconds, default=30.0, help="seconds --check waits (default 30)")
     _api(p)
     _common(p)
     p.set_defaults(handler=_cmd_build)
@@ -169,7 +182,7 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
     _env(p)
     p.add_argument("--app", "-a", help="run the app's current slug, downloaded through the API")
     p.add_argument("--check", action="store_true", help="wait until web answers HTTP, then stop it")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds --check waits (default 30)")
+    p.add_argument("--timeout", type=seconds, default=30.0, help="seconds --check waits (default 30)")
     _api(p)
     _common(p)
     p.set_defaults(handler=_cmd_run, run_command=[])
@@ -483,8 +496,17 @@ def _terminated(signum: int, frame: object) -> None:
     raise Terminated
 
 
+def _keep_undecodable_names() -> None:
+    """A file name that is not UTF-8 (`-o $'\\xff.tgz'`) reaches us with its bytes as surrogates; print them
+    back as the same bytes rather than fail on them (UnicodeEncodeError) in the middle of a build."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="surrogateescape")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command `argv` names; a user error is one line and a non-zero exit status."""
+    _keep_undecodable_names()
     words = list(sys.argv[1:] if argv is None else argv)
     try:
         known, run_command = _split_run_command(_normalise_argv(words))

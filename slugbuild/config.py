@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -24,7 +25,10 @@ DEFAULT_MAX_SIZE_B = 1 << 30  # Heroku's limit since 2026
 DEFAULT_CACHE_LIMIT_B = 2 << 30
 CACHE_LIMIT_ENV = "SLUGBUILD_CACHE_LIMIT"
 DEFAULT_API_URL = "https://api.heroku.com"
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE | re.ASCII)
+MAX_SIZE_B = 1 << 50  # 1024T: far above any slug, and a bound for the arithmetic
+NAME_MAX_B = 255  # the longest file name Linux file systems allow
+MAX_EPOCH_S = 8**11 - 1  # the largest mtime a tar header holds in octal, in the year 2242
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOUBLE_QUOTED = re.compile(r'^"((?:[^"\\]|\\.)*)"(.*)$')
 _SINGLE_QUOTED = re.compile(r"^'([^']*)'(.*)$")
@@ -40,16 +44,22 @@ class Sourced(Generic[T]):
     source: str  # "--app", "HEROKU_APP", "default", "package.json engines.node"
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """`text` quoted for a message, its middle left out when it is long (400 nines, say)."""
+    return repr(text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 2:]}")
+
+
 def parse_size(text: str, what: str = "--max-size") -> int:
     """Bytes from `123`, `500M` or `1G` (1024-based); `what` names the flag or variable in the error."""
     match = _SIZE.match(text)
-    size = 0
-    if match:
-        number, unit = float(match.group(1)), match.group(2).upper()
-        size = int(number * 1024 ** "_KMGT".index(unit)) if unit else int(number)
+    # Decimal, not float: 400 nines are a number too (float gives infinity, and int() of that raises).
+    size = int(Decimal(match.group(1)) * 1024 ** "_KMGT".index(match.group(2).upper())) if match else 0
     if size <= 0:
-        raise UsageError(f"{what} {text!r} is not a size above zero: use bytes or a number with K, M "
+        raise UsageError(f"{what} {_shown(text)} is not a size above zero: use bytes or a number with K, M "
                          "or G (500M, 1G)")
+    if size > MAX_SIZE_B:
+        raise UsageError(f"{what} {_shown(text)} is more than 1024T, the most slugbuild takes; give a "
+                         "size such as 500M or 1G")
     return size
 
 
@@ -132,8 +142,9 @@ def source_date_epoch() -> int:
     raw = os.environ.get("SOURCE_DATE_EPOCH", "")
     if not raw:
         return 0
-    if not raw.isdigit():
-        raise UsageError(f"SOURCE_DATE_EPOCH={raw!r} is not a whole number of seconds; unset it or fix it")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_EPOCH_S))) or int(raw) > MAX_EPOCH_S:
+        raise UsageError(f"SOURCE_DATE_EPOCH={_shown(raw)} is not a whole number of seconds from 0 to "
+                         f"{MAX_EPOCH_S}; unset it or fix it")
     return int(raw)
 
 
@@ -156,6 +167,21 @@ class BuildSettings:
     cache_limit_b: int = DEFAULT_CACHE_LIMIT_B
 
 
+def path_arg(what: str, text: str) -> Path:
+    """`text` as a path, or a UsageError naming `what` when no file could be called that."""
+    try:
+        names = [os.fsencode(part) for part in Path(text).parts]
+    except UnicodeEncodeError:
+        names = [b"\0"]
+    if "\0" in text or b"\0" in b"".join(names):
+        raise UsageError(f"{what} {_shown(text)} is not a file name (it holds a NUL or a character no file "
+                         "name can hold); fix the path")
+    if any(len(name) > NAME_MAX_B for name in names):
+        raise UsageError(f"{what} {_shown(text)}: a name in it is longer than {NAME_MAX_B} bytes, which no "
+                         "file system allows; choose a shorter one")
+    return Path(text)
+
+
 def _check_writable(output: Path) -> None:
     """Fail before the build, not after it, when the slug could not be written where asked."""
     place = output.absolute().parent
@@ -171,15 +197,15 @@ def build_settings(*, source: str, output: str | None, buildpacks: Sequence[str]
                    base_config: Mapping[str, str] | None = None,
                    cache_limit_flag: str | None = None) -> BuildSettings:
     """Validate the build flags once; every problem is a UsageError naming the flag or value."""
-    src = Path(source)
+    src = path_arg("source directory", source)
     if not src.is_dir():
         problem = "is not a directory" if src.exists() else "does not exist"
         raise UsageError(f"source directory {source} {problem}; give the app's directory")
-    out = Path(output or "slug.tgz")
+    out = path_arg("-o", output or "slug.tgz")
     if out.is_dir():
         raise UsageError(f"-o {out} is a directory; give the slug's file name, such as {out / 'slug.tgz'}")
     _check_writable(out)
-    cache = Sourced(Path(cache_dir), "--cache-dir") if cache_dir else default_cache_dir()
+    cache = Sourced(path_arg("--cache-dir", cache_dir), "--cache-dir") if cache_dir else default_cache_dir()
     return BuildSettings(
         source_dir=src.resolve(),
         output=out.resolve(),
@@ -187,7 +213,7 @@ def build_settings(*, source: str, output: str | None, buildpacks: Sequence[str]
         stack=stack or os.environ.get("STACK") or DEFAULT_STACK,
         cache_dir=Sourced(cache.value.resolve(), cache.source),
         clear_cache=clear_cache,
-        config=config_vars(env, Path(env_file) if env_file else None, base_config),
+        config=config_vars(env, path_arg("--env-file", env_file) if env_file else None, base_config),
         commit=commit,
         max_size_b=parse_size(max_size) if max_size else DEFAULT_MAX_SIZE_B,
         offline=offline,

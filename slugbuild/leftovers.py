@@ -10,7 +10,6 @@ import contextlib
 import fcntl
 import os
 import re
-import shutil
 import signal
 import stat
 import tempfile
@@ -49,11 +48,15 @@ def deferred_signals() -> Iterator[None]:
             signal.raise_signal(sig)
 
 
-def _try_lock(fd: int) -> bool:
+def _try_lock(fd: int, *, unsupported: bool = True) -> bool:
+    """Whether we now hold `fd`'s lock; `unsupported` is the answer where the file system has no flock
+    (some network file systems): a new file is ours anyway, but nothing there is ever reclaimed."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
+    except OSError:
+        return unsupported
     return True
 
 
@@ -77,19 +80,29 @@ def _locked(create: Callable[[], tuple[int, Path]]) -> tuple[int, Path]:
 
 
 def remove_tree(path: Path) -> None:
-    """Remove a directory tree, read-only directories too (Go's module cache has them)."""
-
-    def make_writable(func: Callable[..., object], failed: str, exc_info: object) -> None:
-        parent = os.path.dirname(failed)
+    """Remove a directory tree without following links: read-only directories too (Go's module cache has
+    them), and from a to-do list rather than by recursion, so no depth exhausts Python's stack."""
+    if not os.path.lexists(path):
+        return
+    if not os.path.isdir(path) or os.path.islink(path):
+        os.unlink(path)
+        return
+    pending, emptied = [str(path)], []
+    while pending:
+        directory = pending.pop()
         with contextlib.suppress(OSError):
-            os.chmod(parent, stat.S_IRWXU)
-            if os.path.isdir(failed) and not os.path.islink(failed):
-                os.chmod(failed, stat.S_IRWXU)
+            os.chmod(directory, stat.S_IRWXU)  # entries of a read-only directory cannot be removed
+        emptied.append(directory)
+        with contextlib.suppress(FileNotFoundError), os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+    for directory in reversed(emptied):
         with contextlib.suppress(FileNotFoundError):
-            func(failed)
-
-    if os.path.lexists(path):
-        shutil.rmtree(path, onerror=make_writable)
+            os.rmdir(directory)
 
 
 # -- work directories -----------------------------------------------------------------------------------
@@ -144,7 +157,7 @@ def _reclaim_locked(lock: Path, remove: Callable[[], None]) -> bool:
     except OSError:
         return False
     try:
-        if not (_try_lock(fd) and _is_same_file(lock, fd)):
+        if not (_try_lock(fd, unsupported=False) and _is_same_file(lock, fd)):
             return False
         remove()
         return True
@@ -169,12 +182,15 @@ def partial_file(final: Path) -> tuple[int, Path]:
 
 
 def _partial_names(output: Path) -> re.Pattern[str]:
-    # mkstemp's names: the prefix, eight of [a-z0-9_], the suffix; `.json.` for the report beside the slug.
-    return re.compile(rf"^\.{re.escape(output.name)}\.(?:json\.)?[a-z0-9_]{{8}}{re.escape(PARTIAL_SUFFIX)}$")
+    # mkstemp's names: the prefix, eight of [a-z0-9_], the suffix; the files beside the slug add their own
+    # suffix to its name (`.json.`, `.cdx.json.`, `.intoto.json.`).
+    suffix = re.escape(PARTIAL_SUFFIX)
+    return re.compile(rf"^\.{re.escape(output.name)}\.(?:[a-z]+\.)*[a-z0-9_]{{8}}{suffix}$")
 
 
 def reclaim_partials(output: Path) -> list[Path]:
-    """Remove the `.partial` files of the slug `output` and its report that no live build holds."""
+    """Remove the `.partial` files of the slug `output` and of the files beside it (report, SBOM,
+    provenance) that no live build holds."""
     output = Path(output)
     names = _partial_names(output)
     try:

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import tarfile
-import tempfile
 import threading
 import time
 from collections import deque
@@ -20,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from slugbuild import leftovers
 from slugbuild.errors import DownloadFailed, SlugbuildError, UsageError
 from slugbuild.fetch import extract
 from slugbuild.log import BuildLog
@@ -339,8 +339,8 @@ def forwarding(proc: subprocess.Popen | None = None) -> Iterator[Forwarder]:
 def run_slug(slug: Path, process: Process, *, port: int, config: Mapping[str, str], log: BuildLog) -> int:
     """Unpack the slug into a temporary directory, run the process attached to this terminal, and
     return its exit status once it and its children are gone and the directory is removed."""
-    with tempfile.TemporaryDirectory(prefix="slugbuild-run-") as tmp:
-        app_dir = unpack(slug, Path(tmp))
+    with leftovers.work_dir("slugbuild-run-") as tmp:  # locked, removed at any depth, reclaimed if killed
+        app_dir = unpack(slug, tmp)
         log.step(f"Running `{process.command}` as {process.type}.1 on port {port}")
         with forwarding() as forwarder, booted(app_dir, process.command, port=port, config=config,
                                                 process_type=process.type, capture=False) as proc:
@@ -357,8 +357,8 @@ def check_slug(slug: Path, process_types: Mapping[str, str], *, port: int, confi
         raise UsageError(f"--check boots the web process, but {slug} has none (it has: {known}); declare "
                          "web in the Procfile")
     web = Process("web", process_types["web"])
-    with tempfile.TemporaryDirectory(prefix="slugbuild-check-") as tmp:
-        app_dir = unpack(slug, Path(tmp))
+    with leftovers.work_dir("slugbuild-check-") as tmp:
+        app_dir = unpack(slug, tmp)
         log.step(f"Checking web.1 (`{web.command}`) on port {port}")
         with booted(app_dir, web.command, port=port, config=config) as proc:
             try:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from slugbuild.log import BuildLog
 SLUGIGNORE = ".slugignore"
 ALWAYS_LEFT_OUT = frozenset({".git"})
 GIT_TIMEOUT_S = 10
+SHOWN_PATH_CHARS = 150  # a longer path is shown with its middle left out
 
 
 @dataclass(frozen=True)
@@ -107,13 +109,29 @@ class _Copier:
         self.ignored_files = 0
 
     def copy(self) -> None:
+        """Copy one directory at a time from a to-do list, not by recursion: a source tree hundreds of
+        levels deep must not exhaust Python's stack."""
         self.dest.mkdir(parents=True)
-        self._copy_dir(self.src, ())
+        pending: list[tuple[Path, tuple[str, ...]]] = [(self.src, ())]
+        modes: list[tuple[Path, int]] = []
+        while pending:
+            directory, rel_dir = pending.pop()
+            for path, rel, st in self._kept_entries(directory, rel_dir):
+                target = self.dest.joinpath(*rel)
+                if stat.S_ISDIR(st.st_mode):
+                    target.mkdir()
+                    pending.append((path, rel))
+                    modes.append((target, stat.S_IMODE(st.st_mode) | stat.S_IRWXU))
+                else:
+                    self._copy_file(path, target, rel, st)
+        for target, mode in reversed(modes):  # set once all inside is written: children before parents
+            os.chmod(target, mode)
 
     def _is_left_out(self, path: Path, rel: tuple[str, ...]) -> bool:
         return rel[-1] in ALWAYS_LEFT_OUT or path in self.excluded
 
-    def _copy_dir(self, directory: Path, rel_dir: tuple[str, ...]) -> None:
+    def _kept_entries(self, directory: Path,
+                      rel_dir: tuple[str, ...]) -> Iterator[tuple[Path, tuple[str, ...], os.stat_result]]:
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
             path, rel = Path(entry.path), (*rel_dir, entry.name)
             if self._is_left_out(path, rel):
@@ -122,16 +140,11 @@ class _Copier:
             if any(p.matches(rel, stat.S_ISDIR(st.st_mode)) for p in self.patterns):
                 self.ignored_files += _count_files(path, st)
                 continue
-            self._copy_entry(path, rel, st)
+            yield path, rel, st
 
-    def _copy_entry(self, path: Path, rel: tuple[str, ...], st: os.stat_result) -> None:
-        target = self.dest.joinpath(*rel)
+    def _copy_file(self, path: Path, target: Path, rel: tuple[str, ...], st: os.stat_result) -> None:
         if stat.S_ISLNK(st.st_mode):
             os.symlink(os.readlink(path), target)
-        elif stat.S_ISDIR(st.st_mode):
-            target.mkdir()
-            self._copy_dir(path, rel)
-            os.chmod(target, stat.S_IMODE(st.st_mode) | stat.S_IRWXU)
         elif stat.S_ISREG(st.st_mode):
             shutil.copyfile(path, target, follow_symlinks=False)
             os.chmod(target, stat.S_IMODE(st.st_mode) | stat.S_IRUSR | stat.S_IWUSR)
@@ -140,10 +153,18 @@ class _Copier:
 
 
 def _count_files(path: Path, st: os.stat_result) -> int:
+    """Everything under `path` that is not a directory (links to directories count as files)."""
     if not stat.S_ISDIR(st.st_mode):
         return 1
-    return sum(len(files) + sum(1 for d in dirs if os.path.islink(os.path.join(root, d)))
-               for root, dirs, files in os.walk(path))
+    count, pending = 0, [path]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(Path(entry.path))
+                else:
+                    count += 1
+    return count
 
 
 def _read_slugignore(src: Path, log: BuildLog) -> list[IgnorePattern]:
@@ -177,6 +198,18 @@ def _commit(src: Path, flag: str | None, log: BuildLog) -> str | None:
     return commit or flag
 
 
+def _copy_failed(src: Path, dest: Path, exc: OSError) -> BuildFailed:
+    """The one line for a copy that failed: the file as it is called in SRC (shortened), and the fix."""
+    name = str(exc.filename or src)
+    if name.startswith(f"{dest}/"):
+        name = f"{src}{name[len(str(dest)):]}"
+    if len(name) > SHOWN_PATH_CHARS:
+        name = f"{name[:SHOWN_PATH_CHARS // 3]}...{name[-SHOWN_PATH_CHARS // 2:]}"
+    fix = ("shorten the path or leave it out with .slugignore" if exc.errno == errno.ENAMETOOLONG
+           else "make it readable")
+    return BuildFailed(f"could not copy the source {name}: {exc.strerror}; {fix}")
+
+
 def prepare(src: Path, dest: Path, log: BuildLog, *, exclude: Iterable[Path] = (),
             commit: str | None = None) -> SourceTree:
     """Copy `src` into `dest` (which must not exist) with `.git`, `.slugignore` matches and `exclude` left
@@ -187,8 +220,7 @@ def prepare(src: Path, dest: Path, log: BuildLog, *, exclude: Iterable[Path] = (
     try:
         copier.copy()
     except OSError as exc:
-        raise BuildFailed(f"could not copy the source {exc.filename or src}: {exc.strerror}; "
-                          "make it readable") from None
+        raise _copy_failed(src, Path(dest), exc) from None
     if copier.ignored_files:
         log.step(f"Deleting {copier.ignored_files} files matching .slugignore patterns.")
     return SourceTree(Path(dest), _commit(src, commit, log))

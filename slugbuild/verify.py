@@ -6,14 +6,13 @@ import dataclasses
 import hashlib
 import json
 import tarfile
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from slugbuild import build, slug
+from slugbuild import build, leftovers, slug
 from slugbuild.buildpack import Runtime
-from slugbuild.config import BuildSettings
+from slugbuild.config import MAX_EPOCH_S, BuildSettings
 from slugbuild.errors import UsageError
 from slugbuild.fetch import file_sha256
 from slugbuild.log import BuildLog
@@ -70,27 +69,60 @@ def read_report(slug_path: Path) -> dict[str, object]:
     if actual != report["checksum"]:
         raise UsageError(f"{slug_path} is {actual}, but {report_path} describes {report['checksum']}; "
                          "give the slug its own report")
+    try:
+        pins(report), _recorded(report)
+    except BadReport as exc:
+        raise BadReport(exc.what, report_path) from None
     return report
+
+
+RUNTIME_FIELDS = ("name", "source", "version", "url", "sha256")
+
+
+class BadReport(UsageError):
+    """A build report whose fields are not what slugbuild writes (edited by hand, or another tool's)."""
+
+    def __init__(self, what: str, path: Path | str = "the build report") -> None:
+        self.what = what
+        super().__init__(f"{path} {what}, not what slugbuild writes; rebuild the slug for a new report")
 
 
 def pins(report: Mapping[str, object]) -> dict[str, Runtime]:
     """The runtimes the report names, by name: the rebuild downloads exactly these."""
+    entries = report.get("runtimes") or []
+    if not isinstance(entries, list):
+        raise BadReport("has runtimes that are no list")
     found = {}
-    for entry in report.get("runtimes") or []:
-        if isinstance(entry, dict):
-            runtime = Runtime(name=entry["name"], requested=entry.get("requested"), source=entry["source"],
-                              version=entry["version"], url=entry["url"], sha256=entry["sha256"],
-                              verified=entry.get("verified", True))
-            found[runtime.name] = runtime
+    for entry in entries:
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in RUNTIME_FIELDS):
+            raise BadReport(f"has a runtime without {', '.join(RUNTIME_FIELDS)} as strings")
+        runtime = Runtime(name=entry["name"], requested=entry.get("requested"), source=entry["source"],
+                          version=entry["version"], url=entry["url"], sha256=entry["sha256"],
+                          verified=entry.get("verified", True) is not False)
+        found[runtime.name] = runtime
     return found
+
+
+def _recorded(report: Mapping[str, object]) -> tuple[tuple[str, ...], str | None, int]:
+    """The buildpacks, commit and SOURCE_DATE_EPOCH the report records, each checked for its type."""
+    buildpacks, commit = report.get("buildpacks") or [], report.get("commit")
+    epoch = report.get("source_date_epoch") or 0
+    if not isinstance(buildpacks, list) or not all(isinstance(b, str) for b in buildpacks):
+        raise BadReport("has buildpacks that are no list of names")
+    if commit is not None and not isinstance(commit, str):
+        raise BadReport("has a commit that is no string")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= MAX_EPOCH_S:
+        raise BadReport(f"has a source_date_epoch that is no whole number of seconds from 0 to {MAX_EPOCH_S}")
+    return tuple(buildpacks), commit, epoch
 
 
 def rebuild_settings(settings: BuildSettings, report: Mapping[str, object], output: Path) -> BuildSettings:
     """The original build's settings as far as the report records them, into `output`."""
+    buildpacks, commit, epoch = _recorded(report)
     return dataclasses.replace(
-        settings, output=output, pins=pins(report), buildpacks=tuple(report.get("buildpacks") or ()),
-        stack=str(report.get("stack") or settings.stack), commit=report.get("commit") or settings.commit,
-        source_date_epoch=int(report.get("source_date_epoch") or 0))
+        settings, output=output, pins=pins(report), buildpacks=buildpacks,
+        stack=str(report.get("stack") or settings.stack), commit=commit or settings.commit,
+        source_date_epoch=epoch)
 
 
 @dataclass(frozen=True)
@@ -123,8 +155,8 @@ class Verdict:
 def verify(slug_path: Path, settings: BuildSettings, log: BuildLog) -> Verdict:
     """Rebuild the slug's source as its report says it was built, and compare the two slugs."""
     report = read_report(slug_path)
-    with tempfile.TemporaryDirectory(prefix="slugbuild-verify-") as tmp:
-        rebuilt = build.build(rebuild_settings(settings, report, Path(tmp) / "slug.tgz"), log)
+    with leftovers.work_dir("slugbuild-verify-") as tmp:  # removed however verify ends; reclaimed if killed
+        rebuilt = build.build(rebuild_settings(settings, report, tmp / "slug.tgz"), log)
         original = str(report["checksum"])
         differences = [] if rebuilt.checksum == original else compare(slug_path, rebuilt.path)
     return Verdict(original, rebuilt.checksum, differences)

@@ -11,6 +11,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property-based tests: a bounded run on every `make test` and CI; SLUGBUILD_FUZZ=1 for a long hunt.
+settings.register_profile("ci", max_examples=100, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", max_examples=5_000, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+FUZZING = os.environ.get("SLUGBUILD_FUZZ") == "1"
+settings.load_profile("fuzz" if FUZZING else "ci")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A long fuzz run may take longer than the per-test timeout that keeps CI from hanging."""
+    for item in items if FUZZING else ():
+        if "test_fuzz_" in item.nodeid:
+            item.add_marker(pytest.mark.timeout(0))
+
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from packageurl import PackageURL
 
+from slugbuild import app_files
 from slugbuild.inventory import Inventory, Package
 
 _REQUIRE_LINE = re.compile(r"^\s*(?:require\s+)?([^\s()]+)\s+(v[^\s/]+)(\s*//\s*indirect)?\s*$")
@@ -25,15 +26,15 @@ def purl(module: str, version: str) -> str:
 def read(app_dir: Path) -> Inventory:
     """The modules go.mod requires (vendor/modules.txt when vendored), with go.sum's h1: hash as SHA-256."""
     try:
-        gomod = (app_dir / "go.mod").read_text()
-        gosum = (app_dir / "go.sum").read_text() if (app_dir / "go.sum").is_file() else ""
+        gomod = app_files.read_text(app_dir, "go.mod", errors="strict") or ""
+        gosum = app_files.read_text(app_dir, "go.sum", errors="strict") or ""
     except (OSError, UnicodeDecodeError) as exc:
         return Inventory("go.mod", problem=f"go.mod or go.sum could not be read ({type(exc).__name__})")
     module = _MODULE.search(gomod)
     required = _required(gomod)
-    vendored = app_dir / "vendor" / "modules.txt"
-    if vendored.is_file():
-        required = {m: (v, required.get(m, (v, True))[1]) for m, v in _VENDORED.findall(vendored.read_text())}
+    vendored = app_files.read_text(app_dir, "vendor/modules.txt", errors="strict")
+    if vendored is not None:
+        required = {m: (v, required.get(m, (v, True))[1]) for m, v in _VENDORED.findall(vendored)}
     sums = _sums(gosum)
     packages = tuple(Package(purl(m, v), m, v, sums.get((m, v), {}))
                      for m, (v, _) in sorted(required.items()))

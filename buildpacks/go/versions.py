@@ -13,7 +13,7 @@ from slugbuild.errors import BuildFailed, DownloadFailed
 
 DEFAULT_GO = "1.25"  # Heroku's DefaultVersion (go1.25) at the reference snapshot
 MIN_MODULES_MINOR = 11  # Go modules arrived in 1.11
-_SPEC = re.compile(r"^(?:go)?(\d+)\.(\d+)(?:\.(\d+))?((?:rc|beta)\d+)?$")
+_SPEC = re.compile(r"^(?:go)?(\d{1,6})\.(\d{1,6})(?:\.(\d{1,6}))?((?:rc|beta)\d{1,6})?$", re.ASCII)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from slugbuild.buildpacks.node.cache_directories import CacheDirectories
 from slugbuild.buildpacks.node.package_json import PackageJson
 from slugbuild.buildpacks.node.package_manager import PackageManager
 
+from slugbuild import app_files
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed, CommandFailed
 from slugbuild.inventory import Inventory
@@ -285,8 +286,7 @@ def install_command(pm: PackageManager, env: Mapping[str, str]) -> list[str]:
 
 def has_mcp_process(app_dir: Path) -> bool:
     """The Procfile has a line Heroku's bin/release reads as an `mcp` process type (`^\\s*mcp.*:`)."""
-    path = app_dir / "Procfile"
-    text = path.read_text(errors="replace") if path.is_file() else ""
+    text = app_files.read_text(app_dir, "Procfile") or ""
     return MCP_LINE.search(text) is not None
 
 

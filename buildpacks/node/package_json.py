@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,12 @@ def read(app_dir: Path) -> PackageJson:
         data = json.loads(app_files.read_text(app_dir, "package.json", errors="strict") or "")
     except json.JSONDecodeError as exc:
         raise BadPackageJson(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise BadPackageJson("it nests arrays or objects too deeply") from None
     except UnicodeDecodeError as exc:
         raise BadPackageJson(f"not UTF-8 text (byte {exc.start})") from None
+    except ValueError:  # the one other ValueError json raises: an integer too long to convert
+        raise BadPackageJson(f"a number has more than {sys.get_int_max_str_digits()} digits") from None
     if not isinstance(data, dict):
         kind = JSON_KINDS.get(type(data), "value")
         raise BadPackageJson(f"the top level is {kind}, not an object")

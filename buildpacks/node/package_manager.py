@@ -16,7 +16,7 @@ from slugbuild.errors import BuildFailed
 LOCKFILES = {"package-lock.json": "npm", "npm-shrinkwrap.json": "npm", "yarn.lock": "yarn",
              "pnpm-lock.yaml": "pnpm"}
 HEROKU_LOCKFILES = ("package-lock.json", "yarn.lock", "pnpm-lock.yaml")  # the ones Heroku counts
-LEADING_MAJOR = re.compile(r"^[\s^~=v>]*(\d+)")
+LEADING_MAJOR = re.compile(r"^[\s^~=v>]*(\d{1,9})", re.ASCII)
 DEFAULT_VERSIONS = {"yarn": "1.22.x", "pnpm": "latest"}
 # Heroku's export_env_dir: config vars that never reach the build's environment.
 DENIED_CONFIG = re.compile(r"^(PATH|GIT_DIR|CPATH|CPPATH|LD_PRELOAD|LIBRARY_PATH|LANG|BUILD_DIR)$")

@@ -7,6 +7,7 @@ from pathlib import Path
 from slugbuild.buildpacks.node import package_manager
 from slugbuild.buildpacks.node.package_json import PackageJson
 
+from slugbuild import app_files
 from slugbuild.errors import BuildFailed
 
 SHRINKWRAP = "npm-shrinkwrap.json"
@@ -88,8 +89,7 @@ def ignored_package_json(app_dir: Path) -> str | None:
     if (app_dir / "package.json").exists():
         return None
     for name, why in IGNORE_FILES.items():
-        path = app_dir / name
-        lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
+        lines = (app_files.read_text(app_dir, name) or "").splitlines()
         if "package.json" in lines:
             return f"'package.json' listed in '{name}' file: no package.json was found because {why}"
     return None

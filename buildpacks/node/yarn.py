@@ -11,6 +11,7 @@ import yaml
 from slugbuild.buildpacks.node.package_json import PackageJson
 from slugbuild.buildpacks.node.package_manager import LEADING_MAJOR, PackageManager
 
+from slugbuild import app_files
 from slugbuild.buildpack import BuildContext
 from slugbuild.errors import BuildFailed
 
@@ -30,11 +31,11 @@ class YarnSetupFailed(BuildFailed):
 
 def settings(app_dir: Path) -> dict[str, object]:
     """.yarnrc.yml as a mapping ({} when absent); YarnSetupFailed naming the file when it is not YAML."""
-    path = app_dir / YARNRC
-    if not path.is_file():
+    text = app_files.read_text(app_dir, YARNRC)
+    if text is None:
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where else ""

@@ -9,6 +9,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from slugbuild import app_files
 from slugbuild.buildpack import BuildContext
 from slugbuild.errors import BuildFailed, CommandFailed
 
@@ -49,11 +50,11 @@ def check_lockfile(app_dir: Path, manager: str) -> None:
                           f"lockfile was made from")
     for name in (lock, "pyproject.toml"):
         try:
-            tomllib.loads((app_dir / name).read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            tomllib.loads(app_files.read_text(app_dir, name, errors="strict") or "")
+        except (ValueError, RecursionError) as exc:  # bad UTF-8 or TOML, a number too long, nesting too deep
             tool = "poetry lock" if manager == "poetry" else "uv lock"
-            raise BuildFailed(f"Can't parse {name}: {exc}; fix the file and run '{tool}' to regenerate "
-                              f"{lock}") from None
+            raise BuildFailed(f"Can't parse {name}: {str(exc).split(';')[0]}; fix the file and run "
+                              f"'{tool}' to regenerate {lock}") from None
 
 
 def manager_env(manager: str, python_home: Path) -> dict[str, str]:

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from slugbuild import app_files
 from slugbuild.errors import BuildFailed
 
 # The newest patch release of each supported major, as Heroku's buildpack pins them (commit b4e7e72).
@@ -15,7 +16,7 @@ LATEST = {"3.10": "3.10.21", "3.11": "3.11.16", "3.12": "3.12.14", "3.13": "3.13
 OLDEST_MINOR, NEWEST_MINOR = 10, 14
 DEFAULT_MAJOR = "3.14"
 DEPRECATED_MAJORS = {"3.10": "Python 3.10 reaches its upstream end-of-life in October 2026"}
-_VERSION = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?$")
+_VERSION = re.compile(r"^(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})(?:\.(0|[1-9][0-9]{0,5}))?$")  # int()-able
 _RUNTIME_TXT = re.compile(r"^python-(.+)$")
 # Misspellings of .python-version seen in the wild (Heroku's list); each is refused with the right name.
 MISSPELLED = (
@@ -79,7 +80,7 @@ def read_requested(app_dir: Path, package_manager: str) -> tuple[str | None, str
 def version_lines(path: Path) -> list[str]:
     """The file's lines without blanks, `#` comments and surrounding whitespace; BuildFailed when the
     file is not UTF-8 text (a BOM or UTF-16, as some Windows editors and shells write)."""
-    data = path.read_bytes()
+    data = app_files.read_bytes(path.parent, path.name) or b""
     encoding = _odd_encoding(data)
     if encoding is None:
         try:
@@ -135,11 +136,12 @@ def parse_runtime_txt(path: Path) -> str:
 def pipfile_lock_version(path: Path) -> str | None:
     """`_meta.requires.python_full_version`, else `python_version`, from Pipfile.lock; None if neither."""
     try:
-        lock = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BuildFailed(f"Can't parse Pipfile.lock ({exc}); it is not valid JSON: run 'pipenv lock' to "
-                          "regenerate it") from None
-    requires = lock.get("_meta", {}).get("requires", {}) if isinstance(lock, dict) else {}
+        lock = json.loads(app_files.read_text(path.parent, path.name, errors="strict") or "{}")
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, a number too long, nesting too deep
+        raise BuildFailed(f"Can't parse Pipfile.lock ({str(exc).split(';')[0]}); it is not valid JSON: run "
+                          "'pipenv lock' to regenerate it") from None
+    meta = lock.get("_meta") if isinstance(lock, dict) else None
+    requires = meta.get("requires") if isinstance(meta, dict) else None
     requires = requires if isinstance(requires, dict) else {}
     version = requires.get("python_full_version") or requires.get("python_version")
     if version is None:

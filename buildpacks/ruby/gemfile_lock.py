@@ -12,7 +12,8 @@ from slugbuild import app_files
 # Heroku's reading of the lock (lib/language_pack/helpers/gemfile_lock.rb): the version, a pre-release
 # after `.` or `-` (`3.4.0.rc1`, `3.4.0-preview2`; `3.3.5p100` has none), JRuby's suffix.
 _RUBY_VERSION = re.compile(
-    r"^RUBY VERSION\r?\n {2,3}(ruby (\d+\.\d+\.\d+)(?:[-.](\S*))?\S*(?: \((jruby) [^)]*\))?)", re.MULTILINE)
+    r"^RUBY VERSION\r?\n {2,3}(ruby (\d{1,6}\.\d{1,6}\.\d{1,6})(?:[-.](\S*))?\S*(?: \((jruby) [^)]*\))?)",
+    re.MULTILINE | re.ASCII)
 _BUNDLED_WITH = re.compile(r"^BUNDLED WITH\r?\n\s+(\S+)", re.MULTILINE)
 _SPEC = re.compile(r"^ {4}([A-Za-z0-9_.-]+) \(([^)]+)\)\s*$", re.MULTILINE)
 _GEMFILE_RUBY = re.compile(r"""^\s*ruby\s*\(?\s*['"]([^'"]+)['"]""", re.MULTILINE)
@@ -42,7 +43,7 @@ class GemfileLock:
     def gem_major(self, name: str) -> int | None:
         version = self.gems.get(name)
         head = version.split(".", 1)[0] if version else ""
-        return int(head) if head.isdigit() else None
+        return int(head) if head.isascii() and head.isdigit() and len(head) < 10 else None
 
 
 def parse(text: str) -> GemfileLock:

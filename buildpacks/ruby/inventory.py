@@ -8,6 +8,7 @@ from pathlib import Path
 from packageurl import PackageURL
 from slugbuild.buildpacks.ruby.bundler import BUNDLE_DIR
 
+from slugbuild import app_files
 from slugbuild.inventory import Inventory, Package
 
 _SECTION = re.compile(r"^[A-Z][A-Z ]*$")
@@ -25,9 +26,8 @@ def purl(name: str, version: str, platform: str | None = None) -> str:
 
 def read(app_dir: Path) -> Inventory:
     """Every locked gem bundler installed into vendor/bundle (not those BUNDLE_WITHOUT left out)."""
-    path = app_dir / "Gemfile.lock"
     try:
-        text = path.read_text()
+        text = app_files.read_text(app_dir, "Gemfile.lock", errors="strict") or ""
     except (OSError, UnicodeDecodeError) as exc:
         return Inventory("Gemfile.lock", problem=f"Gemfile.lock could not be read ({type(exc).__name__})")
     specs, checksums, direct = _parse(text)

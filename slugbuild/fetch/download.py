@@ -22,6 +22,7 @@ from slugbuild.log import BuildLog
 from slugbuild.transport import describe, is_untrusted_certificate
 
 CHUNK_B = 1 << 20
+MAX_NUMBER_DIGITS = 18  # a byte count of up to an exabyte
 TIMEOUT_S = 30
 RETRIES = 5
 BACKOFF_S = 0.5
@@ -117,8 +118,8 @@ class Downloader:
             if response.status_code != 200 and not start:
                 dest.write_bytes(b"")  # whatever the server meant, the next attempt starts afresh
                 _refuse(url, response.status_code, mirror)
-            length = response.headers.get("Content-Length")
-            total = start + int(length) if length and length.isascii() and length.isdigit() else None
+            length = _number(response.headers.get("Content-Length"))
+            total = start + length if length is not None else None
             written = self._stream(url, response, dest, label, start, total, quiet)
         if total is not None and written != total:
             raise _Retryable(f"body ended after {written} of {total} bytes")
@@ -176,8 +177,16 @@ class _StallWatch:
 def _range_start(response: requests.Response) -> int | None:
     """The first byte a 206 response carries, from `Content-Range: bytes START-END/TOTAL`."""
     unit, _, rest = response.headers.get("Content-Range", "").partition(" ")
-    first = rest.partition("-")[0]
-    return int(first) if unit == "bytes" and first.isascii() and first.isdigit() else None
+    first = _number(rest.partition("-")[0])
+    return first if unit == "bytes" else None
+
+
+def _number(text: str | None) -> int | None:
+    """A header's byte count; None unless it is plain ASCII digits (`²` is a digit to str.isdigit, and a
+    hostile mirror may send thousands of digits, more than int() converts)."""
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > MAX_NUMBER_DIGITS:
+        return None
+    return int(text)
 
 
 def _refuse(url: str, status: int, mirror: str | None) -> None:

@@ -48,7 +48,7 @@ class Limits:
         env = os.environ if environ is None else environ
         size = env.get(MAX_SIZE_ENV, "").strip()
         files = env.get(MAX_FILES_ENV, "").strip()
-        if files and not (files.isascii() and files.isdigit() and int(files) > 0):
+        if files and not (files.isascii() and files.isdigit() and len(files) <= 12 and int(files) > 0):
             raise UsageError(f"{MAX_FILES_ENV}={files!r} is not a whole number above zero; fix or unset it")
         return cls(parse_size(size, MAX_SIZE_ENV) if size else DEFAULT_MAX_SIZE_B,
                    int(files) if files else DEFAULT_MAX_FILES)

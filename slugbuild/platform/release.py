@@ -20,7 +20,7 @@ from slugbuild.platform.client import PAGE_SIZE, PlatformClient, app_path, conne
 from slugbuild.procfile import PROCESS_TYPE
 from slugbuild.slug import human_size, metadata_path, read_metadata
 
-_VERSION = re.compile(r"^v?(\d+)$")
+_VERSION = re.compile(r"^v?(\d{1,15})$", re.ASCII)
 
 
 class NothingToRelease(SlugbuildError):
@@ -138,11 +138,26 @@ def send_sbom(client: PlatformClient, app: str, slug_id: str, slug: SlugFile, lo
     assert slug.sbom is not None
     try:
         document = json.loads(slug.sbom.read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # missing, not JSON, or nested too deep
         log.warn(f"{slug.sbom} cannot be read ({exc}); the slug is released without its SBOM")
+        return
+    if _sbom_sha256(document) != slug.checksum.lower().removeprefix("sha256:"):
+        # A build killed after writing its SBOM but before its slug leaves the new SBOM beside the old slug.
+        log.warn(f"{slug.sbom} describes another slug than {slug.path.name}; the slug is released without "
+                 "its SBOM (rebuild to get one)")
         return
     client.request("PUT", app_path(app, "slugs", slug_id, "sbom"), body=document)
     log.info(f"SBOM {slug.sbom.name} kept with the slug")
+
+
+def _sbom_sha256(document: object) -> str | None:
+    """The sha256 of the slug a CycloneDX SBOM describes (metadata.component.hashes), if it names one."""
+    metadata = document.get("metadata") if isinstance(document, dict) else None
+    component = metadata.get("component") if isinstance(metadata, dict) else None
+    hashes = component.get("hashes") if isinstance(component, dict) else None
+    first = hashes[0] if isinstance(hashes, list) and hashes else None
+    content = first.get("content") if isinstance(first, dict) else None
+    return content.lower() if isinstance(content, str) else None
 
 
 def create_release(client: PlatformClient, app: str, slug_id: str, description: str | None) -> Released:

@@ -4,6 +4,8 @@ what a killed build left is reclaimed by the next one, never what a running buil
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import fcntl
 import json
 import os
@@ -17,6 +19,7 @@ import pytest
 
 from slugbuild import checkpoints, leftovers, slug
 from slugbuild.errors import SlugbuildError
+from slugbuild.log import RecordingLog
 from slugbuild.platform import release
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -134,11 +137,14 @@ def test_slugbuild_run_refuses_a_slug_beside_another_slugs_report_in_one_line(pl
 def test_leftovers_a_live_process_holds_are_never_reclaimed(tmp_path):
     out = tmp_path / "slug.tgz"
     live_fd, live_partial = leftovers.partial_file(out)
-    dead_fd, dead_partial = leftovers.partial_file(slug.metadata_path(out))
-    os.close(dead_fd)  # its owner is gone: the lock went with it
+    dead = []
+    for name in ("slug.tgz.json", "slug.tgz.cdx.json", "slug.tgz.intoto.json"):
+        dead_fd, dead_partial = leftovers.partial_file(tmp_path / name)
+        os.close(dead_fd)  # its owner is gone: the lock went with it
+        dead.append(dead_partial)
     with leftovers.work_dir(root=tmp_path) as live_work:
         assert leftovers.reclaim_work_dirs(tmp_path) == []
-        assert leftovers.reclaim_partials(out) == [dead_partial]
+        assert sorted(leftovers.reclaim_partials(out)) == sorted(dead)
         assert live_work.is_dir() and live_partial.exists()
     assert not live_work.exists()
     os.close(live_fd)
@@ -189,3 +195,35 @@ def test_a_lock_taken_by_another_process_keeps_its_directory(tmp_path):
     assert leftovers.reclaim_work_dirs(tmp_path) == []
     os.close(lock)
     assert leftovers.reclaim_work_dirs(tmp_path) == [work]
+
+
+def test_without_flock_a_work_directory_still_works_and_nothing_is_reclaimed(tmp_path, monkeypatch):
+    def no_flock(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")  # as on some network file systems
+
+    stale = tmp_path / "slugbuild-build-abcdefgh"
+    stale.mkdir()
+    (stale / leftovers.LOCK_NAME).write_text("")
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with leftovers.work_dir(root=tmp_path) as work:
+        (work / "file").write_text("x")
+    assert not work.exists() and stale.is_dir()  # unknown whether its build still runs: left alone
+
+
+def test_an_sbom_a_killed_build_left_beside_an_older_slug_is_not_sent_with_it(place):
+    tmp, out, cache = place
+    done = run(tmp, build_command(out, cache, "new"), ["report-written", "SIGKILL"])
+    assert done.returncode == EXIT_STATUS["SIGKILL"]
+    # The old pair, whole; its report names the SBOM beside it, which the killed build replaced.
+    old = dataclasses.replace(release.load_slug(out, []), sbom=out.with_name("slug.tgz.cdx.json"))
+    assert old.sbom.is_file()
+    sent, log = [], RecordingLog()
+
+    class Client:
+        def request(self, *args, **kwargs):
+            sent.append(args)
+
+    release.send_sbom(Client(), "app", "slug-id", old, log)
+    assert sent == []
+    assert log.texts("warn") == [f"{old.sbom} describes another slug than slug.tgz; the slug is released "
+                                 "without its SBOM (rebuild to get one)"]

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from slugbuild.buildpacks.go import gomod
+from slugbuild.buildpacks.go import inventory as go_inventory
 from slugbuild.buildpacks.go.hooks import run as run_hook
-from slugbuild.buildpacks.node import package_json, package_manager
+from slugbuild.buildpacks.node import package_json, package_manager, yarn
+from slugbuild.buildpacks.python import versions as python_versions
 from slugbuild.buildpacks.ruby import gemfile_lock
 from test_go_buildpack import EXAMPLE, GoApp
 
@@ -29,6 +31,10 @@ READERS: list[tuple[str, Callable[[Path], object]]] = [
     ("Gemfile", gemfile_lock.gemfile_ruby),
     (".ruby-version", gemfile_lock.dot_ruby_version),
     ("Procfile", lambda app: procfile.read(app, RecordingLog())),
+    (".yarnrc.yml", yarn.settings),
+    ("go.sum", go_inventory.read),
+    (".python-version", lambda app: python_versions.request(app, "pip")),
+    ("Pipfile.lock", lambda app: python_versions.pipfile_lock_version(app / "Pipfile.lock")),
 ]
 
 
