@@ -63,7 +63,9 @@ class HashingWriter:
 
 
 class Prepacked(Protocol):
-    """What was read of stable subtrees ahead of the pack (prepack.Prepacker)."""
+    """What was read of stable subtrees ahead of the pack (prepack.Prepacker), with headers for `epoch`."""
+
+    epoch: int
 
     def known(self, arcname: str) -> Mapping[str, subtree_.Known]: ...
 
@@ -117,7 +119,8 @@ class _Writer:
             digests = subtree_.compress(subtree, self.epoch, self.sink, self._check)
             self.tar_size += subtree_.combined(digests)[1]
             return
-        known = self.prepacked.known(name) if self.prepacked else {}
+        ahead = self.prepacked if self.prepacked and self.prepacked.epoch == self.epoch else None
+        known = ahead.known(name) if ahead else {}
         if not known and not self.members.has_seen(name):  # a first build: hashing first would be wasted
             self._compress_and_store(subtree, None)
             return
