@@ -15,7 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from slugbuild import slug, subtree, tarstream
+from slugbuild import slug, slugwriter, subtree, tarstream
+from slugbuild.errors import BuildFailed
 from slugbuild.log import RecordingLog
 from slugbuild.members import MEMBER_FILE, META_FILE, MemberCache
 from slugbuild.prepack import Prepacker
@@ -315,3 +316,25 @@ def test_an_entry_changed_too_recently_to_tell_a_later_change_apart_is_not_settl
     whole_second = SimpleNamespace(st_ctime_ns=1_700_000_000 * 10**9)  # a filesystem keeping seconds only
     assert not subtree.is_settled(whole_second, whole_second.st_ctime_ns + subtree.SETTLED_FINE_NS * 2)
     assert subtree.is_settled(whole_second, whole_second.st_ctime_ns + subtree.SETTLED_COARSE_NS + 1)
+
+
+def test_a_cached_member_that_went_away_is_compressed_again(tmp_path, app, cache):
+    afresh, _ = pack(app, tmp_path / "afresh.tgz")
+    pack(app, tmp_path / "cold.tgz", cache)
+    for entry in stored(cache):
+        (entry / MEMBER_FILE).unlink()
+    packed, _ = pack(app, tmp_path / "slug.tgz", cache)
+    assert packed.reused == () and packed.path.read_bytes() == afresh.path.read_bytes()
+
+
+def test_an_error_writing_the_slug_is_not_blamed_on_the_cache(tmp_path, app, cache, monkeypatch):
+    pack(app, tmp_path / "cold.tgz", cache)
+
+    def disk_full(self, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(slugwriter.HashingWriter, "write", disk_full)
+    with pytest.raises(BuildFailed, match="No space left on device; check the file and the free space"):
+        pack(app, tmp_path / "slug.tgz", cache)
+    monkeypatch.undo()
+    assert pack(app, tmp_path / "again.tgz", cache)[0].reused == (".heroku/node", "node_modules")
