@@ -93,10 +93,25 @@ def test_a_slug_from_cached_members_is_byte_for_byte_the_one_compressed_afresh(t
     assert log.texts("warn") == []
 
 
-def test_each_stable_subtree_is_a_gzip_member_of_its_own(tmp_path, app):
+def member_bodies(data: bytes) -> list[bytes]:
+    bodies = []
+    while data:
+        reader = zlib.decompressobj(31)
+        bodies.append(reader.decompress(data))
+        data = reader.unused_data
+    return bodies
+
+
+def test_each_stable_subtree_is_a_gzip_member_of_its_own_cut_at_tar_headers(tmp_path, app):
     packed, _ = pack(app, tmp_path / "slug.tgz")
+    bodies = member_bodies(packed.path.read_bytes())
     # ./app and .heroku | .heroku/node | .profile.d, Procfile | node_modules | web.js and the end
-    assert gzip_members(packed.path.read_bytes()) == 5
+    assert len(bodies) == gzip_members(packed.path.read_bytes()) == 5
+    first_names = [tarfile.TarInfo.frombuf(body[:512], "utf-8", "surrogateescape").name for body in bodies]
+    assert first_names == ["./app", "./app/.heroku/node", "./app/.profile.d", "./app/node_modules",
+                           "./app/web.js"]
+    assert all(len(body) % 512 == 0 for body in bodies)
+    assert bodies[-1].endswith(bytes(1024)) and not any(body.endswith(bytes(1024)) for body in bodies[:-1])
 
 
 def test_gnu_tar_gzip_and_pythons_tarfile_read_the_members_as_one_archive(tmp_path, app, cache):
