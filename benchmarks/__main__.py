@@ -1,16 +1,17 @@
-"""Run every benchmark: `python -m benchmarks [pack|builds|upload ...]`."""
+"""Run every benchmark: `python -m benchmarks [pack|node|builds|upload|team ...]`."""
 
 from __future__ import annotations
 
 import sys
 
-from benchmarks import builds, pack, upload
+from benchmarks import builds, pack, team, upload
 
 SECTIONS = {
     "pack": pack.main,
     "node": builds.node,
     "builds": builds.go_and_ruby,
     "upload": upload.main,
+    "team": team.main,
 }
 
 

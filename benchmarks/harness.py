@@ -68,3 +68,16 @@ def row(label: str, value: str, note: str = "") -> None:
 
 def heading(text: str) -> None:
     print(f"\n== {text}", flush=True)
+
+
+def wait_until_answering(url: str, headers: Mapping[str, str] | None = None, timeout_s: float = 60) -> None:
+    """Poll `url` until a server answers it at all (any status), for servers started in the background."""
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, headers=dict(headers or {}), timeout=2)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)

@@ -12,13 +12,12 @@ import os
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import requests
 
-from benchmarks.harness import PYTHON, Measured, heading, row, run_measured
+from benchmarks.harness import PYTHON, Measured, heading, row, run_measured, wait_until_answering
 
 THROUGHPUT_B = 256 << 20
 MEMORY_B = 1 << 30
@@ -40,12 +39,7 @@ def local_server(data_dir: Path) -> Iterator[str]:
             "--key", KEY]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(requests.ConnectionError):
-                requests.get(f"{url}/apps", headers=HEADERS, timeout=2)
-                break
-            time.sleep(0.1)
+        wait_until_answering(f"{url}/apps", HEADERS)
         yield url
     finally:
         proc.terminate()

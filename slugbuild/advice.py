@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Mapping
 from pathlib import PurePath
 
 from slugbuild.errors import BuildFailed, CommandFailed
@@ -29,23 +30,25 @@ MISSING_URL = (
     re.compile(r"request to (\S+) failed: cache mode is 'only-if-cached'"),  # npm ENOTCACHED
     re.compile(r"in offline mode \(\"?([^\s\")]+)"),  # yarn 1
     re.compile(r"may be downloaded from (\S+?)\.?$"),  # pnpm ERR_PNPM_NO_OFFLINE_TARBALL
+    re.compile(r"Network access ha(?:s|ve) been disabled by configuration \(\w+ ([^\s)]+)"),  # yarn 2+
 )
 MISSING_NAME = (
     re.compile(r"Failed to resolve (\S+) in package mirror"),  # pnpm ERR_PNPM_NO_OFFLINE_META
     re.compile(r"Couldn't find any versions for \"([^\"]+)\""),  # yarn 1 without a lockfile entry
-    re.compile(r"Could not find (?:gem )?'?(.+?)'? in locally installed gems"),  # bundler --local
+    re.compile(r"Could not find (?:gem )?'?(.+?)'? in (?:locally installed gems|cached gems or installed "
+               r"locally)"),  # bundler --local
     re.compile(r"(\S+@\S+): module lookup disabled by GOPROXY=off"),  # go
-    re.compile(r"(\S+@\S+): Network access (?:has|have) been disabled"),  # yarn 2+
 )
 
 
-def explained(exc: BaseException, *, offline: bool) -> BuildFailed | None:
+def explained(exc: BaseException, *, offline: bool,
+              env: Mapping[str, str] | None = None) -> BuildFailed | None:
     """A clearer error for `exc` when a program it wraps failed on TLS or, under --offline, on a package
-    missing from the cache; None when the output shows neither."""
+    missing from the cache; None when the output shows neither. `env` is the build's environment."""
     failed = _command_failure(exc)
     if failed is None:
         return None
-    return (offline and _missing_package(failed)) or _untrusted_certificate(failed) or None
+    return (offline and _missing_package(failed)) or _untrusted_certificate(failed, env or {}) or None
 
 
 def _command_failure(exc: BaseException | None) -> CommandFailed | None:
@@ -62,15 +65,19 @@ def _command(failed: CommandFailed) -> str:
     return " ".join([PurePath(failed.argv[0]).name, *failed.argv[1:]]) if failed.argv else "a program"
 
 
-def _untrusted_certificate(failed: CommandFailed) -> BuildFailed | None:
+def _untrusted_certificate(failed: CommandFailed, env: Mapping[str, str]) -> BuildFailed | None:
     found = next((m for line in reversed(failed.tail) if (m := TLS_MARKERS.search(line))), None)
     if found is None:
         return None
     program = PurePath(failed.argv[0]).name if failed.argv else ""
     variable = CA_VARIABLE_OF.get(program, DEFAULT_CA_VARIABLE)
-    return BuildFailed(f"`{_command(failed)}` could not verify a TLS certificate ({found.group(1)}); if a "
-                       f"proxy or private registry uses its own CA, export {variable}=/path/to/ca.pem "
-                       "before running slugbuild and build again")
+    if env.get(variable):
+        fix = (f"{variable}={env[variable]} is set but does not hold the CA that signed it; point "
+               f"{variable} at your proxy's or registry's CA certificate")
+    else:
+        fix = (f"if a proxy or private registry uses its own CA, export {variable}=/path/to/ca.pem before "
+               "running slugbuild and build again")
+    return BuildFailed(f"`{_command(failed)}` could not verify a TLS certificate ({found.group(1)}); {fix}")
 
 
 def _missing_package(failed: CommandFailed) -> BuildFailed | None:

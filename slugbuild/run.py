@@ -8,7 +8,6 @@ import http.client
 import os
 import posixpath
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slugbuild.errors import DownloadFailed, SlugbuildError, UsageError
-from slugbuild.fetch import UnsafeArchive, extract
+from slugbuild.fetch import extract
 from slugbuild.log import BuildLog
 
 STACK_PATH = "/usr/local/bin:/usr/bin:/bin"  # the only PATH a booted dyno starts with
@@ -96,26 +95,11 @@ def unpack(slug: Path, dest: Path) -> Path:
     """
     slug, app_dir = Path(slug), Path(dest) / "app"
     try:
-        try:
-            extract(slug, app_dir, strip_components=1)  # members are ./app/...; the app dir is dest/app
-        except UnsafeArchive:
-            relinked = _relinked(slug, Path(dest) / ".relinked" / slug.name)  # same name for the message
-            extract(relinked, app_dir, strip_components=1)
-            shutil.rmtree(relinked.parent)
+        # members are ./app/...; the app dir is dest/app
+        extract(slug, app_dir, strip_components=1, relink=_app_relative)
     except (DownloadFailed, tarfile.TarError, OSError) as exc:
         raise SlugbuildError(f"{slug} is not a usable slug ({exc}); build it again") from None
     return app_dir
-
-
-def _relinked(slug: Path, copy: Path) -> Path:
-    """A plain tar copy of the slug with every symlink to /app or /app/... made relative."""
-    copy.parent.mkdir()
-    with tarfile.open(slug, "r|*") as src, tarfile.open(copy, "w", format=tarfile.PAX_FORMAT) as dst:
-        for member in src:
-            if member.issym():
-                member.linkname = _app_relative(member.name, member.linkname)
-            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
-    return copy
 
 
 def _app_relative(name: str, linkname: str) -> str:
@@ -170,10 +154,9 @@ def stop(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
     pgid = proc.pid
     if _group_alive(pgid):
         _signal_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while _group_alive(pgid) and time.monotonic() < deadline:
-            _reap(proc, POLL_S)
+        _wait_for_group(proc, grace_s)
         _signal_group(pgid, signal.SIGKILL)
+        _wait_for_group(proc, grace_s)  # SIGKILL lands asynchronously: return only once the group is gone
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace_s)
     drainer = proc.drainer if isinstance(proc, Dyno) else None
@@ -183,6 +166,12 @@ def stop(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
     # (setsid) may hold it open for ever: then the daemon drainer keeps it until that process ends.
     if proc.stdout is not None and (drainer is None or not drainer.is_alive()):
         proc.stdout.close()
+
+
+def _wait_for_group(proc: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        _reap(proc, POLL_S)
 
 
 def forward_signal(proc: subprocess.Popen, signum: int) -> None:

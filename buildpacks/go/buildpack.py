@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slugbuild.buildpacks.go import gomod, hooks, install, toolchain
+from slugbuild.buildpacks.go import gomod, hooks, install, inventory, toolchain
 from slugbuild.buildpacks.go.versions import DEFAULT_GO, requested
 
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed
+from slugbuild.inventory import Inventory
 
 # Markers of the dependency tools Go modules replaced, and the tool each one names.
 LEGACY_TOOLS = (
@@ -62,12 +63,14 @@ class GoBuildpack:
         hooks.run(ctx, hooks.PRE_COMPILE, env)
         self._process_types = self._build(ctx, mod, env)
         hooks.run(ctx, hooks.POST_COMPILE, env)
-        profile = ctx.app_dir / ".profile.d" / "go.sh"
-        profile.parent.mkdir(parents=True, exist_ok=True)
-        profile.write_text(PROFILE)
+        ctx.write_profile("go.sh", PROFILE)
 
     def release(self, ctx: BuildContext) -> ReleaseInfo:
         return ReleaseInfo(process_types=dict(self._process_types), description="Go")
+
+    def inventory(self, ctx: BuildContext) -> Inventory:
+        """The modules go.mod and go.sum name, for the SBOM."""
+        return inventory.read(ctx.app_dir)
 
     def _build(self, ctx: BuildContext, mod: gomod.GoMod, env: dict[str, str]) -> dict[str, str]:
         warm = any((ctx.cache_dir / "go-build-cache").glob("*"))

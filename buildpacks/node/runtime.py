@@ -12,7 +12,7 @@ from pathlib import Path
 from slugbuild.buildpacks.node import versions
 from slugbuild.buildpacks.node.versions import Resolution
 
-from slugbuild.buildpack import BuildContext, Runtime
+from slugbuild.buildpack import BuildContext, Runtime, write_profile_script
 from slugbuild.errors import BuildFailed
 
 UPSTREAM = "https://nodejs.org/dist"
@@ -63,14 +63,23 @@ def check_node_home(app_dir: Path) -> None:
                               "node there; remove it from the app")
 
 
+def pinned(ctx: BuildContext) -> Resolution | None:
+    """The release a rebuild must use (`slugbuild verify`), as a resolution, else None."""
+    pin = ctx.pinned("node")
+    return Resolution(pin.requested, pin.source, pin.version) if pin else None
+
+
 def install(ctx: BuildContext, resolution: Resolution, base: str) -> Path:
     """Download the resolved release (sha256 from its SHASUMS256.txt) into .heroku/node; return that dir.
     The caller has already run check_node_home, before any download."""
     version = resolution.version
     name = versions.tarball_name(version)
-    sums_url = f"{base}/v{version}/SHASUMS256.txt"
-    sha256 = versions.sha256_for(ctx.fetcher.fetch_text(sums_url, label="SHASUMS256.txt"), name, sums_url)
-    url = f"{base}/v{version}/{name}"
+    if pin := ctx.pinned("node"):
+        url, sha256 = pin.url, pin.sha256
+    else:
+        sums_url = f"{base}/v{version}/SHASUMS256.txt"
+        sha256 = versions.sha256_for(ctx.fetcher.fetch_text(sums_url, label="SHASUMS256.txt"), name, sums_url)
+        url = f"{base}/v{version}/{name}"
     node_home = ctx.app_dir / NODE_HOME
     if node_home.exists():
         shutil.rmtree(node_home)
@@ -94,6 +103,4 @@ def bundled_npm_version(node_home: Path) -> str | None:
 
 def write_profile(app_dir: Path) -> None:
     """.profile.d/nodejs.sh as Heroku writes it: node first on PATH, NODE_HOME, NODE_ENV by default."""
-    profile_d = app_dir / ".profile.d"
-    profile_d.mkdir(exist_ok=True)
-    (profile_d / "nodejs.sh").write_text(PROFILE)
+    write_profile_script(app_dir, "nodejs.sh", PROFILE)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slugbuild.buildpacks.ruby import assets, bundler, framework, gemfile_lock, runtime
+from slugbuild.buildpacks.ruby import assets, bundler, framework, gemfile_lock, inventory, runtime
 from slugbuild.buildpacks.ruby.versions import resolve
 
-from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
+from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo, write_profile_script
 from slugbuild.errors import BuildFailed
+from slugbuild.inventory import Inventory
 
 LOCK_MISSING = ("Gemfile.lock is missing: run `bundle install` (or `bundle lock`) and commit Gemfile.lock; "
                 "the build installs exactly the gems it lists")
@@ -52,6 +53,10 @@ class RubyBuildpack:
         self._app = app
         write_profile(ctx.app_dir, ruby_dir.relative_to(ctx.app_dir), request.version, app)
 
+    def inventory(self, ctx: BuildContext) -> Inventory:
+        """The locked gems bundler installed, for the SBOM."""
+        return inventory.read(ctx.app_dir)
+
     def release(self, ctx: BuildContext) -> ReleaseInfo:
         app = self._app
         if app is None:  # released without compiling here: what the lock alone says
@@ -88,6 +93,4 @@ def profile_script(ruby_dir: Path, version: str, app: framework.Framework) -> st
 
 
 def write_profile(app_dir: Path, ruby_dir: Path, version: str, app: framework.Framework) -> None:
-    path = app_dir / ".profile.d" / "ruby.sh"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(profile_script(ruby_dir, version, app))
+    write_profile_script(app_dir, "ruby.sh", profile_script(ruby_dir, version, app))

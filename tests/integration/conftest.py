@@ -1,14 +1,21 @@
-"""The real local API server, in-process on 127.0.0.1 with an ephemeral port and a data dir in tmp_path."""
+"""The real local API server, in-process on 127.0.0.1 with an ephemeral port and a data dir in tmp_path.
+
+It runs on the embedded back end (SQLite and files) unless a module asks for both with
+`pytestmark = pytest.mark.parametrize("backend", services.BACKENDS, indirect=True)`: "team" is PostgreSQL (a
+throwaway cluster) and S3 (moto's server mode), each test with its own database and bucket.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
+import services
 
 from slugbuild.platform.server import LocalServer, ServeOptions, open_server
 
@@ -34,16 +41,50 @@ class RunningServer:
 StartServer = Callable[..., RunningServer]
 
 
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[services.PostgresCluster]:
+    """One throwaway PostgreSQL server for the whole run; tests take fresh databases from it."""
+    with services.postgres() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[services.S3Server]:
+    """moto's S3 server on 127.0.0.1, with boto3 in this process pointed at it."""
+    server = services.S3Server()
+    before = {name: os.environ.get(name) for name in server.env}
+    os.environ.update(server.env)
+    yield server
+    for name, value in before.items():
+        os.environ.pop(name) if value is None else os.environ.update({name: value})
+    server.stop()
+
+
 @pytest.fixture
-def start_api_server(tmp_path: Path) -> Iterator[StartServer]:
+def backend(request: pytest.FixtureRequest) -> str:
+    """"local" (SQLite and files) unless the test is parametrized with BACKENDS."""
+    return getattr(request, "param", "local")
+
+
+@pytest.fixture
+def start_api_server(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Iterator[StartServer]:
     """Start a server: `start(data_dir=..., key=..., blob_ttl_s=...)`; all are stopped at teardown.
 
-    Starting twice on the same data_dir (after `stop()`) is a restart.
+    Starting twice on the same data_dir (after `stop()`) is a restart, on the same database and bucket.
     """
     running: list[RunningServer] = []
+    team: dict[Path, dict[str, str]] = {}
+
+    def team_options(root: Path) -> dict[str, str]:
+        if root not in team:
+            team[root] = {"database": request.getfixturevalue("pg_cluster").new_database(),
+                          "blob_store": request.getfixturevalue("s3_server").new_bucket()}
+        return team[root]
 
     def start(data_dir: Path | None = None, key: str = TEST_KEY, **options: object) -> RunningServer:
         root = data_dir or tmp_path / "api-data"
+        if backend == "team":
+            options = {**team_options(root), **options}
         server = open_server("127.0.0.1", 0, ServeOptions(root, **options), key)
         running.append(RunningServer(server.url, key, root, server))
         return running[-1]

@@ -127,3 +127,12 @@ def test_an_upload_cut_short_keeps_the_earlier_blob_and_leaves_no_partial_file(r
     assert requests.get(info["blob"]["url"], timeout=30).content == b"good bytes"
     assert raw_api.release("blobby", slug["id"]).status_code == 201
     assert not list((api_server.data_dir / "blobs").glob(".*.part"))
+
+
+def test_head_on_a_signed_get_url_gives_the_size_without_the_bytes(raw_api):
+    raw_api.create_app("blobby")
+    slug = raw_api.uploaded_slug("blobby", b"twelve bytes")
+    info = raw_api("GET", f"/apps/blobby/slugs/{slug['id']}").json()
+    head = requests.head(info["blob"]["url"], timeout=30)
+    assert head.status_code == 200 and head.headers["Content-Length"] == "12" and head.content == b""
+    assert requests.head(slug["blob"]["url"], timeout=30).status_code == 403  # a PUT URL reads nothing

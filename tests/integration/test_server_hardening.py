@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import stat
@@ -139,3 +140,16 @@ def test_options_lists_the_methods_of_a_path_and_404s_an_unknown_one(raw_api, ap
     assert allowed.status_code == 204
     assert set(allowed.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
     _assert_heroku_error(requests.options(f"{api_server.url}/nowhere", timeout=30), (404,))
+
+
+def test_headers_that_go_on_and_on_are_refused_with_heroku_body(raw_api):
+    parts = urlsplit(raw_api.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(f"GET /apps HTTP/1.1\r\nHost: {parts.netloc}\r\nX-Long: ".encode())
+        with contextlib.suppress(OSError):  # the server hangs up once it has seen enough
+            for _ in range(64):
+                sock.sendall(b"a" * 65536)
+        answer = sock.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and json.loads(body)["id"] == "bad_request"
+    assert raw_api("GET", "/apps").status_code == 200  # and it still serves everyone else

@@ -86,6 +86,14 @@ def test_a_tls_failure_ends_with_the_variable_that_fixes_it(argv, tail, variable
     assert "\n" not in str(explained)
 
 
+def test_a_ca_variable_already_set_is_named_as_the_one_to_fix():
+    failed = CommandFailed(["npm", "ci"], 1, NPM_TLS)
+    explained = advice.explained(failed, offline=False, env={"NODE_EXTRA_CA_CERTS": "/etc/old-ca.pem"})
+    assert str(explained).endswith("NODE_EXTRA_CA_CERTS=/etc/old-ca.pem is set but does not hold the CA that "
+                                   "signed it; point NODE_EXTRA_CA_CERTS at your proxy's or registry's CA "
+                                   "certificate")
+
+
 def test_other_failures_are_left_as_they_are():
     assert advice.explained(CommandFailed(["npm", "ci"], 1, ["npm error 404 Not Found - ms"]),
                             offline=True) is None
@@ -102,7 +110,10 @@ def test_other_failures_are_left_as_they_are():
     (["pnpm", "install"], " ERR_PNPM_NO_OFFLINE_TARBALL  A package is missing from the store but cannot "
                           "download it in offline mode. The missing package may be downloaded from "
                           "https://registry.npmjs.org/debug/-/debug-4.3.4.tgz.", "debug"),
+    (["yarn", "install"], "➤ YN0001: │ RequestError: Network access have been disabled by configuration "
+                          "(GET https://registry.yarnpkg.com/left-pad/-/left-pad-1.3.0.tgz)", "left-pad"),
     (["bundle", "install"], "Could not find rack-3.0.8 in locally installed gems", "rack-3.0.8"),
+    (["bundle", "install"], "Could not find rack-3.0.8 in cached gems or installed locally", "rack-3.0.8"),
     (["go", "install"], "go: github.com/google/uuid@v1.6.0: module lookup disabled by GOPROXY=off",
      "github.com/google/uuid@v1.6.0"),
 ])

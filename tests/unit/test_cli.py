@@ -219,6 +219,7 @@ def test_a_mistyped_command_is_named_with_the_one_meant(run_cli, tmp_path):
     assert result.exit_code == 2
     assert error_line(result) == "'relases' is neither a command nor a directory; did you mean " \
                                  "`slugbuild releases`?"
+    assert "did you mean" not in run_cli("./relases").stderr  # a path, surely
     (tmp_path / "relases").mkdir()  # a directory of that name is a source to build, as ever
     assert "did you mean" not in run_cli("relases", "-o", tmp_path / "s.tgz").stderr
 
@@ -229,6 +230,11 @@ def test_with_json_a_failure_is_a_json_object_on_stdout(run_cli, tmp_path):
     assert json.loads(result.stdout) == {
         "error": f"source directory {tmp_path / 'missing'} does not exist; give the app's directory",
         "exit_code": 2}
+    unparsed = run_cli("releases", "--json")
+    assert unparsed.exit_code == 2
+    assert json.loads(unparsed.stdout) == {
+        "error": "slugbuild releases: the following arguments are required: --app/-a", "exit_code": 2}
+    assert unparsed.stderr.startswith("usage: slugbuild releases")
 
 
 def test_config_set_states_the_rule_it_enforces_before_asking_for_a_key(run_cli):

@@ -8,6 +8,7 @@ requests into Calls and Replies and problems into responses. Run it under uvicor
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -28,7 +29,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from slugbuild.platform.server import handlers, problems
+from slugbuild.platform.server import account, handlers, problems
 from slugbuild.platform.server.blobs import BlobStore, parse_id
 from slugbuild.platform.server.database import Unavailable
 from slugbuild.platform.server.problems import NO_ENDPOINT, ApiProblem
@@ -36,7 +37,7 @@ from slugbuild.platform.server.store import Gone
 
 MAX_API_BODY_B = 1 << 20
 WRITE_B = 1 << 20  # blob bytes gathered before each write to disk
-RATE_LIMIT_REMAINING = "4500"  # Heroku's full pool; the local server does not throttle
+RATE_LIMIT_REMAINING = str(account.RATE_LIMIT_REMAINING)
 API_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 _ACCEPT = re.compile(r"application/vnd\.heroku\+json\s*;\s*version=(?P<version>[\w.-]+)", re.IGNORECASE)
 _REQUEST_ID = re.compile(r"^[\w.,-]{1,200}$")
@@ -129,13 +130,11 @@ async def _api(served: Served, request: Request) -> Response:
     _check_version(request)
     if not _is_authorized(request, served.api_key):
         raise problems.unauthorized()
-    found = handlers.route(method, path)
-    if found is None:
-        raise ApiProblem(404, "not_found", NO_ENDPOINT)
-    handler, params = found
-    call = handlers.Call(served.backend, params, _json(raw), request.headers.get("range"), _base_url(request),
+    call = handlers.Call(served.backend, {}, _json(raw), request.headers.get("range"), _base_url(request),
                          dict(request.headers))
-    reply = await run_in_threadpool(handler, call)
+    reply = await run_in_threadpool(handlers.answer, method, path, call)
+    if reply.status == 304:  # Not Modified carries no body
+        return Response(status_code=304, headers=reply.headers)
     return _json_response(reply.status, reply.body, reply.headers)
 
 
@@ -269,21 +268,29 @@ def _released(slug_id: str) -> ApiProblem:
 
 
 async def _write(request: Request, out: BinaryIO) -> tuple[str, int]:
-    """Copy the request body into `out` a megabyte at a time, off the event loop; (sha256 hex, bytes)."""
+    """Copy the request body into `out` a megabyte at a time on a thread, receiving the next megabyte
+    meanwhile; (sha256 hex, bytes)."""
     digest = hashlib.sha256()
     size = 0
     pending = bytearray()
+    writing: asyncio.Future = asyncio.get_running_loop().create_future()
+    writing.set_result(None)
 
     def flush(data: bytes) -> None:
         out.write(data)
         digest.update(data)
 
     with out:
-        async for chunk in request.stream():
-            pending += chunk
-            size += len(chunk)
-            if len(pending) >= WRITE_B:
-                await run_in_threadpool(flush, bytes(pending))
-                pending.clear()
-        await run_in_threadpool(flush, bytes(pending))
+        try:
+            async for chunk in request.stream():
+                pending += chunk
+                size += len(chunk)
+                if len(pending) >= WRITE_B:
+                    await writing  # one write at a time, in order
+                    writing = asyncio.ensure_future(run_in_threadpool(flush, bytes(pending)))
+                    pending.clear()
+            await writing
+            await run_in_threadpool(flush, bytes(pending))
+        finally:
+            await asyncio.gather(writing, return_exceptions=True)  # never close the file under a write
     return digest.hexdigest(), size

@@ -153,7 +153,7 @@ class PostgresDatabase:
             raise Unavailable(_first_line(exc)) from None
         self._pool = ConnectionPool(url, min_size=1, max_size=max_connections, open=False,
                                     kwargs={"row_factory": dict_row, "connect_timeout": 5},
-                                    check=ConnectionPool.check_connection, timeout=10)
+                                    check=ConnectionPool.check_connection, timeout=3)
         self._pool.open()
 
     @contextlib.contextmanager

@@ -19,18 +19,45 @@ from uvicorn.supervisors import Multiprocess
 from slugbuild.errors import UsageError
 
 FACTORY = "slugbuild.platform.server:from_environment"
-_BAD_REQUEST = json.dumps({"id": "bad_request", "message": (
-    "The request is not valid HTTP/1.1 (a malformed request line, header or Content-Length).")}).encode()
+MAX_HEAD_B = 64 << 10  # request line and headers; httptools itself sets no limit
+
+
+def _bad_request(message: str) -> bytes:
+    body = json.dumps({"id": "bad_request", "message": message}).encode()
+    return (b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: "
+            + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
 
 
 class HerokuHttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol, refusing a request it cannot parse with Heroku's error body."""
+    """uvicorn's HTTP/1.1 protocol, refusing a request it cannot parse, or whose headers go on and on,
+    with Heroku's error body."""
+
+    _head_bytes = 0
+    _in_head = False  # from a request's first byte to the end of its headers
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_B:
+                self._refuse(f"The request line and headers are over {MAX_HEAD_B >> 10} KiB.")
+
+    def on_message_begin(self) -> None:
+        self._in_head, self._head_bytes = True, 0
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:
-        head = (b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
-                b"content-length: " + str(len(_BAD_REQUEST)).encode() + b"\r\nconnection: close\r\n\r\n")
-        self.transport.write(head + _BAD_REQUEST)
-        self.transport.close()
+        self._refuse("The request is not valid HTTP/1.1 (a malformed request line, header or "
+                     "Content-Length).")
+
+    def _refuse(self, message: str) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(_bad_request(message))
+            self.transport.close()
 
 
 def bind(host: str, port: int) -> socket.socket:

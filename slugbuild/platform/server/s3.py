@@ -54,7 +54,8 @@ class S3Blobs:
         self._ttl_s = ttl_s
         # Only the store's SHA-256 is asked for; botocore's default CRC32 on every PUT is not needed.
         config = Config(user_agent_extra=USER_AGENT, request_checksum_calculation="when_required",
-                        response_checksum_validation="when_required", retries={"mode": "standard"})
+                        response_checksum_validation="when_required", retries={"mode": "standard"},
+                        signature_version="s3v4", connect_timeout=10, read_timeout=60)
         self._s3 = client or boto3.client("s3", config=config)
         self._check_bucket(url)
 
