@@ -40,7 +40,10 @@ class Prepacker:
         except ValueError:
             return
         arcname = f"{tarstream.ROOT}/{rel}"
-        head = tarstream.Entry(arcname, str(path), Path(path).lstat(), "")
+        try:
+            head = tarstream.Entry(arcname, str(path), Path(path).lstat(), "")
+        except OSError:  # gone already: the pack will see what is there
+            return
         if subtree.is_stable_root(head) and arcname not in self._jobs and not self._cancel.is_set():
             self._jobs[arcname] = self._pool.submit(self._read, head)
 
