@@ -48,8 +48,8 @@ def parse_size(text: str, what: str = "--max-size") -> int:
         number, unit = float(match.group(1)), match.group(2).upper()
         size = int(number * 1024 ** "_KMGT".index(unit)) if unit else int(number)
     if size <= 0:
-        raise UsageError(f"{what} {text!r} is not a size above zero: use bytes or a number with K, M "
-                         "or G (500M, 1G)")
+        named = f"{what}{text!r}" if what.endswith("=") else f"{what} {text!r}"
+        raise UsageError(f"{named} is not a size above zero: use bytes or a number with K, M or G (500M, 1G)")
     return size
 
 

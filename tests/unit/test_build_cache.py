@@ -120,7 +120,7 @@ def test_the_cache_limit_is_flag_then_environment_then_default_and_a_bad_one_is_
     monkeypatch.setenv("SLUGBUILD_CACHE_LIMIT", "lots")
     with pytest.raises(config.UsageError) as err:
         config.cache_limit(None)
-    assert str(err.value) == ("SLUGBUILD_CACHE_LIMIT= 'lots' is not a size above zero: use bytes or a number "
+    assert str(err.value) == ("SLUGBUILD_CACHE_LIMIT='lots' is not a size above zero: use bytes or a number "
                               "with K, M or G (500M, 1G)")
     assert config.cache_limit("500M") == 500 << 20
     monkeypatch.setenv("SLUGBUILD_CACHE_LIMIT", "3G")
