@@ -353,3 +353,16 @@ def test_an_error_writing_the_slug_is_not_blamed_on_the_cache(tmp_path, app, cac
         pack(app, tmp_path / "slug.tgz", cache)
     monkeypatch.undo()
     assert pack(app, tmp_path / "again.tgz", cache)[0].reused == (".heroku/node", "node_modules")
+
+
+def test_a_stable_name_that_is_a_symlink_stays_a_link_not_a_member(tmp_path, cache):
+    app = tmp_path / "app"
+    (app / "shared").mkdir(parents=True)
+    (app / "shared" / "big.js").write_bytes(os.urandom(1_200_000))
+    (app / "node_modules").symlink_to("shared")
+    (app / "web.js").write_text("")
+    packed, _ = pack(app, tmp_path / "slug.tgz", cache)
+    assert gzip_members(packed.path.read_bytes()) == 1 and stored(cache) == []
+    with tarfile.open(packed.path) as tar:
+        link = tar.getmember("./app/node_modules")
+        assert link.issym() and link.linkname == "shared"
