@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from slugbuild import SERVE_HEADER
 from slugbuild.errors import ApiError, SlugbuildError, UsageError
 from slugbuild.fetch import file_sha256
 from slugbuild.log import BuildLog, RecordingLog
@@ -35,6 +37,7 @@ class SlugFile:
     stack: str | None = None
     commit: str | None = None
     buildpack_provided_description: str | None = None
+    sbom: Path | None = None  # the build's CycloneDX SBOM, sent along where the API keeps it
 
     def create_body(self) -> dict[str, object]:
         body: dict[str, object] = {"process_types": dict(self.process_types), "checksum": self.checksum}
@@ -97,9 +100,11 @@ def slug_file(path: Path, metadata: Mapping[str, Any] | None, process_type_pairs
     if meta.get("checksum") and str(meta["checksum"]).lower() != checksum.lower():
         raise UsageError(f"slug {path} is not the file its {path.name}.json describes ({meta['checksum']}, "
                          f"found {checksum}); rebuild it with `slugbuild build`")
+    sbom = Path(str(meta["sbom"])) if meta.get("sbom") else None
     return SlugFile(path=path, process_types=process_types, checksum=checksum, stack=meta.get("stack"),
                     commit=meta.get("commit"),
-                    buildpack_provided_description=meta.get("buildpack_provided_description"))
+                    buildpack_provided_description=meta.get("buildpack_provided_description"),
+                    sbom=sbom if sbom and sbom.is_file() else None)
 
 
 def parse_process_types(pairs: Sequence[str]) -> dict[str, str]:
@@ -118,11 +123,26 @@ def release_slug(client: PlatformClient, app: str, slug: SlugFile, description: 
                  log: BuildLog) -> Released:
     """Create the slug, upload its bytes, and release it; no release is created unless the upload worked."""
     log.step(f"Releasing {slug.path.name} on {app}")
-    created = client.post(app_path(app, "slugs"), slug.create_body())
+    answer = client.request("POST", app_path(app, "slugs"), body=slug.create_body())
+    created = client.json(answer)
     log.info(f"Slug {created['id']} created")
     blob.upload(created["blob"], slug.path, log)
     log.info(f"Uploaded {human_size(slug.path.stat().st_size)}")
+    if slug.sbom is not None and answer.headers.get(SERVE_HEADER):  # Heroku keeps no SBOM: never sent there
+        send_sbom(client, app, created["id"], slug, log)
     return create_release(client, app, created["id"], description)
+
+
+def send_sbom(client: PlatformClient, app: str, slug_id: str, slug: SlugFile, log: BuildLog) -> None:
+    """Keep the build's SBOM with the slug on `slugbuild serve`, before the release that ships it."""
+    assert slug.sbom is not None
+    try:
+        document = json.loads(slug.sbom.read_text())
+    except (OSError, ValueError) as exc:
+        log.warn(f"{slug.sbom} cannot be read ({exc}); the slug is released without its SBOM")
+        return
+    client.request("PUT", app_path(app, "slugs", slug_id, "sbom"), body=document)
+    log.info(f"SBOM {slug.sbom.name} kept with the slug")
 
 
 def create_release(client: PlatformClient, app: str, slug_id: str, description: str | None) -> Released:

@@ -16,7 +16,8 @@ EXAMPLES = ROOT / "examples"
 EDITED = {"node": "web.js", "ruby": "app.rb", "go": "main.go"}
 COMMENT = {"node": "//", "ruby": "#", "go": "//"}
 
-pytestmark = pytest.mark.e2e
+# Each test builds and rebuilds real apps: generous on a loaded machine, where pytest-timeout would end the run.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 @pytest.fixture

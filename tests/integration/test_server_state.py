@@ -102,7 +102,7 @@ def _start_serve(data_dir, *args: str,
 
 def _stop(proc: subprocess.Popen, signum: int = signal.SIGINT) -> tuple[int, str, str]:
     proc.send_signal(signum)
-    out, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=120)  # a bound for a hang, generous on a loaded machine
     return proc.returncode, out, err
 
 

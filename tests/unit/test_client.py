@@ -234,3 +234,32 @@ def test_the_key_is_not_in_the_clients_repr(client):
                                                  ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)])
 def test_retry_after_is_read_as_seconds_or_a_date(header, seconds):
     assert parse_retry_after(header) == seconds
+
+
+def test_the_sbom_goes_only_to_a_server_that_says_it_keeps_one(server, client, tmp_path):
+    from slugbuild import SERVE_HEADER
+    from slugbuild.log import RecordingLog
+    from slugbuild.platform.release import SlugFile, release_slug
+
+    slug_path, sbom_path = tmp_path / "slug.tgz", tmp_path / "slug.tgz.cdx.json"
+    slug_path.write_bytes(b"slug")
+    sbom_path.write_text('{"bomFormat": "CycloneDX"}')
+    slug = SlugFile(slug_path, {"web": "x"}, "SHA256:" + "0" * 64, sbom=sbom_path)
+    blob = {"method": "put", "url": server.url_for("/blob")}
+    sent: list[str] = []
+
+    def record(request: Request) -> Response:
+        sent.append(f"{request.method} {request.path}")
+        return Response("{}", 200, content_type="application/json")
+
+    for extra in ({}, {SERVE_HEADER: "0.1.0"}):  # Heroku first, then slugbuild serve
+        sent.clear()
+        server.clear()
+        server.expect_request("/apps/demo/slugs", method="POST").respond_with_json(
+            {"id": "s1", "blob": blob}, status=201, headers=extra)
+        server.expect_request("/blob", method="PUT").respond_with_data("")
+        server.expect_request("/apps/demo/slugs/s1/sbom", method="PUT").respond_with_handler(record)
+        server.expect_request("/apps/demo/releases", method="POST").respond_with_json(
+            {"id": "r1", "version": 1, "slug": {"id": "s1"}}, status=201)
+        release_slug(client, "demo", slug, None, RecordingLog())
+        assert sent == ([] if not extra else ["PUT /apps/demo/slugs/s1/sbom"])

@@ -29,6 +29,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from slugbuild import SERVE_HEADER, __version__
 from slugbuild.platform.server import account, handlers, problems
 from slugbuild.platform.server.blobs import BlobStore, parse_id
 from slugbuild.platform.server.database import Unavailable
@@ -36,6 +37,7 @@ from slugbuild.platform.server.problems import NO_ENDPOINT, ApiProblem
 from slugbuild.platform.server.store import Gone
 
 MAX_API_BODY_B = 1 << 20
+MAX_SBOM_BODY_B = 32 << 20  # an SBOM lists every package: a large npm app's runs to megabytes
 WRITE_B = 1 << 20  # blob bytes gathered before each write to disk
 RATE_LIMIT_REMAINING = str(account.RATE_LIMIT_REMAINING)
 API_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
@@ -105,6 +107,7 @@ def _stamp(request: Request, response: Response) -> None:
     sent = request.headers.get("request-id", "")
     response.headers["Request-Id"] = sent if _REQUEST_ID.match(sent) else str(uuid.uuid4())
     response.headers["RateLimit-Remaining"] = RATE_LIMIT_REMAINING
+    response.headers[SERVE_HEADER] = __version__  # clients send slugbuild's extensions (the SBOM) only here
 
 
 def _report(served: Served, text: str) -> None:
@@ -158,13 +161,14 @@ def content_length(request: Request) -> int | None:
 
 
 async def _api_body(request: Request) -> bytes:
-    too_big = ApiProblem(413, "request_entity_too_large", f"The request body is over {MAX_API_BODY_B} bytes.")
-    if (content_length(request) or 0) > MAX_API_BODY_B:
+    limit = MAX_SBOM_BODY_B if request.url.path.endswith("/sbom") else MAX_API_BODY_B
+    too_big = ApiProblem(413, "request_entity_too_large", f"The request body is over {limit} bytes.")
+    if (content_length(request) or 0) > limit:
         raise too_big
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_API_BODY_B:  # a chunked body says no length up front
+        if len(body) > limit:  # a chunked body says no length up front
             raise too_big
     return bytes(body)
 

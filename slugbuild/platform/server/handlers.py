@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Callable
@@ -164,14 +165,39 @@ def create_slug(call: Call) -> Reply:
     return Reply(201, resources.slug_json(slug, "PUT", url))
 
 
-def slug_info(call: Call) -> Reply:
+def _slug(call: Call) -> Slug:
     _app(call)
     slug_id = call.params["slug"]
     slug = call.backend.store.find_slug(slug_id) if parse_id(slug_id) == slug_id else None
     if slug is None:
         raise not_found("slug")
+    return slug
+
+
+def slug_info(call: Call) -> Reply:
+    slug = _slug(call)
     url = call.backend.blobs.url(call.base_url, slug, "GET")
     return Reply(200, resources.slug_json(slug, "GET", url))
+
+
+def put_slug_sbom(call: Call) -> Reply:
+    """slugbuild's extension: keep the slug's CycloneDX SBOM with it (it must name the slug's checksum)."""
+    slug = _slug(call)
+    document = validate.sbom_document(call.body, slug.checksum)
+    outcome = call.backend.store.keep_sbom(slug.id, json.dumps(document, sort_keys=True))
+    if outcome == "gone":
+        raise not_found("slug")
+    if outcome == "released":
+        raise ApiProblem(409, "conflict", f"Slug {slug.id} is released with another SBOM, which stays.")
+    return Reply(200, document)
+
+
+def slug_sbom(call: Call) -> Reply:
+    """slugbuild's extension: the SBOM kept with the slug (every app that released it may read it)."""
+    kept = call.backend.store.sbom(_slug(call).id)
+    if kept is None:
+        raise not_found("sbom")
+    return Reply(200, json.loads(kept))
 
 
 # -- releases ------------------------------------------------------------------------------------
@@ -260,6 +286,8 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("PATCH", "/apps/{app}/config-vars", patch_config_vars),
         ("POST", "/apps/{app}/slugs", create_slug),
         ("GET", "/apps/{app}/slugs/{slug}", slug_info),
+        ("PUT", "/apps/{app}/slugs/{slug}/sbom", put_slug_sbom),
+        ("GET", "/apps/{app}/slugs/{slug}/sbom", slug_sbom),
         ("GET", "/apps/{app}/releases", list_releases),
         ("POST", "/apps/{app}/releases", create_release),
         ("GET", "/apps/{app}/releases/{release}", release_info),

@@ -222,6 +222,7 @@ class Store:
                 "(SELECT slug_id FROM releases WHERE app_id != ? AND slug_id IS NOT NULL)", app.id, app.id)]
             for slug_id in orphans:
                 tx.lock("slugs", slug_id)
+                tx.run("DELETE FROM slug_sboms WHERE slug_id = ?", slug_id)
                 tx.run("DELETE FROM slugs WHERE id = ?", slug_id)
             tx.run("DELETE FROM releases WHERE app_id = ?", app.id)
             tx.run("DELETE FROM formation WHERE app_id = ?", app.id)
@@ -261,6 +262,26 @@ class Store:
             tx.run("UPDATE slugs SET size = ?, sha256 = ?, updated_at = ? WHERE id = ?",
                    size, sha256, now(), slug_id)
         return "stored"
+
+    def keep_sbom(self, slug_id: str, document: str) -> str:
+        """Store the slug's SBOM: "stored", "gone" (no such slug), or "released" when the slug was released
+        with another SBOM already (what a release shipped never changes)."""
+        with self._tx() as tx:
+            if tx.lock("slugs", slug_id) is None:
+                return "gone"
+            kept = tx.row("SELECT document FROM slug_sboms WHERE slug_id = ?", slug_id)
+            released = tx.row("SELECT 1 AS found FROM releases WHERE slug_id = ? LIMIT 1", slug_id)
+            if kept and released and kept["document"] != document:
+                return "released"
+            tx.run("DELETE FROM slug_sboms WHERE slug_id = ?", slug_id)
+            tx.run("INSERT INTO slug_sboms (slug_id, document, created_at) VALUES (?, ?, ?)",
+                   slug_id, document, now())
+            return "stored"
+
+    def sbom(self, slug_id: str) -> str | None:
+        """The SBOM kept with the slug, as it was sent, or None."""
+        row = self._one("SELECT document FROM slug_sboms WHERE slug_id = ?", slug_id)
+        return row["document"] if row else None
 
     def is_released(self, slug_id: str) -> bool:
         return self._one("SELECT 1 AS found FROM releases WHERE slug_id = ? LIMIT 1", slug_id) is not None

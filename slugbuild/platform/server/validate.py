@@ -164,3 +164,18 @@ def buildpack_updates(body: Any) -> list[str]:
         if not isinstance(buildpack, str) or not buildpack.strip():
             raise invalid(f"buildpack must be a buildpack URL or name, not {buildpack!r}.")
     return buildpacks
+
+
+def sbom_document(body: Any, checksum: str | None) -> dict[str, Any]:
+    """A CycloneDX JSON document whose subject is the slug with `checksum`; a 422 otherwise."""
+    document = an_object(body, "SBOM")
+    if document.get("bomFormat") != "CycloneDX" or not isinstance(document.get("specVersion"), str):
+        raise invalid("The SBOM must be a CycloneDX JSON document (bomFormat CycloneDX, a specVersion).")
+    metadata = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+    properties = metadata.get("properties") if isinstance(metadata.get("properties"), list) else []
+    named = {p.get("value") for p in properties
+             if isinstance(p, dict) and p.get("name") == "slugbuild:slug:sha256"}
+    if checksum is None or checksum.removeprefix("SHA256:") not in named:
+        raise invalid(f"The SBOM describes another slug: its slugbuild:slug:sha256 property must be this "
+                      f"slug's checksum ({checksum or 'none recorded'}).")
+    return document
