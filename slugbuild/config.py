@@ -153,6 +153,7 @@ class BuildSettings:
     offline: bool = False
     source_date_epoch: int = 0
     pins: Mapping[str, Runtime] = field(default_factory=dict)  # `verify`: rebuild with these runtimes
+    reuse_members: bool = True  # False for `verify`: compress everything afresh, trusting no cached member
     cache_limit_b: int = DEFAULT_CACHE_LIMIT_B
 
 

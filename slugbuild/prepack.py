@@ -27,14 +27,17 @@ class _Cancelled(Exception):
 class Prepacker:
     """Stable subtrees of the app at `app_dir`, read in the background, one at a time."""
 
-    def __init__(self, app_dir: Path, members: MemberCache, epoch: int) -> None:
+    def __init__(self, app_dir: Path, members: MemberCache | None, epoch: int) -> None:
         self.app_dir, self.members, self.epoch = Path(app_dir), members, epoch
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="slug-prepack")
         self._jobs: dict[str, Future[dict[str, subtree.Known]]] = {}
         self._cancel = threading.Event()
 
     def start(self, path: Path) -> None:
-        """Begin on the subtree at `path` when it is one the slug keeps as a member of its own."""
+        """Begin on the subtree at `path` when it is one the slug keeps as a member of its own (and there is
+        a member cache to put it in)."""
+        if self.members is None:
+            return
         try:
             rel = Path(path).relative_to(self.app_dir).as_posix()
         except ValueError:
@@ -71,6 +74,7 @@ class Prepacker:
             raise _Cancelled
 
     def _read(self, head: tarstream.Entry) -> dict[str, subtree.Known]:
+        assert self.members is not None  # start() begins nothing without one
         read_ns = time.time_ns()
         entries = list(tarstream.entries(Path(head.path), RecordingLog(), head.arcname))
         if self.members.has_seen(head.arcname):

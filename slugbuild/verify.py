@@ -89,6 +89,7 @@ def rebuild_settings(settings: BuildSettings, report: Mapping[str, object], outp
     """The original build's settings as far as the report records them, into `output`."""
     return dataclasses.replace(
         settings, output=output, pins=pins(report), buildpacks=tuple(report.get("buildpacks") or ()),
+        reuse_members=False,
         stack=str(report.get("stack") or settings.stack), commit=report.get("commit") or settings.commit,
         source_date_epoch=int(report.get("source_date_epoch") or 0))
 
