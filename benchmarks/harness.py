@@ -21,6 +21,7 @@ PYTHON = sys.executable
 class Measured:
     seconds: float
     peak_rss_mb: float
+    cpu_seconds: float = 0.0  # user + system of the command and what it waited for: steadier on a busy box
 
 
 def run_measured(argv: Sequence[str] | str, *, env: Mapping[str, str] | None = None,
@@ -35,7 +36,7 @@ def run_measured(argv: Sequence[str] | str, *, env: Mapping[str, str] | None = N
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{argv!r} failed ({proc.returncode}):\n{stderr[-2000:]}")
-    return Measured(elapsed, usage.ru_maxrss / 1024)
+    return Measured(elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def median_of(runs: int, once: Callable[[], Measured], before: Callable[[], None] | None = None) -> Measured:
@@ -45,7 +46,8 @@ def median_of(runs: int, once: Callable[[], Measured], before: Callable[[], None
         if before:
             before()
         results.append(once())
-    return Measured(statistics.median(r.seconds for r in results), max(r.peak_rss_mb for r in results))
+    return Measured(statistics.median(r.seconds for r in results), max(r.peak_rss_mb for r in results),
+                    statistics.median(r.cpu_seconds for r in results))
 
 
 def tree_size_mb(path: Path) -> float:

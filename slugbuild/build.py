@@ -328,7 +328,7 @@ def build(settings: BuildSettings, log: BuildLog,
         chosen = detect(tree.app_dir, settings.buildpacks, log, available,
                         classic.Sources(cache, log, settings.offline, scratch_dir=work))
         checkpoints.reached("detect")
-        members = MemberCache(cache)
+        members = MemberCache(cache) if settings.reuse_members else None
         # Runtimes start packing (into the member cache) as soon as they are installed, while compile goes on.
         with Prepacker(tree.app_dir, members, settings.source_date_epoch) as prepacker:
             ctx = _context(settings, tree, work, log, prepacker)
@@ -352,7 +352,7 @@ def build(settings: BuildSettings, log: BuildLog,
                                report=lambda built: _attested(report_of(built), inputs))
         reused = f" (compressed earlier: {', '.join(packed.reused)})" if packed.reused else ""
         log.info(f"Done: {slug.human_size(packed.size)}{reused}")
-    prune_cache(members.entries() + ctx.fetcher.unpacked(), settings.cache_limit_b, log)
+    prune_cache((members.entries() if members else []) + ctx.fetcher.unpacked(), settings.cache_limit_b, log)
     ctx.fetcher.close()
     return report_of(packed)
 

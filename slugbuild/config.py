@@ -49,16 +49,21 @@ def _shown(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 2:]}")
 
 
+def _named(what: str, text: str) -> str:
+    """`--max-size '5X'` for a flag, `SLUGBUILD_CACHE_LIMIT='abc'` for a variable (`what` ends in `=`)."""
+    return f"{what}{_shown(text)}" if what.endswith("=") else f"{what} {_shown(text)}"
+
+
 def parse_size(text: str, what: str = "--max-size") -> int:
     """Bytes from `123`, `500M` or `1G` (1024-based); `what` names the flag or variable in the error."""
     match = _SIZE.match(text)
     # Decimal, not float: 400 nines are a number too (float gives infinity, and int() of that raises).
     size = int(Decimal(match.group(1)) * 1024 ** "_KMGT".index(match.group(2).upper())) if match else 0
     if size <= 0:
-        raise UsageError(f"{what} {_shown(text)} is not a size above zero: use bytes or a number with K, M "
+        raise UsageError(f"{_named(what, text)} is not a size above zero: use bytes or a number with K, M "
                          "or G (500M, 1G)")
     if size > MAX_SIZE_B:
-        raise UsageError(f"{what} {_shown(text)} is more than 1024T, the most slugbuild takes; give a "
+        raise UsageError(f"{_named(what, text)} is more than 1024T, the most slugbuild takes; give a "
                          "size such as 500M or 1G")
     return size
 
@@ -164,6 +169,7 @@ class BuildSettings:
     offline: bool = False
     source_date_epoch: int = 0
     pins: Mapping[str, Runtime] = field(default_factory=dict)  # `verify`: rebuild with these runtimes
+    reuse_members: bool = True  # False for `verify`: compress everything afresh, trusting no cached member
     cache_limit_b: int = DEFAULT_CACHE_LIMIT_B
 
 

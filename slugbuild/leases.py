@@ -24,6 +24,8 @@ LEASE_FILE = ".lease"
 SIZE_FILE = ".size"
 DISCARD_PREFIX = ".discard."
 STALE_LEFTOVER_S = 24 * 3600
+# A cache we may not write to, or a filesystem without locks (some network filesystems).
+_NO_LEASES = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
 
 
 class Lease:
@@ -64,13 +66,12 @@ def _same_file(path: Path, fd: int) -> bool:
 
 def take(entry: Path) -> Lease | None:
     """A lease on `entry`, which is marked as used now; None when it is not there or was removed while
-    we waited. A cache nobody may write to gives an empty lease: it can be read, never pruned."""
+    we waited. Where leases cannot be kept (a cache we may not write to, a filesystem without locks) the
+    lease is empty: the entry can be used, and pruning, which cannot lock it either, leaves it alone."""
     try:
         fd = _open_lease(entry)
-    except PermissionError:
-        return Lease(None) if entry.is_dir() else None
     except OSError as exc:
-        if exc.errno != errno.EROFS:
+        if exc.errno not in _NO_LEASES:
             raise
         return Lease(None) if entry.is_dir() else None
     if fd is None:
@@ -81,6 +82,11 @@ def take(entry: Path) -> Lease | None:
             os.close(fd)
             return None
         os.utime(fd)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno not in _NO_LEASES:
+            raise
+        return Lease(None)
     except BaseException:
         os.close(fd)
         raise
@@ -88,14 +94,18 @@ def take(entry: Path) -> Lease | None:
 
 
 def remove_unused(entry: Path) -> bool:
-    """Remove `entry` unless a build holds a lease on it; True when it is gone."""
-    fd = _open_lease(entry)
+    """Remove `entry` unless a build holds a lease on it (or leases cannot be kept there); True when it is
+    gone."""
+    try:
+        fd = _open_lease(entry)
+    except OSError:
+        return False
     if fd is None:
         return not entry.exists()
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except OSError:  # held by a build (EWOULDBLOCK), or no locks on this filesystem
             return False
         aside = Path(tempfile.mkdtemp(dir=entry.parent, prefix=DISCARD_PREFIX))
         with contextlib.suppress(FileNotFoundError):  # --clear-cache took it first

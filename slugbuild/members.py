@@ -108,7 +108,9 @@ class MemberCache:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             leases.remove_stale_leftovers(self.root, (PARTIAL_PREFIX, leases.DISCARD_PREFIX))
-            return Staged(Path(tempfile.mkdtemp(dir=self.root, prefix=PARTIAL_PREFIX)))
+            directory = Path(tempfile.mkdtemp(dir=self.root, prefix=PARTIAL_PREFIX))
+            directory.chmod(0o755)  # as readable as the rest of the cache, for builds as other users
+            return Staged(directory)
         except OSError:
             return None
 

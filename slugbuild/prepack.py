@@ -27,20 +27,26 @@ class _Cancelled(Exception):
 class Prepacker:
     """Stable subtrees of the app at `app_dir`, read in the background, one at a time."""
 
-    def __init__(self, app_dir: Path, members: MemberCache, epoch: int) -> None:
+    def __init__(self, app_dir: Path, members: MemberCache | None, epoch: int) -> None:
         self.app_dir, self.members, self.epoch = Path(app_dir), members, epoch
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="slug-prepack")
         self._jobs: dict[str, Future[dict[str, subtree.Known]]] = {}
         self._cancel = threading.Event()
 
     def start(self, path: Path) -> None:
-        """Begin on the subtree at `path` when it is one the slug keeps as a member of its own."""
+        """Begin on the subtree at `path` when it is one the slug keeps as a member of its own (and there is
+        a member cache to put it in)."""
+        if self.members is None:
+            return
         try:
             rel = Path(path).relative_to(self.app_dir).as_posix()
         except ValueError:
             return
         arcname = f"{tarstream.ROOT}/{rel}"
-        head = tarstream.Entry(arcname, str(path), Path(path).lstat(), "")
+        try:
+            head = tarstream.Entry(arcname, str(path), Path(path).lstat(), "")
+        except OSError:  # gone already: the pack will see what is there
+            return
         if subtree.is_stable_root(head) and arcname not in self._jobs and not self._cancel.is_set():
             self._jobs[arcname] = self._pool.submit(self._read, head)
 
@@ -68,6 +74,7 @@ class Prepacker:
             raise _Cancelled
 
     def _read(self, head: tarstream.Entry) -> dict[str, subtree.Known]:
+        assert self.members is not None  # start() begins nothing without one
         read_ns = time.time_ns()
         entries = list(tarstream.entries(Path(head.path), RecordingLog(), head.arcname))
         if self.members.has_seen(head.arcname):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +63,9 @@ class HashingWriter:
 
 
 class Prepacked(Protocol):
-    """What was read of stable subtrees ahead of the pack (prepack.Prepacker)."""
+    """What was read of stable subtrees ahead of the pack (prepack.Prepacker), with headers for `epoch`."""
+
+    epoch: int
 
     def known(self, arcname: str) -> Mapping[str, subtree_.Known]: ...
 
@@ -117,7 +119,8 @@ class _Writer:
             digests = subtree_.compress(subtree, self.epoch, self.sink, self._check)
             self.tar_size += subtree_.combined(digests)[1]
             return
-        known = self.prepacked.known(name) if self.prepacked else {}
+        ahead = self.prepacked if self.prepacked and self.prepacked.epoch == self.epoch else None
+        known = ahead.known(name) if ahead else {}
         if not known and not self.members.has_seen(name):  # a first build: hashing first would be wasted
             self._compress_and_store(subtree, None)
             return
@@ -165,19 +168,33 @@ class _Writer:
         return False
 
 
+class _Unreadable(Exception):
+    """The cached member could not be read (gone, unreadable, an I/O error): as good as damaged."""
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(COPY_CHUNK_B):
+                yield chunk
+    except OSError as exc:
+        raise _Unreadable(path) from exc
+
+
 def _copy_checked(path: Path, sink: HashingWriter) -> str | None:
     """Copy the file at `path` into `sink`; the sha256 of what was copied (None: it could not be read).
-    That sha256 is computed on a second thread while `sink` hashes the same chunks for the slug's."""
+    That sha256 is computed on a second thread while `sink` hashes the same chunks for the slug's; an
+    error writing the slug is the slug's, and passes through."""
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as fh, ThreadPoolExecutor(1, thread_name_prefix="slug-check") as hasher:
+        with ThreadPoolExecutor(1, thread_name_prefix="slug-check") as hasher:
             pending: deque[Future[None]] = deque()
-            while chunk := fh.read(COPY_CHUNK_B):
+            for chunk in _chunks(path):
                 pending.append(hasher.submit(digest.update, chunk))
                 sink.write(chunk)
                 if len(pending) > COPY_IN_FLIGHT:  # memory stays bounded whichever hash is slower
                     pending.popleft().result()
-    except OSError:
+    except _Unreadable:
         return None
     return digest.hexdigest()
 

@@ -120,7 +120,7 @@ def rebuild_settings(settings: BuildSettings, report: Mapping[str, object], outp
     """The original build's settings as far as the report records them, into `output`."""
     buildpacks, commit, epoch = _recorded(report)
     return dataclasses.replace(
-        settings, output=output, pins=pins(report), buildpacks=buildpacks,
+        settings, output=output, pins=pins(report), buildpacks=buildpacks, reuse_members=False,
         stack=str(report.get("stack") or settings.stack), commit=commit or settings.commit,
         source_date_epoch=epoch)
 

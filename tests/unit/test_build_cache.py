@@ -3,8 +3,11 @@ cold and warm, and the cache kept under --cache-limit without touching what a ru
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import tarfile
@@ -55,7 +58,7 @@ class RuntimeBuildpack:
         return ReleaseInfo({"web": ".heroku/rt/bin/run"})
 
 
-def run_build(tmp_path: Path, bp: RuntimeBuildpack, out: str,
+def run_build(tmp_path: Path, bp: RuntimeBuildpack, out: str, reuse_members: bool = True,
               **flags: str) -> tuple[build.BuildReport, RecordingLog]:
     src = tmp_path / "src"
     src.mkdir(exist_ok=True)
@@ -63,6 +66,7 @@ def run_build(tmp_path: Path, bp: RuntimeBuildpack, out: str,
     settings = config.build_settings(source=str(src), output=str(tmp_path / out), buildpacks=None, stack=None,
                                      cache_dir=str(tmp_path / "cache"), clear_cache=False, env=None,
                                      env_file=None, commit=None, max_size=None, offline=False, **flags)
+    settings = dataclasses.replace(settings, reuse_members=reuse_members)
     log = RecordingLog()
     return build.build(settings, log, [bp]), log
 
@@ -84,6 +88,22 @@ def test_a_cold_and_a_warm_build_give_the_same_slug_and_the_runtime_is_compresse
     with tarfile.open(tmp_path / "warm.tgz") as tar:
         run = tar.extractfile("./app/.heroku/rt/bin/run")
         assert run is not None and run.read() == hashlib.shake_256(b"one").digest(1_500_000)
+
+
+def test_a_rebuild_that_trusts_no_cached_member_is_not_fooled_by_a_forged_one(tmp_path):
+    """Whoever can write the cache can forge a member and its record together; `verify` rebuilds without
+    the member cache, so it still finds out."""
+    bp = RuntimeBuildpack(*runtime_tarball(tmp_path / "rt.tgz", b"one"))
+    honest, _ = run_build(tmp_path, bp, "honest.tgz")
+    [entry] = [p for p in (tmp_path / "cache" / "slug-members").iterdir() if not p.name.startswith(".")]
+    forged = gzip.compress(b"\0" * 1024, mtime=0)
+    (entry / "member.gz").write_bytes(forged)
+    meta = json.loads((entry / "meta.json").read_text())
+    (entry / "meta.json").write_text(json.dumps({**meta, "sha256": hashlib.sha256(forged).hexdigest()}))
+    fooled, _ = run_build(tmp_path, bp, "fooled.tgz")
+    independent, _ = run_build(tmp_path, bp, "independent.tgz", reuse_members=False)
+    assert fooled.checksum != honest.checksum
+    assert independent.checksum == honest.checksum
 
 
 def test_the_cache_is_pruned_to_its_limit_least_recently_used_first(tmp_path):
@@ -120,7 +140,7 @@ def test_the_cache_limit_is_flag_then_environment_then_default_and_a_bad_one_is_
     monkeypatch.setenv("SLUGBUILD_CACHE_LIMIT", "lots")
     with pytest.raises(config.UsageError) as err:
         config.cache_limit(None)
-    assert str(err.value) == ("SLUGBUILD_CACHE_LIMIT= 'lots' is not a size above zero: use bytes or a number "
+    assert str(err.value) == ("SLUGBUILD_CACHE_LIMIT='lots' is not a size above zero: use bytes or a number "
                               "with K, M or G (500M, 1G)")
     assert config.cache_limit("500M") == 500 << 20
     monkeypatch.setenv("SLUGBUILD_CACHE_LIMIT", "3G")

@@ -117,3 +117,15 @@ def test_leftovers_of_killed_builds_are_removed_after_a_day(tmp_path):
     os.utime(old, (1_000, 1_000))
     leases.remove_stale_leftovers(tmp_path, (".partial.",))
     assert not old.exists() and young.exists()
+
+
+def test_where_no_lock_can_be_taken_an_entry_can_be_used_but_is_never_pruned(tmp_path, monkeypatch):
+    entry = make_entry(tmp_path, "entry", 10, 1_000)
+
+    def no_locks(fd, op):
+        raise OSError(leases.errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(leases.fcntl, "flock", no_locks)
+    with leases.take(entry) as lease:
+        assert lease is not None
+    assert leases.prune([entry], limit_b=0).removed == 0 and entry.exists()

@@ -15,7 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from slugbuild import slug, subtree, tarstream
+from slugbuild import slug, slugwriter, subtree, tarstream
+from slugbuild.errors import BuildFailed
 from slugbuild.log import RecordingLog
 from slugbuild.members import MEMBER_FILE, META_FILE, MemberCache
 from slugbuild.prepack import Prepacker
@@ -92,10 +93,25 @@ def test_a_slug_from_cached_members_is_byte_for_byte_the_one_compressed_afresh(t
     assert log.texts("warn") == []
 
 
-def test_each_stable_subtree_is_a_gzip_member_of_its_own(tmp_path, app):
+def member_bodies(data: bytes) -> list[bytes]:
+    bodies = []
+    while data:
+        reader = zlib.decompressobj(31)
+        bodies.append(reader.decompress(data))
+        data = reader.unused_data
+    return bodies
+
+
+def test_each_stable_subtree_is_a_gzip_member_of_its_own_cut_at_tar_headers(tmp_path, app):
     packed, _ = pack(app, tmp_path / "slug.tgz")
+    bodies = member_bodies(packed.path.read_bytes())
     # ./app and .heroku | .heroku/node | .profile.d, Procfile | node_modules | web.js and the end
-    assert gzip_members(packed.path.read_bytes()) == 5
+    assert len(bodies) == gzip_members(packed.path.read_bytes()) == 5
+    first_names = [tarfile.TarInfo.frombuf(body[:512], "utf-8", "surrogateescape").name for body in bodies]
+    assert first_names == ["./app", "./app/.heroku/node", "./app/.profile.d", "./app/node_modules",
+                           "./app/web.js"]
+    assert all(len(body) % 512 == 0 for body in bodies)
+    assert bodies[-1].endswith(bytes(1024)) and not any(body.endswith(bytes(1024)) for body in bodies[:-1])
 
 
 def test_gnu_tar_gzip_and_pythons_tarfile_read_the_members_as_one_archive(tmp_path, app, cache):
@@ -315,3 +331,38 @@ def test_an_entry_changed_too_recently_to_tell_a_later_change_apart_is_not_settl
     whole_second = SimpleNamespace(st_ctime_ns=1_700_000_000 * 10**9)  # a filesystem keeping seconds only
     assert not subtree.is_settled(whole_second, whole_second.st_ctime_ns + subtree.SETTLED_FINE_NS * 2)
     assert subtree.is_settled(whole_second, whole_second.st_ctime_ns + subtree.SETTLED_COARSE_NS + 1)
+
+
+def test_a_cached_member_that_went_away_is_compressed_again(tmp_path, app, cache):
+    afresh, _ = pack(app, tmp_path / "afresh.tgz")
+    pack(app, tmp_path / "cold.tgz", cache)
+    for entry in stored(cache):
+        (entry / MEMBER_FILE).unlink()
+    packed, _ = pack(app, tmp_path / "slug.tgz", cache)
+    assert packed.reused == () and packed.path.read_bytes() == afresh.path.read_bytes()
+
+
+def test_an_error_writing_the_slug_is_not_blamed_on_the_cache(tmp_path, app, cache, monkeypatch):
+    pack(app, tmp_path / "cold.tgz", cache)
+
+    def disk_full(self, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(slugwriter.HashingWriter, "write", disk_full)
+    with pytest.raises(BuildFailed, match="No space left on device; check the file and the free space"):
+        pack(app, tmp_path / "slug.tgz", cache)
+    monkeypatch.undo()
+    assert pack(app, tmp_path / "again.tgz", cache)[0].reused == (".heroku/node", "node_modules")
+
+
+def test_a_stable_name_that_is_a_symlink_stays_a_link_not_a_member(tmp_path, cache):
+    app = tmp_path / "app"
+    (app / "shared").mkdir(parents=True)
+    (app / "shared" / "big.js").write_bytes(os.urandom(1_200_000))
+    (app / "node_modules").symlink_to("shared")
+    (app / "web.js").write_text("")
+    packed, _ = pack(app, tmp_path / "slug.tgz", cache)
+    assert gzip_members(packed.path.read_bytes()) == 1 and stored(cache) == []
+    with tarfile.open(packed.path) as tar:
+        link = tar.getmember("./app/node_modules")
+        assert link.issym() and link.linkname == "shared"
