@@ -152,9 +152,12 @@ def open_server(host: str, port: int, options: ServeOptions, key: str, *,
 
 def from_environment() -> Starlette:
     """The app as a worker process (or `uvicorn --factory`) makes it: every setting from the environment."""
-    options = ServeOptions.from_environment()
-    backend = open_backend(options)
-    key = keys.api_key(None, options.data_dir, store=backend.store if options.database else None)
+    try:
+        options = ServeOptions.from_environment()
+        backend = open_backend(options)
+        key = keys.api_key(None, options.data_dir, store=backend.store if options.database else None)
+    except UsageError as exc:
+        raise SystemExit(f"slugbuild: {exc}") from None  # one line, from uvicorn's workers too
     return make_app(backend, key.value, lambda text: print(INDENT + text, flush=True))
 
 
