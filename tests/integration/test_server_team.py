@@ -161,3 +161,12 @@ def test_credentials_the_store_refuses_stop_serve_in_one_line(tmp_path):
     assert str(refused.value) == (
         "the store refused bucket team-bucket (403): check the credentials (AWS_ENDPOINT_URL, "
         "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION) and --blob-store (or SLUGBUILD_BLOB_STORE)")
+
+
+def test_credentials_postgresql_refuses_stop_serve_in_one_line(run_cli, tmp_path, pg_cluster):
+    url = pg_cluster.url().replace(f"{services.PG_USER}@", "nobody-here:pw@")
+    result = _serve(run_cli, tmp_path, "--database", url)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    line = result.last_error_line
+    assert 'role "nobody-here" does not exist' in line and ":pw@" not in line
+    assert line.endswith("check --database (or SLUGBUILD_DATABASE_URL)")
