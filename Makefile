@@ -1,9 +1,15 @@
 # The README's commands. Everything installs into .venv; runtimes for the tests are fetched once from the
-# package registries into .cache/mirror (kept between runs, so repeated runs stay fast).
+# package registries into .cache/mirror (kept between runs, so repeated runs stay fast). Nothing is written
+# outside the checkout: slugbuild's, npm's and pip's caches live in .cache too, and `make clean` removes
+# all of it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+CACHE := $(CURDIR)/.cache
 MIRROR := .cache/mirror
+export SLUGBUILD_CACHE_DIR ?= $(CACHE)/slugbuild
+export npm_config_cache ?= $(CACHE)/npm
+export PIP_CACHE_DIR ?= $(CACHE)/pip
 NODE_RANGE ?= 24
 GO_VERSION ?= 1.25
 RUBY_VERSION ?= 3.1.2
@@ -13,6 +19,7 @@ RUBY_VERSION ?= 3.1.2
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@echo "-----> Installing slugbuild and the test tools into $(VENV) (a minute on a fresh machine)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -46,4 +53,4 @@ lint: install
 	$(BIN)/ruff check slugbuild buildpacks tests benchmarks
 
 clean:
-	rm -rf $(VENV) .demo slug.tgz slug.tgz.json
+	rm -rf $(VENV) .cache .demo slug.tgz slug.tgz.json .pytest_cache .ruff_cache

@@ -7,6 +7,9 @@ bin=.venv/bin
 mirror=.cache/mirror
 state=.demo/api
 port=${DEMO_PORT:-5055}
+# Caches stay in the checkout when this script is run without make, too.
+export SLUGBUILD_CACHE_DIR="${SLUGBUILD_CACHE_DIR:-$PWD/.cache/slugbuild}"
+export npm_config_cache="${npm_config_cache:-$PWD/.cache/npm}"
 
 "$bin/slugbuild" mirror "$mirror" --from-registries --node "${NODE_RANGE:-24}" --quiet
 export SLUGBUILD_NODE_MIRROR="file://$PWD/$mirror/node"

@@ -6,19 +6,34 @@ import os
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from slugbuild import (
+    advice,
+    attest,
+    checkpoints,
+    classic,
+    leftovers,
+    procfile,
+    provenance,
+    sbom,
+    slug,
+    source,
+)
 from slugbuild import buildpack as buildpacks
-from slugbuild import checkpoints, classic, leftovers, procfile, slug, source
 from slugbuild.buildpack import BuildContext, Buildpack, Detection, ReleaseInfo, Runtime
 from slugbuild.config import BuildSettings
 from slugbuild.errors import BuildFailed, UsageError
 from slugbuild.fetch import Fetcher, clear_cache
-from slugbuild.log import BuildLog
+from slugbuild.inventory import Inventory
+from slugbuild.log import BuildLog, RecordingLog
+from slugbuild.tls import CA_VARS
 
-PASSED_ENV = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "http_proxy", "https_proxy", "ftp_proxy",
+# HOME is not among them: a build must not depend on the builder's ~/.npmrc, ~/.gitconfig or ~/.bundle.
+PASSED_ENV = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "http_proxy", "https_proxy", "ftp_proxy",
                         "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY",
-                        "NO_PROXY"})
+                        "NO_PROXY", *CA_VARS})
 PASSED_ENV_PREFIXES = ("LC_", "SLUGBUILD_")
 SECRET_ENV_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")  # credentials are no build settings
 CONFIG_VARS_PROFILE = ".profile.d/000_config_vars.sh"
@@ -39,6 +54,10 @@ class BuildReport:
     buildpack_provided_description: str
     commit: str | None
     runtimes: Sequence[Runtime] = field(default_factory=list)
+    buildpacks: Sequence[str] = ()  # what ran, in order: what `verify` runs again
+    source_date_epoch: int = 0
+    sbom: Path | None = None
+    provenance: Path | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -46,6 +65,9 @@ class BuildReport:
             "process_types": dict(self.process_types), "stack": self.stack,
             "buildpack_provided_description": self.buildpack_provided_description,
             "commit": self.commit, "runtimes": [r.as_json() for r in self.runtimes],
+            "buildpacks": list(self.buildpacks), "source_date_epoch": self.source_date_epoch,
+            "sbom": str(self.sbom) if self.sbom else None,
+            "provenance": str(self.provenance) if self.provenance else None,
         }
 
 
@@ -55,6 +77,7 @@ class Chosen:
 
     buildpack: Buildpack
     detection: Detection
+    spec: str  # as the user named it (`--buildpack`), else the buildpack's name
 
 
 # -- detect ---------------------------------------------------------------------------------------------
@@ -73,12 +96,19 @@ def resolve_buildpack(spec: str, available: Sequence[Buildpack] | None = None,
     return found[spec]
 
 
-def _checked(bp: Buildpack, detection: Detection | None, spec: str) -> Chosen:
+def _why_not(bp: Buildpack, app_dir: Path) -> str | None:
+    """A buildpack's own explanation of why it did not detect the app (optional `why_not_detected`)."""
+    why = getattr(bp, "why_not_detected", None)
+    return why(app_dir) if callable(why) else None
+
+
+def _checked(bp: Buildpack, detection: Detection | None, spec: str, app_dir: Path) -> Chosen:
     if detection is None:
-        raise BuildFailed(f"App not compatible with buildpack: {spec}; check SRC or drop --buildpack {spec}")
+        raise BuildFailed(_why_not(bp, app_dir) or
+                          f"App not compatible with buildpack: {spec}; check SRC or drop --buildpack {spec}")
     if detection.error:
         raise BuildFailed(detection.error)
-    return Chosen(bp, detection)
+    return Chosen(bp, detection, spec)
 
 
 def _announce(specs: Sequence[str], log: BuildLog) -> None:
@@ -99,14 +129,16 @@ def detect(app_dir: Path, specs: Sequence[str], log: BuildLog,
         chosen = []
         for spec in specs:
             bp = resolve_buildpack(spec, available, sources)
-            chosen.append(_checked(bp, bp.detect(app_dir), spec))
+            chosen.append(_checked(bp, bp.detect(app_dir), spec, app_dir))
         return chosen
     order = buildpacks.detection_order() if available is None else list(available)
     detected = [(bp, d) for bp in order if (d := bp.detect(app_dir)) is not None]
     if not detected:
         tried = ", ".join(bp.name for bp in order) or "none are installed"
-        raise BuildFailed(f"no buildpack detected this app (tried {tried}); pick one with --buildpack NAME")
-    first = _checked(*detected[0], detected[0][0].name)
+        reason = next((why for bp in order if (why := _why_not(bp, app_dir))), None)
+        raise BuildFailed(reason or f"no buildpack detected this app (tried {tried}); pick one with "
+                          "--buildpack NAME")
+    first = _checked(*detected[0], detected[0][0].name, app_dir)
     if len(detected) > 1:
         others = ", ".join(d.name for _, d in detected[1:])
         log.warn(f"{others} also detected; using {first.detection.name} (pick others with --buildpack)")
@@ -121,9 +153,12 @@ def _is_passed(key: str) -> bool:
     return key in PASSED_ENV or key.startswith(PASSED_ENV_PREFIXES)
 
 
-def build_env(environ: Mapping[str, str], stack: str, commit: str | None) -> dict[str, str]:
-    """The clean environment buildpacks run in: locale, proxies, PATH, HOME, slugbuild's own settings."""
+def build_env(environ: Mapping[str, str], stack: str, commit: str | None, home: Path) -> dict[str, str]:
+    """The clean environment buildpacks run in: locale, proxies, CA certificates, PATH, slugbuild's own
+    settings, and `home` as HOME: an empty directory of the build's own, so nothing the builder keeps in
+    their home directory changes the build, and nothing written to ~ lands in the slug."""
     env = {k: v for k, v in environ.items() if _is_passed(k)}
+    env["HOME"] = str(home)
     env["STACK"] = stack
     if commit:
         env["SOURCE_VERSION"] = commit
@@ -164,8 +199,31 @@ def compile_all(chosen: Sequence[Chosen], ctx: BuildContext) -> list[ReleaseInfo
     """Compile each buildpack in order, then ask each for its release info."""
     for c in chosen:
         ctx.log.step(f"{c.detection.name} app detected")
-        c.buildpack.compile(ctx.for_buildpack(c.buildpack.name))
+        try:
+            c.buildpack.compile(ctx.for_buildpack(c.buildpack.name))
+        except BuildFailed as exc:
+            better = advice.explained(exc, offline=ctx.offline, env=ctx.env)
+            if better is None:
+                raise
+            raise better from exc
     return [c.buildpack.release(ctx.for_buildpack(c.buildpack.name)) for c in chosen]
+
+
+def inventories(chosen: Sequence[Chosen], ctx: BuildContext) -> tuple[list[Inventory], list[str]]:
+    """What each buildpack says it installed, and why the list may be incomplete."""
+    found, problems = [], []
+    for c in chosen:
+        reader = getattr(c.buildpack, "inventory", None)
+        if reader is None:
+            problems.append(f"buildpack {c.spec!r} does not list what it installs")
+            ctx.log.info(f"The SBOM cannot list what {c.spec} installed; it is marked incomplete")
+            continue
+        inventory = reader(ctx.for_buildpack(c.buildpack.name))
+        found.append(inventory)
+        if inventory.problem:
+            problems.append(inventory.problem)
+            ctx.log.warn(f"SBOM incomplete: {inventory.problem}")
+    return found, problems
 
 
 # -- release --------------------------------------------------------------------------------------------
@@ -216,16 +274,30 @@ def _context(settings: BuildSettings, tree: source.SourceTree, work: Path, log: 
     cache = settings.cache_dir.value  # prepared by build() before detect
     return BuildContext(
         app_dir=tree.app_dir, cache_dir=cache, env_dir=write_env_dir(work / "env", settings.config, log),
-        env=build_env(os.environ, settings.stack, tree.commit), config=dict(settings.config),
+        env=build_env(os.environ, settings.stack, tree.commit, _home(work)), config=dict(settings.config),
         stack=settings.stack, fetcher=Fetcher(cache, log, offline=settings.offline), log=log,
-        offline=settings.offline)
+        offline=settings.offline, pins=dict(settings.pins))
+
+
+def _home(work: Path) -> Path:
+    home = work / "home"
+    home.mkdir(exist_ok=True)
+    return home
 
 
 def _report(packed: slug.Slug, ctx: BuildContext, procs: dict[str, str], desc: str,
-            commit: str | None) -> BuildReport:
+            commit: str | None, chosen: Sequence[Chosen], epoch: int) -> BuildReport:
     return BuildReport(path=packed.path, checksum=packed.checksum, size=packed.size, process_types=procs,
                        stack=ctx.stack, buildpack_provided_description=desc, commit=commit,
-                       runtimes=list(ctx.runtimes))
+                       runtimes=list(ctx.runtimes), buildpacks=[c.spec for c in chosen],
+                       source_date_epoch=epoch, sbom=sbom.sbom_path(packed.path),
+                       provenance=provenance.provenance_path(packed.path))
+
+
+def _attested(report: BuildReport, inputs: attest.Inputs) -> dict[str, object]:
+    """The report to publish with the slug, once the SBOM and provenance it names are written."""
+    attest.write(report.path, report.checksum, report.stack, report.commit, report.runtimes, inputs)
+    return report.as_json()
 
 
 def build(settings: BuildSettings, log: BuildLog,
@@ -236,14 +308,18 @@ def build(settings: BuildSettings, log: BuildLog,
     (its work directory, `.partial` files beside the output) is removed here first.
     """
     output = settings.output
+    started = datetime.now(UTC)
     log.step(f"Building on the {settings.stack.capitalize()} stack")
     leftovers.reclaim_partials(output)
     with leftovers.work_dir() as work:
         # Whatever slugbuild itself writes may sit inside SRC; none of it belongs in the slug.
-        own_files = (output, slug.metadata_path(output), settings.cache_dir.value, work)
+        own_files = (output, slug.metadata_path(output), sbom.sbom_path(output),
+                     provenance.provenance_path(output), settings.cache_dir.value, work)
         tree = source.prepare(settings.source_dir, work / "app", log, commit=settings.commit,
                               exclude=own_files)
         checkpoints.reached("prepare")
+        procfile.read(tree.app_dir, RecordingLog())  # a bad Procfile fails now, not after the compile
+        source_sha256 = provenance.tree_digest(tree.app_dir)  # before any buildpack writes into it
         # Prepared before detect: classic buildpacks given by URL are fetched into it while detecting.
         cache = prepare_cache(settings.cache_dir.value, settings.clear_cache,
                               is_default=settings.cache_dir.source == "default")
@@ -253,16 +329,24 @@ def build(settings: BuildSettings, log: BuildLog,
         ctx = _context(settings, tree, work, log)
         infos = compile_all(chosen, ctx)
         checkpoints.reached("compile")
+        installed, problems = inventories(chosen, ctx)
+        epoch = settings.source_date_epoch if "SOURCE_DATE_EPOCH" in os.environ else None
+        inputs = attest.Inputs(settings.source_dir, source_sha256, [c.spec for c in chosen], installed,
+                               problems, started, epoch)
         procs = process_types(infos, procfile.read(tree.app_dir, log), log)
         write_config_defaults(tree.app_dir, infos, log)
         checkpoints.reached("release")
         log.step("Compressing...")
         desc = description(chosen, infos)
+
+        def report_of(built: slug.Slug) -> BuildReport:
+            return _report(built, ctx, procs, desc, tree.commit, chosen, settings.source_date_epoch)
+
         packed = slug.pack(tree.app_dir, output, log, epoch=settings.source_date_epoch,
                            max_size_b=settings.max_size_b,
-                           report=lambda built: _report(built, ctx, procs, desc, tree.commit).as_json())
+                           report=lambda built: _attested(report_of(built), inputs))
         log.info(f"Done: {slug.human_size(packed.size)}")
-    return _report(packed, ctx, procs, desc, tree.commit)
+    return report_of(packed)
 
 
 def print_summary(report: BuildReport, log: BuildLog) -> None:

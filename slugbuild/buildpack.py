@@ -7,7 +7,7 @@ import selectors
 import subprocess
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -21,10 +21,11 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "slugbuild.buildpacks"
 BUILTIN_ORDER = ("ruby", "node", "go")  # Heroku's detection order
-FAILURE_TAIL_LINES = 20
+FAILURE_TAIL_LINES = 200  # failure explainers must see the line that tells; npm prints its help after it
 OUTPUT_LINGER_S = 1.0  # after a program exits, how long we still read what is left in its pipe
 POLL_S = 0.2
 READ_BYTES = 65536
+SILENCE_NOTICE_S = 60.0  # a program quiet for this long gets a line saying it is still running
 
 
 _warned: set[str] = set()  # each broken plugin is reported once per run, however often we look them up
@@ -97,13 +98,18 @@ class BuildContext:
     log: BuildLog
     offline: bool = False
     runtimes: list[Runtime] = field(default_factory=list)
+    pins: Mapping[str, Runtime] = field(default_factory=dict)  # `verify`: the runtimes a report names
 
     def for_buildpack(self, name: str) -> BuildContext:
         """The same build as seen by one buildpack: its own cache directory, the shared env and runtimes."""
         cache = self.cache_dir / name
         cache.mkdir(parents=True, exist_ok=True)
         return BuildContext(self.app_dir, cache, self.env_dir, self.env, self.config, self.stack,
-                            self.fetcher, self.log, self.offline, self.runtimes)
+                            self.fetcher, self.log, self.offline, self.runtimes, self.pins)
+
+    def pinned(self, name: str) -> Runtime | None:
+        """The exact runtime `name` must be (version, URL, sha256) when rebuilding a slug, else None."""
+        return self.pins.get(name)
 
     def export(self, key: str, value: str) -> None:
         """Set a variable for this buildpack's later steps and every later buildpack."""
@@ -118,8 +124,10 @@ class BuildContext:
         self.runtimes.append(runtime)
 
     def run(self, argv: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None,
-            env: Mapping[str, str] | None = None, echo: bool = True) -> None:
-        """Run a program in the build environment, streaming its output indented; raise CommandFailed."""
+            env: Mapping[str, str] | None = None, echo: bool = True,
+            hide: Callable[[str], bool] | None = None) -> None:
+        """Run a program in the build environment, streaming its output indented (but the lines `hide`
+        picks: they still count for the failure's tail); raise CommandFailed."""
         args = [os.fspath(a) for a in argv]
         tail: deque[str] = deque(maxlen=FAILURE_TAIL_LINES)
         merged = {**self.env, **(env or {})}
@@ -129,23 +137,28 @@ class BuildContext:
         except FileNotFoundError:
             raise CommandFailed(args, 127, [f"{args[0]}: command not found"]) from None
         with proc:
-            for line in output_lines(proc):
+            for line in output_lines(proc, on_silence=lambda s: self.log.info(
+                    f"still running `{' '.join(args)}` ({s:.0f} s)")):
                 tail.append(line)
-                if echo:
+                if echo and not (hide and hide(line)):
                     self.log.child(line)
         if proc.returncode != 0:
             raise CommandFailed(args, proc.returncode, list(tail))
 
 
-def output_lines(proc: subprocess.Popen[bytes], linger_s: float = OUTPUT_LINGER_S) -> Iterator[str]:
+def output_lines(proc: subprocess.Popen[bytes], linger_s: float = OUTPUT_LINGER_S,
+                 on_silence: Callable[[float], None] | None = None) -> Iterator[str]:
     """The lines a program prints on its stdout pipe, until it exits, then for at most linger_s more.
 
     Reading to end of file is not enough: a background process it started (a daemon, `cmd &`) inherits
-    the pipe and may hold it open long after the program itself is done.
+    the pipe and may hold it open long after the program itself is done. Each time it has printed nothing
+    for SILENCE_NOTICE_S, `on_silence` gets the seconds since it started, so a long quiet step is not
+    mistaken for a hang.
     """
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     pending = b""
+    started = heard = time.monotonic()
     with selectors.DefaultSelector() as selector:
         selector.register(fd, selectors.EVENT_READ)
         deadline: float | None = None
@@ -154,7 +167,11 @@ def output_lines(proc: subprocess.Popen[bytes], linger_s: float = OUTPUT_LINGER_
                 deadline = time.monotonic() + linger_s
             wait_s = POLL_S if deadline is None else max(deadline - time.monotonic(), 0)
             if not selector.select(wait_s):
+                if on_silence and deadline is None and time.monotonic() - heard >= SILENCE_NOTICE_S:
+                    heard = time.monotonic()
+                    on_silence(heard - started)
                 continue
+            heard = time.monotonic()
             chunk = os.read(fd, READ_BYTES)
             if not chunk:
                 break

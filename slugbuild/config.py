@@ -7,11 +7,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import platformdirs
 
 from slugbuild.errors import UsageError
+
+if TYPE_CHECKING:
+    from slugbuild.buildpack import Runtime
 
 T = TypeVar("T")
 
@@ -34,15 +37,15 @@ class Sourced(Generic[T]):
     source: str  # "--app", "HEROKU_APP", "default", "package.json engines.node"
 
 
-def parse_size(text: str) -> int:
-    """Bytes from `123`, `500M` or `1G` (1024-based)."""
+def parse_size(text: str, what: str = "--max-size") -> int:
+    """Bytes from `123`, `500M` or `1G` (1024-based); `what` names the flag or variable in the error."""
     match = _SIZE.match(text)
     size = 0
     if match:
         number, unit = float(match.group(1)), match.group(2).upper()
         size = int(number * 1024 ** "_KMGT".index(unit)) if unit else int(number)
     if size <= 0:
-        raise UsageError(f"--max-size {text!r} is not a size above zero: use bytes or a number with K, M "
+        raise UsageError(f"{what} {text!r} is not a size above zero: use bytes or a number with K, M "
                          "or G (500M, 1G)")
     return size
 
@@ -53,7 +56,8 @@ def parse_env_pairs(pairs: Sequence[str], what: str = "--env") -> dict[str, str]
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not _ENV_KEY.match(key):
-            raise UsageError(f"{what} {pair!r} is not KEY=VALUE with a KEY of letters, digits and _")
+            raise UsageError(f"{what} {pair!r} is not KEY=VALUE with a KEY of ASCII letters, digits and _ "
+                             "that does not start with a digit (a shell could not export it)")
         result[key] = value
     return result
 
@@ -135,6 +139,7 @@ class BuildSettings:
     max_size_b: int = DEFAULT_MAX_SIZE_B
     offline: bool = False
     source_date_epoch: int = 0
+    pins: Mapping[str, Runtime] = field(default_factory=dict)  # `verify`: rebuild with these runtimes
 
 
 def _check_writable(output: Path) -> None:

@@ -7,7 +7,7 @@ import contextlib
 import http.client
 import os
 import posixpath
-import shutil
+import re
 import signal
 import socket
 import subprocess
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slugbuild.errors import DownloadFailed, SlugbuildError, UsageError
-from slugbuild.fetch import UnsafeArchive, extract
+from slugbuild.fetch import extract
 from slugbuild.log import BuildLog
 
 STACK_PATH = "/usr/local/bin:/usr/bin:/bin"  # the only PATH a booted dyno starts with
@@ -31,6 +31,7 @@ PROBE_TIMEOUT_S = 2.0
 TAIL_LINES = 20
 ANSWER_SHOWN_CHARS = 300
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+SHELL_SAFE = re.compile(r"^[\w@%+=:,./$-]+$", re.ASCII)  # words the shell reads as they are
 
 # Sourced by bash before the command, as a dyno does: .profile.d in glob (byte) order, then ~/.profile.
 # The command is evaluated in the same shell, so variables a script sets without `export` still apply.
@@ -43,6 +44,10 @@ eval "$1"
 
 class BootFailed(SlugbuildError):
     """The process did not answer HTTP: it exited early, never bound its port, or timed out."""
+
+    def __init__(self, message: str, output: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.output = list(output)  # its last lines, shown as lines above the one-line error
 
 
 @dataclass(frozen=True)
@@ -90,26 +95,11 @@ def unpack(slug: Path, dest: Path) -> Path:
     """
     slug, app_dir = Path(slug), Path(dest) / "app"
     try:
-        try:
-            extract(slug, app_dir, strip_components=1)  # members are ./app/...; the app dir is dest/app
-        except UnsafeArchive:
-            relinked = _relinked(slug, Path(dest) / ".relinked" / slug.name)  # same name for the message
-            extract(relinked, app_dir, strip_components=1)
-            shutil.rmtree(relinked.parent)
+        # members are ./app/...; the app dir is dest/app
+        extract(slug, app_dir, strip_components=1, relink=_app_relative)
     except (DownloadFailed, tarfile.TarError, OSError) as exc:
         raise SlugbuildError(f"{slug} is not a usable slug ({exc}); build it again") from None
     return app_dir
-
-
-def _relinked(slug: Path, copy: Path) -> Path:
-    """A plain tar copy of the slug with every symlink to /app or /app/... made relative."""
-    copy.parent.mkdir()
-    with tarfile.open(slug, "r|*") as src, tarfile.open(copy, "w", format=tarfile.PAX_FORMAT) as dst:
-        for member in src:
-            if member.issym():
-                member.linkname = _app_relative(member.name, member.linkname)
-            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
-    return copy
 
 
 def _app_relative(name: str, linkname: str) -> str:
@@ -164,10 +154,9 @@ def stop(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
     pgid = proc.pid
     if _group_alive(pgid):
         _signal_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while _group_alive(pgid) and time.monotonic() < deadline:
-            _reap(proc, POLL_S)
+        _wait_for_group(proc, grace_s)
         _signal_group(pgid, signal.SIGKILL)
+        _wait_for_group(proc, grace_s)  # SIGKILL lands asynchronously: return only once the group is gone
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace_s)
     drainer = proc.drainer if isinstance(proc, Dyno) else None
@@ -177,6 +166,12 @@ def stop(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
     # (setsid) may hold it open for ever: then the daemon drainer keeps it until that process ends.
     if proc.stdout is not None and (drainer is None or not drainer.is_alive()):
         proc.stdout.close()
+
+
+def _wait_for_group(proc: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        _reap(proc, POLL_S)
 
 
 def forward_signal(proc: subprocess.Popen, signum: int) -> None:
@@ -249,9 +244,9 @@ def wait_for_http(port: int, proc: subprocess.Popen, timeout_s: float, path: str
 def _exited_early(proc: subprocess.Popen, port: int) -> BootFailed:
     status = proc.returncode
     how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
-    lines = proc.last_output() if isinstance(proc, Dyno) else []
-    output = " | ".join(line for line in lines if line.strip()) or "no output"
-    return BootFailed(f"the process {how} before answering HTTP on port {port}; its last output: {output}")
+    lines = [line for line in (proc.last_output() if isinstance(proc, Dyno) else []) if line.strip()]
+    said = "its last output is above" if lines else "it printed nothing"
+    return BootFailed(f"the process {how} before answering HTTP on port {port}; {said}", lines)
 
 
 def _timed_out(port: int, timeout_s: float, last_error: Exception) -> BootFailed:
@@ -276,13 +271,27 @@ def pick_process(process_types: Mapping[str, str], process_type: str | None, com
                  where: str) -> Process:
     """The process to start: the command given, else TYPE (default web) from the slug's process types."""
     if command:
-        return Process("run", " ".join(command))  # joined with spaces and run by bash, as `heroku run` does
+        return Process("run", command_line(command))
     wanted = process_type or "web"
     if wanted not in process_types:
         known = ", ".join(sorted(process_types)) or "none"
         raise UsageError(f"process type {wanted!r} is not in {where} (it has: {known}); pick one of those "
                          "or give -- COMMAND")
     return Process(wanted, process_types[wanted])
+
+
+def command_line(words: Sequence[str]) -> str:
+    """The shell command line `-- COMMAND ...` stands for. One word is a command line as it is
+    (`-- 'rake db:migrate && rake seed'`, as `heroku run` takes it). Of several, a word holding anything
+    but letters, digits, `$` and `_@%+=:,./-` is double-quoted, so `-- node -e 'console.log(1)'` keeps its
+    argument and `-- sh -c 'exit 7'` exits 7, while `$VAR` still expands on the dyno as on Heroku."""
+    if len(words) == 1:
+        return words[0]
+    return " ".join(w if SHELL_SAFE.match(w) else _double_quoted(w) for w in words)
+
+
+def _double_quoted(word: str) -> str:
+    return '"' + re.sub(r'([\\"`])', r"\\\1", word) + '"'
 
 
 def exit_status(returncode: int) -> int:
@@ -352,7 +361,12 @@ def check_slug(slug: Path, process_types: Mapping[str, str], *, port: int, confi
         app_dir = unpack(slug, Path(tmp))
         log.step(f"Checking web.1 (`{web.command}`) on port {port}")
         with booted(app_dir, web.command, port=port, config=config) as proc:
-            answer = wait_for_answer(port, proc, timeout_s)
+            try:
+                answer = wait_for_answer(port, proc, timeout_s)
+            except BootFailed as exc:
+                for line in exc.output:
+                    log.child(line)
+                raise
     shown = " ".join(answer.body.split())
     if len(shown) > ANSWER_SHOWN_CHARS:
         shown = shown[:ANSWER_SHOWN_CHARS] + "..."

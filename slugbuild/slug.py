@@ -297,7 +297,11 @@ def _write_partial_report(path: Path, data: Mapping[str, object]) -> tuple[int, 
 
 def write_metadata(slug_path: Path, data: Mapping[str, object]) -> Path:
     """Write `<slug>.json` atomically (a slug made by other means than `pack`)."""
-    path = metadata_path(slug_path)
+    return write_json(metadata_path(slug_path), data)
+
+
+def write_json(path: Path, data: Mapping[str, object]) -> Path:
+    """Write a JSON document beside a slug atomically (locked `.partial` file, then rename), keys sorted."""
     try:
         fd, tmp = _write_partial_report(path, data)
         try:

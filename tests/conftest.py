@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +16,32 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXAMPLES = ROOT / "examples"
 MIRROR = ROOT / ".cache" / "mirror"
+# Where slugbuild would write without --cache-dir or --data-dir, relative to HOME.
+USER_DIRS = (Path(".cache") / "slugbuild", Path(".local") / "share" / "slugbuild")
+_HOME = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests run with a HOME of their own, so none of them reads or fills the developer's home."""
+    home = Path(tempfile.mkdtemp(prefix="slugbuild-tests-home-"))
+    for variable in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
+        os.environ.pop(variable, None)
+    os.environ["HOME"] = str(home)
+    config.stash[_HOME] = home
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test that wrote into the user's cache or data directory fails the run, naming the directory."""
+    home = session.config.stash.get(_HOME, None)
+    if home is None:
+        return
+    leaked = [str(d) for d in USER_DIRS if (home / d).exists()]
+    shutil.rmtree(home, ignore_errors=True)
+    if leaked:
+        print(f"\nA test wrote outside its temporary directory, into {', '.join(leaked)} under HOME: give "
+              "it --cache-dir / --data-dir (or SLUGBUILD_CACHE_DIR)", file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 
 @dataclass

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slugbuild.buildpacks.go import gomod, hooks, install, toolchain
+from slugbuild.buildpacks.go import gomod, hooks, install, inventory, toolchain
 from slugbuild.buildpacks.go.versions import DEFAULT_GO, requested
 
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed
+from slugbuild.inventory import Inventory
 
 # Markers of the dependency tools Go modules replaced, and the tool each one names.
 LEGACY_TOOLS = (
@@ -69,6 +70,10 @@ class GoBuildpack:
     def release(self, ctx: BuildContext) -> ReleaseInfo:
         return ReleaseInfo(process_types=dict(self._process_types), description="Go")
 
+    def inventory(self, ctx: BuildContext) -> Inventory:
+        """The modules go.mod and go.sum name, for the SBOM."""
+        return inventory.read(ctx.app_dir)
+
     def _build(self, ctx: BuildContext, mod: gomod.GoMod, env: dict[str, str]) -> dict[str, str]:
         warm = any((ctx.cache_dir / "go-build-cache").glob("*"))
         has_procfile = (ctx.app_dir / "Procfile").is_file()
@@ -86,7 +91,7 @@ class GoBuildpack:
         ctx.log.step(f"Running: go install -v -tags heroku {' '.join(spec)} ({source})")
         if warm:
             ctx.log.info("Reusing the Go module and build caches")
-        install.install(ctx, env, spec)
+        install.install(ctx, env, spec, mod.module)
         return {} if has_procfile else default_process_types(ctx, mains)
 
     @staticmethod

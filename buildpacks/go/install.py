@@ -18,6 +18,7 @@ from slugbuild.errors import BuildFailed
 PASSTHROUGH = ("GOPROXY", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOSUMDB", "GOINSECURE", "CGO_ENABLED")
 SPEC_CONFIG_VAR = "GO_INSTALL_PACKAGE_SPEC config var"
 _MAIN_TEMPLATE = '{{if eq .Name "main"}}{{.ImportPath}}{{end}}'
+_IMPORT_PATH = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-~]+)*$")
 _MAJOR_SUFFIX = re.compile(r"^v(?!0)(?!1$)[0-9]+$")  # v2, v10; not v0 or v1 (as cmd/go decides)
 
 
@@ -36,6 +37,8 @@ def go_env(ctx: BuildContext, goroot: Path) -> dict[str, str]:
         "GOFLAGS": f"{flags} -modcacherw".strip(),
     }
     env.update({key: ctx.config[key] for key in PASSTHROUGH if ctx.config.get(key)})
+    if ctx.offline:  # only the module cache; -mod=mod lets go fill go.sum gaps from it, not the network
+        env.update(GOPROXY="off", GOSUMDB="off", GOFLAGS=f"{env['GOFLAGS']} -mod=mod")
     return env
 
 
@@ -101,11 +104,21 @@ def _quoted(pair: str, source: str) -> str:
                       "drop one kind of quote")
 
 
-def install(ctx: BuildContext, env: dict[str, str], spec: Sequence[str]) -> None:
-    """`go install -tags heroku -trimpath -buildvcs=false [-ldflags -X ...]` into bin/."""
+def install(ctx: BuildContext, env: dict[str, str], spec: Sequence[str], module: str = "") -> None:
+    """`go install -tags heroku -trimpath -buildvcs=false [-ldflags -X ...]` into bin/; `-v` names each
+    package compiled, of which the standard library's (some 200 on a cold cache) are not shown."""
     check_bin_dir(ctx.app_dir)
     ctx.run(["go", "install", "-v", "-tags", "heroku", "-trimpath", "-buildvcs=false",
-             *_mod_flags(ctx.app_dir), *linker_flags(ctx), *spec], env=env)
+             *_mod_flags(ctx.app_dir), *linker_flags(ctx), *spec], env=env,
+            hide=lambda line: is_standard_package(line, module))
+
+
+def is_standard_package(line: str, module: str) -> bool:
+    """`line` names a standard-library package: an import path whose first element has no dot (`net/http`,
+    `internal/abi`), other than the app's own module when its path has none either."""
+    if not _IMPORT_PATH.match(line) or "." in line.split("/")[0]:
+        return False
+    return not (module and (line == module or line.startswith(module + "/")))
 
 
 def _mod_flags(app_dir: Path) -> list[str]:

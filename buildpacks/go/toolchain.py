@@ -34,7 +34,9 @@ def index_urls(env: Mapping[str, str]) -> tuple[str, str]:
 
 
 def find_release(ctx: BuildContext, request: GoRequest) -> tuple[GoRelease, str]:
-    """The release `request` names and the URL of its archive."""
+    """The release `request` names and the URL of its archive (the pinned one when rebuilding a slug)."""
+    if pin := ctx.pinned("go"):
+        return GoRelease(f"go{pin.version}", pin.url.rsplit("/", 1)[-1], pin.sha256), pin.url
     index_url, files_url = index_urls(ctx.env)
     releases = parse_index(ctx.fetcher.fetch_text(index_url, label="Go index"), index_url)
     release = resolve(request, releases, host_arch(), index_url)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from slugbuild.buildpacks.node import (
     concurrency,
+    failures,
+    inventory,
     notices,
     npm,
     package_json,
@@ -25,28 +27,30 @@ from slugbuild.buildpacks.node.package_manager import PackageManager
 
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed, CommandFailed
+from slugbuild.inventory import Inventory
 
 MCP_LINE = re.compile(r"^[^\S\n]*mcp.*:", re.MULTILINE)
 SECRET_HINTS = ("TOKEN", "AUTH", "PASSWORD", "SECRET", "KEY")
 SHOWN_PREFIXES = ("NPM_CONFIG_", "YARN_", "NODE_")
 CACHE_PATH_VARS = ("NPM_CONFIG_CACHE", "YARN_CACHE_FOLDER", "NPM_CONFIG_STORE_DIR")
-OUT_OF_SYNC = ("EUSAGE", "can only install packages when your package.json and package-lock.json",
-               "ERR_PNPM_OUTDATED_LOCKFILE", "YN0028", "Your lockfile needs to be updated")
 NO_START_WARNING = ("This app may not specify any way to start a node process: add a start script to "
                     "package.json, a server.js, or a Procfile")
 
 
 class ScriptFailed(BuildFailed):
-    def __init__(self, script: str, status: int) -> None:
-        super().__init__(f"the {script!r} script in package.json failed with exit status {status}; "
-                         "its output is above: fix the script and build again")
+    def __init__(self, script: str, status: int, output: Sequence[str] = ()) -> None:
+        cause = failures.explain_script(output)
+        super().__init__(f"the {script!r} script failed. {cause}" if cause else
+                         f"the {script!r} script in package.json failed with exit status {status}; its "
+                         "output is above: fix the script and build again")
 
 
 class InstallFailed(BuildFailed):
-    def __init__(self, argv: list[str], status: int, lockfile: str | None, out_of_sync: bool) -> None:
-        fix = (f"{lockfile} is out of sync with package.json: run the install locally and commit {lockfile}"
-               if out_of_sync and lockfile else "its output is above: fix the dependencies and build again")
-        super().__init__(f"`{' '.join(argv)}` failed with exit status {status}; {fix}")
+    def __init__(self, argv: list[str], status: int, output: Sequence[str] = ()) -> None:
+        cause, command = failures.explain_install(output), " ".join(argv)
+        super().__init__(f"`{command}` failed. {cause}" if cause else
+                         f"`{command}` failed with exit status {status}; its output is above: fix the "
+                         "dependencies and build again")
 
 
 class NodeBuildpack:
@@ -63,6 +67,10 @@ class NodeBuildpack:
         except BuildFailed as exc:
             return Detection("Node.js", error=str(exc))
         return Detection("Node.js")
+
+    def why_not_detected(self, app_dir: Path) -> str | None:
+        """Heroku's bin/detect words when package.json is missing because an ignore file lists it."""
+        return preflight.ignored_package_json(app_dir)
 
     def compile(self, ctx: BuildContext) -> None:
         pkg = package_json.read(ctx.app_dir)
@@ -98,11 +106,15 @@ class NodeBuildpack:
         web = {} if has_mcp_process(ctx.app_dir) else {"web": "npm start"}
         return ReleaseInfo(process_types=web, description="Node.js")
 
+    def inventory(self, ctx: BuildContext) -> Inventory:
+        """What the lockfile put into node_modules, for the SBOM."""
+        return inventory.read(ctx.app_dir)
+
     # -- the steps of compile -------------------------------------------------------------------------
 
     def _runtime_environment(self, ctx: BuildContext) -> dict[str, str]:
         ctx.log.step("Creating runtime environment")
-        env = package_manager.build_env(ctx.config, ctx.cache_dir)
+        env = package_manager.build_env(ctx.config, ctx.cache_dir, offline=ctx.offline)
         for key in sorted(shown_variables(env)):
             ctx.log.info(f"{key}={env[key]}")
         return env
@@ -114,7 +126,12 @@ class NodeBuildpack:
         base = runtime.mirror_base(ctx)
         index = runtime.index(ctx, base)
         wide = env.get("NODEJS_ALLOW_WIDE_RANGE", "").lower() == "true"
-        resolution = versions.resolve(requested, index, allow_wide_range=wide)
+        try:
+            resolution = runtime.pinned(ctx) or versions.resolve(requested, index, allow_wide_range=wide)
+        except versions.NodeVersionNotFound:
+            if base == runtime.UPSTREAM:
+                raise
+            raise runtime.MissingFromMirror(requested, base, index.suggestion()) from None
         self._warn_about_version(ctx, resolution, index)
         why = (f"{requested} from {versions.ENGINES_SOURCE}" if resolution.source == versions.ENGINES_SOURCE
                else resolution.source)
@@ -133,7 +150,7 @@ class NodeBuildpack:
                          f"above the newest LTS; using {resolution.version} (pin a major such as "
                          f"\"{index.suggestion()}\", or set NODEJS_ALLOW_WIDE_RANGE=true)")
         for warning in (notices.wide_range(requested, index),
-                        notices.end_of_life(resolution.version, index.suggestion())):
+                        notices.end_of_life(resolution.version, index)):
             if warning:
                 ctx.log.warn(warning)
 
@@ -173,14 +190,18 @@ class NodeBuildpack:
         if not (pm.lockfile or committed or pkg.has_dependencies() or pkg.has_install_scripts()):
             ctx.log.info("No dependencies and no install scripts in package.json: nothing to install")
             return False
-        argv = install_command(pm, env)
+        argv = install_command(pm, env) + (pm.offline_flags() if ctx.offline else [])
         ctx.log.info(f"Running {' '.join(argv)}")
+        self._run_tool(ctx, argv, env)
+        return False
+
+    @staticmethod
+    def _run_tool(ctx: BuildContext, argv: list[str], env: Mapping[str, str]) -> None:
+        """Run a package manager; its failure is explained as Heroku explains it, when it is a known one."""
         try:
             ctx.run(argv, env=env)
         except CommandFailed as exc:
-            out_of_sync = any(marker in line for line in exc.tail for marker in OUT_OF_SYNC)
-            raise InstallFailed(exc.argv, exc.status, pm.lockfile, out_of_sync) from None
-        return False
+            raise InstallFailed(exc.argv, exc.status, exc.tail) from None
 
     def _build(self, ctx: BuildContext, pkg: PackageJson, pm: PackageManager, env: Mapping[str, str],
                build_flags: list[str]) -> None:
@@ -201,7 +222,7 @@ class NodeBuildpack:
         try:
             ctx.run(argv, env=env)
         except CommandFailed as exc:
-            raise ScriptFailed(script, exc.status) from None
+            raise ScriptFailed(script, exc.status, exc.tail) from None
 
     def _save_cache(self, ctx: BuildContext, env: Mapping[str, str], sig: str, restored: bool) -> None:
         ctx.log.step("Caching build")
@@ -224,14 +245,14 @@ class NodeBuildpack:
         elif not (ctx.app_dir / "node_modules").is_dir():
             ctx.log.info("Skipped: no node_modules")
         elif argv is not None:
-            ctx.run(argv, env=env)
+            self._run_tool(ctx, argv + (pm.offline_flags() if ctx.offline else []), env)
 
     def _prune_berry(self, ctx: BuildContext, env: Mapping[str, str]) -> None:
         if env.get("YARN2_SKIP_PRUNING") == "true":
             ctx.log.info("Skipped: YARN2_SKIP_PRUNING is true")
             return
         ctx.log.info("Running yarn slugbuild prune")
-        ctx.run(["yarn", "slugbuild", "prune"], env={**env, **yarn.prune_env()})
+        self._run_tool(ctx, ["yarn", "slugbuild", "prune"], {**env, **yarn.prune_env()})
         if yarn.uses_node_modules(ctx.app_dir):  # the packages are in node_modules: the zips are not needed
             ctx.log.info("Removing the local yarn cache to keep the slug small")
             shutil.rmtree(ctx.app_dir / ".yarn" / "cache", ignore_errors=True)

@@ -1,8 +1,9 @@
 """.profile.d/WEB_CONCURRENCY.sh: at dyno start, a default number of web processes from the memory limit.
 
-Heroku's rules: memory from the cgroup limit (512 MB when there is none to read, at most 129024 MB, the
-largest dyno), WEB_MEMORY MB per process (512, or 2048 above 16 GB), at least one process, and a result
-over 200 (no real limit seen) falls back to 1 with a warning. A WEB_CONCURRENCY the user set is kept.
+Heroku's rules: memory from the cgroup limit (512 MB when there is none: no file to read, cgroup v2's
+`max`, or a cgroup v1 limit above 129024 MB, the largest dyno, which is how v1 says unlimited), WEB_MEMORY
+MB per process (512, or 2048 above 16 GB), at least one process, and a result over 200 (no real limit
+seen) falls back to 1 with a warning. A WEB_CONCURRENCY the user set is kept.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ __wc_memory_mb() {
   elif [ -r /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then
     __wc_limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)
   fi
+  # No limit reads as 512, whichever way the cgroup says it: v2 writes "max", v1 a number of about 8 EiB.
   case "$__wc_limit" in
     ''|*[!0-9]*) echo 512 ;;
     *) __wc_mb=$((__wc_limit / 1048576))
-       if [ "$__wc_mb" -gt 129024 ]; then echo 129024; else echo "$__wc_mb"; fi ;;
+       if [ "$__wc_mb" -gt 129024 ]; then echo 512; else echo "$__wc_mb"; fi ;;
   esac
 }
 
@@ -63,10 +65,14 @@ unset __wc_limit __wc_mb __wc_per
 """
 
 
-def write_profile(app_dir: Path) -> Path:
-    """Write .profile.d/WEB_CONCURRENCY.sh (replacing an earlier buildpack's, as on Heroku); return it."""
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def write_profile(app_dir: Path, cgroup_root: str = CGROUP_ROOT) -> Path:
+    """Write .profile.d/WEB_CONCURRENCY.sh (replacing an earlier buildpack's, as on Heroku); return it.
+    `cgroup_root` is where it reads the memory limit (tests hand it fake cgroup files)."""
     profile_d = app_dir / ".profile.d"
     profile_d.mkdir(exist_ok=True)
     path = profile_d / PROFILE_NAME
-    path.write_text(PROFILE)
+    path.write_text(PROFILE.replace(CGROUP_ROOT, cgroup_root))
     return path

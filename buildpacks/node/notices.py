@@ -18,14 +18,21 @@ def checked_in_modules(app_dir: Path) -> str | None:
             "add node_modules to .gitignore and `git rm -r --cached node_modules`")
 
 
-def end_of_life(version: str, suggestion: str) -> str | None:
+def end_of_life(version: str, index: versions.NodeIndex) -> str | None:
     """Node.js `version` is of a major no longer supported (no security fixes)."""
     major = int(version.split(".")[0])
     if major in SUPPORTED_MAJORS:
         return None
     supported = ", ".join(str(m) for m in SUPPORTED_MAJORS)
     return (f"Node.js {version} is of major {major}, which is end-of-life (supported: {supported}); "
-            f"move engines.node in package.json to a supported major such as \"{suggestion}\"")
+            f"move engines.node in package.json to a supported major such as \"{supported_major(index)}.x\"")
+
+
+def supported_major(index: versions.NodeIndex) -> int:
+    """The supported major to suggest: the newest one with an LTS release in the index (the mirror may
+    hold end-of-life majors only), else the newest supported one."""
+    lts = {int(r.version.split(".")[0]) for r in index.releases if r.lts}
+    return max((m for m in SUPPORTED_MAJORS if m in lts), default=max(SUPPORTED_MAJORS))
 
 
 def wide_range(requested: str | None, index: versions.NodeIndex) -> str | None:

@@ -31,6 +31,8 @@ BUILD_DEFAULTS = {
     "NPM_CONFIG_FUND": "false",
     "NPM_CONFIG_UPDATE_NOTIFIER": "false",
 }
+# --offline: npm (and pnpm, which reads npm's variables) and Yarn 2+ use only their caches.
+OFFLINE_ENV = {"NPM_CONFIG_OFFLINE": "true", "YARN_ENABLE_NETWORK": "0"}
 
 
 class MultipleLockfiles(BuildFailed):
@@ -85,6 +87,10 @@ class PackageManager:
             return ["pnpm", "prune", "--prod"]
         return ["npm", "prune", "--omit=dev"]
 
+    def offline_flags(self) -> list[str]:
+        """What an install needs under --offline beyond OFFLINE_ENV: Yarn 1 reads no variable for it."""
+        return ["--offline"] if self.name == "pnpm" or (self.name == "yarn" and not self.berry) else []
+
     def run_script(self, script: str, args: Sequence[str] = ()) -> list[str]:
         """`<pm> run <script>`, with `args` passed on to the script (npm needs `--` before them)."""
         if not args:
@@ -120,11 +126,14 @@ def _is_berry_lockfile(app_dir: Path) -> bool:
     return any(line.startswith("__metadata:") for line in text.splitlines())
 
 
-def build_env(config: Mapping[str, str], cache_dir: Path) -> dict[str, str]:
+def build_env(config: Mapping[str, str], cache_dir: Path, offline: bool = False) -> dict[str, str]:
     """The variables npm, yarn and pnpm run with: Heroku's defaults, then the app's config vars (minus
-    Heroku's deny list), and the package managers' own caches kept in the buildpack's cache directory."""
+    Heroku's deny list), and the package managers' own caches kept in the buildpack's cache directory
+    (so an --offline build can install from them)."""
     env = dict(BUILD_DEFAULTS)
     env.update({k: v for k, v in config.items() if not DENIED_CONFIG.match(k)})
+    if offline:
+        env.update(OFFLINE_ENV)
     env.setdefault("NPM_CONFIG_CACHE", str(cache_dir / "npm"))
     env.setdefault("YARN_CACHE_FOLDER", str(cache_dir / "yarn"))
     env.setdefault("NPM_CONFIG_STORE_DIR", str(cache_dir / "pnpm-store"))

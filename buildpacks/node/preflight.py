@@ -73,3 +73,23 @@ def check_declared_managers(pkg: PackageJson) -> None:
     declared = declared_managers(pkg)
     if len(declared) > 1:
         raise ConflictingPackageManagers([field for fields in declared.values() for field in fields])
+
+
+IGNORE_FILES = {
+    ".slugignore": "the '.slugignore' file is removing it before the build begins; remove that line "
+                   "(https://devcenter.heroku.com/articles/slug-compiler#ignoring-files-with-slugignore)",
+    ".gitignore": "the '.gitignore' file is preventing it from being checked in; remove that line and commit "
+                  "package.json (https://devcenter.heroku.com/articles/gitignore)",
+}
+
+
+def ignored_package_json(app_dir: Path) -> str | None:
+    """Why package.json is missing, when .slugignore or .gitignore has a line that is exactly its name."""
+    if (app_dir / "package.json").exists():
+        return None
+    for name, why in IGNORE_FILES.items():
+        path = app_dir / name
+        lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
+        if "package.json" in lines:
+            return f"'package.json' listed in '{name}' file: no package.json was found because {why}"
+    return None

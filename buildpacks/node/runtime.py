@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import shutil
+import urllib.parse
 from pathlib import Path
 
 from slugbuild.buildpacks.node import versions
@@ -20,6 +23,25 @@ export PATH="$HOME/.heroku/node/bin:$HOME/.heroku/yarn/bin:$PATH:$HOME/bin:$HOME
 export NODE_HOME="$HOME/.heroku/node"
 export NODE_ENV=${NODE_ENV:-production}
 """
+
+
+class MissingFromMirror(BuildFailed):
+    """engines.node matches nothing the mirror holds (upstream may well have it)."""
+
+    def __init__(self, requested: str | None, base: str, suggestion: str) -> None:
+        asked = requested or "the newest LTS"
+        major = re.match(r"^[\s^~=v>]*(\d+)", requested or "")
+        node = major.group(1) if major else shlex.quote(requested or "lts")
+        super().__init__(f"engines.node {asked!r} in package.json matches no Node.js release in the mirror "
+                         f"{base} ({MIRROR_VAR}); add it with `slugbuild mirror {_mirror_dir(base)} --node "
+                         f"{node}`, or use a range the mirror has, such as \"{suggestion}\"")
+
+
+def _mirror_dir(base: str) -> str:
+    """The DIR `slugbuild mirror DIR` filled to make `base` (its node/ subdirectory), when it is local."""
+    parsed = urllib.parse.urlsplit(base)
+    path = Path(urllib.parse.unquote(parsed.path))
+    return shlex.quote(str(path.parent)) if parsed.scheme == "file" and path.name == "node" else "DIR"
 
 
 def mirror_base(ctx: BuildContext) -> str:
@@ -41,14 +63,23 @@ def check_node_home(app_dir: Path) -> None:
                               "node there; remove it from the app")
 
 
+def pinned(ctx: BuildContext) -> Resolution | None:
+    """The release a rebuild must use (`slugbuild verify`), as a resolution, else None."""
+    pin = ctx.pinned("node")
+    return Resolution(pin.requested, pin.source, pin.version) if pin else None
+
+
 def install(ctx: BuildContext, resolution: Resolution, base: str) -> Path:
     """Download the resolved release (sha256 from its SHASUMS256.txt) into .heroku/node; return that dir.
     The caller has already run check_node_home, before any download."""
     version = resolution.version
     name = versions.tarball_name(version)
-    sums_url = f"{base}/v{version}/SHASUMS256.txt"
-    sha256 = versions.sha256_for(ctx.fetcher.fetch_text(sums_url, label="SHASUMS256.txt"), name, sums_url)
-    url = f"{base}/v{version}/{name}"
+    if pin := ctx.pinned("node"):
+        url, sha256 = pin.url, pin.sha256
+    else:
+        sums_url = f"{base}/v{version}/SHASUMS256.txt"
+        sha256 = versions.sha256_for(ctx.fetcher.fetch_text(sums_url, label="SHASUMS256.txt"), name, sums_url)
+        url = f"{base}/v{version}/{name}"
     node_home = ctx.app_dir / NODE_HOME
     if node_home.exists():
         shutil.rmtree(node_home)

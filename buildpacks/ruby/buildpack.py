@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slugbuild.buildpacks.ruby import assets, bundler, framework, gemfile_lock, runtime
+from slugbuild.buildpacks.ruby import assets, bundler, framework, gemfile_lock, inventory, runtime
 from slugbuild.buildpacks.ruby.versions import resolve
 
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
 from slugbuild.errors import BuildFailed
+from slugbuild.inventory import Inventory
 
 LOCK_MISSING = ("Gemfile.lock is missing: run `bundle install` (or `bundle lock`) and commit Gemfile.lock; "
                 "the build installs exactly the gems it lists")
@@ -51,6 +52,10 @@ class RubyBuildpack:
             assets.precompile(ctx, env, tasks)
         self._app = app
         write_profile(ctx.app_dir, ruby_dir.relative_to(ctx.app_dir), request.version, app)
+
+    def inventory(self, ctx: BuildContext) -> Inventory:
+        """The locked gems bundler installed, for the SBOM."""
+        return inventory.read(ctx.app_dir)
 
     def release(self, ctx: BuildContext) -> ReleaseInfo:
         app = self._app

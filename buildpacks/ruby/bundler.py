@@ -78,7 +78,8 @@ def install(ctx: BuildContext, env: dict[str, str]) -> None:
     shown = " ".join(f"{k}={env[k]}" for k in ("BUNDLE_WITHOUT", "BUNDLE_PATH", "BUNDLE_BIN",
                                                   "BUNDLE_DEPLOYMENT"))
     ctx.log.info(f"Running: {shown} bundle install -j4")
-    ctx.run(["bundle", "install", "-j4", "--no-clean"], env=env)
+    local = ["--local"] if ctx.offline else []  # --offline: only gems already in vendor/bundle's cache
+    ctx.run(["bundle", "install", "-j4", "--no-clean", *local], env=env)
     ctx.run(["bundle", "clean"], env=env)
 
 

@@ -94,8 +94,11 @@ def install(ctx: BuildContext, request: RubyRequest) -> Path:
     """Put Ruby in vendor/ruby-<version> (linked from the cache's unpacked copy), record it, return it."""
     origin = "default" if request.source == "default" else f"from {request.source}"
     ctx.log.step(f"Installing ruby {request.version} ({origin})")
-    url = tarball_url(ctx.env, ctx.stack, request.version)
-    digest = published_sha256(ctx.fetcher, url, offline=ctx.offline)
+    if pin := ctx.pinned("ruby"):
+        url, digest = pin.url, pin.sha256
+    else:
+        url = tarball_url(ctx.env, ctx.stack, request.version)
+        digest = published_sha256(ctx.fetcher, url, offline=ctx.offline)
     dest = ctx.app_dir / "vendor" / f"ruby-{request.version}"
     shutil.rmtree(dest, ignore_errors=True)
     try:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slugbuild.errors import SlugbuildError, UsageError
+from slugbuild.errors import ApiError, SlugbuildError, UsageError
 from slugbuild.fetch import file_sha256
 from slugbuild.log import BuildLog, RecordingLog
 from slugbuild.platform import blob
@@ -182,7 +182,7 @@ def parse_version(text: str) -> int:
 def rollback_target(client: PlatformClient, app: str, version: str | None) -> dict[str, Any]:
     """The release named by `version`, or the newest succeeded one before the current release."""
     if version is not None:
-        return client.get(app_path(app, "releases", str(parse_version(version))))
+        return _release_numbered(client, app, parse_version(version))
     current = None
     for release in releases(client, app):
         if current is None:
@@ -191,6 +191,17 @@ def rollback_target(client: PlatformClient, app: str, version: str | None) -> di
             return release
     raise NothingToRelease(f"app {app} has no release before its current one to roll back to; "
                            "name one with `slugbuild rollback --app APP vN`")
+
+
+def _release_numbered(client: PlatformClient, app: str, number: int) -> dict[str, Any]:
+    try:
+        return client.get(app_path(app, "releases", str(number)))
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        client.get(app_path(app))  # a missing app keeps the API's own 404, naming the app
+        raise NothingToRelease(f"app {app} has no release v{number}; `slugbuild releases --app {app}` lists "
+                               "its releases") from None
 
 
 def rollback(client: PlatformClient, app: str, version: str | None) -> Released:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES_DIR = ROOT / ".cache" / "npm-packages"
-# What tests/e2e/apps/node-deps depends on: debug (which needs ms) and, as a devDependency, is-number.
-PACKAGES = ("debug@4.3.4", "ms@2.1.2", "is-number@7.0.0")
+# What tests/e2e/apps/node-deps depends on: debug (which needs ms) and, as a devDependency, is-number; and
+# a Yarn 4 release (its bin/yarn.js), which tests/e2e/test_node_yarn.py vendors into an app as yarnPath.
+PACKAGES = ("debug@4.3.4", "ms@2.1.2", "is-number@7.0.0", "@yarnpkg/cli-dist@4.18.1")
 
 
 def sri_sha512(path: Path) -> str:

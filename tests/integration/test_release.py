@@ -177,7 +177,11 @@ def test_rollback_to_the_previous_release_and_to_a_named_one(cli, api, tmp_path)
     assert bad.exit_code == 2
     assert "release 'latest' is not a version; give one like v12" in bad.last_error_line
     missing = cli("rollback", "--app", "demo-app", "v99")
-    assert missing.exit_code == 1 and "(404 not_found)" in missing.last_error_line
+    assert missing.exit_code == 1
+    assert missing.last_error_line.endswith(
+        "app demo-app has no release v99; `slugbuild releases --app demo-app` lists its releases")
+    no_app = cli("rollback", "--app", "no-such-app", "v1")
+    assert "Couldn't find that app. (404 not_found)" in no_app.last_error_line
 
 
 def test_apps_create_list_destroy(cli):

@@ -54,9 +54,17 @@ def test_run_a_command_with_config_vars_and_its_exit_status(run_cli, greeter_slu
     env_file = tmp_path / "app.env"
     env_file.write_text("FROM_FILE=filed\nGREETER_MOOD=grumpy\n")
     result = run_cli("run", greeter_slug, "--env", "FLAG=flagged", "--env-file", env_file, "--port", "6123",
-                     "--", "echo", "$FLAG $FROM_FILE $GREETER_MOOD $GREETER_READY $DYNO $PORT;", "exit", "7")
+                     "--", "echo $FLAG $FROM_FILE $GREETER_MOOD $GREETER_READY $DYNO $PORT; exit 7")
     assert result.exit_code == 7, result.stderr
     assert "flagged filed grumpy yes run.1 6123" in result.stdout
+
+
+def test_a_command_keeps_its_argument_boundaries_and_its_exit_status(run_cli, greeter_slug: Path):
+    printed = run_cli("run", greeter_slug, "--", "printf", "%s|", "console.log(1)", "two words", 'a "q"',
+                      "$DYNO")
+    assert printed.exit_code == 0
+    assert printed.stdout.splitlines()[-1] == 'console.log(1)|two words|a "q"|run.1|'
+    assert run_cli("run", greeter_slug, "--", "sh", "-c", "exit 7").exit_code == 7
 
 
 def test_release_config_vars_are_defaults(run_cli, greeter_slug: Path):
@@ -95,8 +103,22 @@ def test_check_fails_with_the_output_of_a_web_process_that_crashes(run_cli, tmp_
     result = run_cli("run", tmp_path / "crash.tgz", "--check")
     assert result.exit_code == 1
     assert "exited with status 1 before answering HTTP on port" in result.last_error_line
-    assert result.last_error_line.endswith("its last output: Error: Cannot find module 'express'")
+    assert result.last_error_line.endswith("its last output is above")
+    assert "       Error: Cannot find module 'express'" in result.stdout.splitlines()  # a line of its own
     assert "Traceback" not in result.stderr
+
+
+def test_check_shows_a_crashing_stack_as_lines_and_ends_with_one(run_cli, tmp_path: Path):
+    app = tmp_path / "app"
+    shutil.copytree(FIXTURES / "classic-app-web-crashes", app)
+    (app / "Procfile").write_text("web: printf 'Error: boom\\n    at main (web.js:3)\\n"
+                                  "    at run (node:1)\\n' >&2; exit 1\n")
+    assert run_cli("build", app, "-b", GREETER, "-o", tmp_path / "crash.tgz").exit_code == 0
+    result = run_cli("run", tmp_path / "crash.tgz", "--check", "--quiet")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert [line.strip() for line in lines[-4:-1]] == ["Error: boom", "at main (web.js:3)", "at run (node:1)"]
+    assert lines[-1].endswith("its last output is above")
 
 
 def test_check_stops_a_web_process_that_never_binds_with_its_children(run_cli, tmp_path: Path):
@@ -117,8 +139,11 @@ def test_build_check_refuses_to_release_a_slug_that_does_not_boot(run_cli, tmp_p
     result = run_cli("build", FIXTURES / "classic-app-web-crashes", "-b", GREETER, "--app", "crashy",
                      "--check", "-o", tmp_path / "crash.tgz", env=env)
     assert result.exit_code == 1
-    assert result.last_error_line.endswith("its last output: Error: Cannot find module 'express'")
+    assert result.last_error_line.endswith("its last output is above")
+    assert "       Error: Cannot find module 'express'" in result.stdout.splitlines()
     assert "[]" in run_cli("releases", "--app", "crashy", "--json", env=env).stdout
+    assert not {"crash.tgz", "crash.tgz.json", "crash.tgz.cdx.json", "crash.tgz.intoto.json"} & {
+        p.name for p in tmp_path.iterdir()}
 
 
 def test_build_check_then_release_then_run_the_apps_current_slug(run_cli, tmp_path: Path, api_server):

@@ -25,14 +25,15 @@ case "$1" in
   *) echo "node $*" >> "$NPM_LOG" ;;
 esac
 """
-# Logs each call to $NPM_LOG; `run S` fails when S is $FAIL_SCRIPT; installs leave a node_modules behind;
+# Logs each call to $NPM_LOG; `run S` fails when S is $FAIL_SCRIPT (printing $FAIL_OUTPUT); an install fails
+# printing $FAIL_INSTALL when that is set; installs leave a node_modules behind;
 # `install --global X@V` puts a logging X next to npm, as a global install into the node directory would;
 # `install --global npm@V` records V (and $NPM_CONFIG_REGISTRY) as the installed npm's, or fails when V is
 # $NPM_MISSING.
 FAKE_NPM = """#!/bin/sh
 echo "$(basename "$0") $*" >> "$NPM_LOG"
 case "$1" in
-  run) if [ "$2" = "$FAIL_SCRIPT" ]; then echo "boom from $2"; exit 3; fi ;;
+  run) if [ "$2" = "$FAIL_SCRIPT" ]; then echo "boom from $2"; printf '%b' "$FAIL_OUTPUT"; exit 3; fi ;;
   ci|install)
     if [ "$2" = "--global" ]; then
       case "$3" in @yarnpkg/cli-dist@*) tool=yarn ;; *) tool="${3%%@*}" ;; esac
@@ -46,6 +47,7 @@ case "$1" in
       else
         cp "$0" "$(dirname "$0")/$tool"
       fi
+    elif [ -n "$FAIL_INSTALL" ]; then printf '%b' "$FAIL_INSTALL"; exit 1
     else
       mkdir -p node_modules/dep && echo "$*" > node_modules/dep/installed-by
     fi ;;

@@ -14,6 +14,7 @@ import pytest
 from slugbuild import build, config
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo, Runtime
 from slugbuild.errors import BuildFailed, CommandFailed, UsageError
+from slugbuild.inventory import Inventory
 from slugbuild.log import RecordingLog
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -47,6 +48,9 @@ class FakeBuildpack:
 
     def release(self, ctx: BuildContext) -> ReleaseInfo:
         return ReleaseInfo(self.types, self.config_vars, self.release_description)
+
+    def inventory(self, ctx: BuildContext) -> Inventory:
+        return Inventory(self.marker)
 
 
 @pytest.fixture
@@ -293,6 +297,9 @@ def test_the_report_is_returned_and_written_beside_the_slug(app, tmp_path):
         "commit": "abc123",
         "runtimes": [{"name": "node", "requested": "^20", "source": "package.json engines.node",
                       "version": "20.12.0", "url": "http://127.0.0.1/node.tgz", "sha256": "ab" * 32}],
+        "buildpacks": ["node"], "source_date_epoch": 0,
+        "sbom": str(tmp_path / "out" / "slug.tgz.cdx.json"),
+        "provenance": str(tmp_path / "out" / "slug.tgz.intoto.json"),
     }
     assert report.size == (tmp_path / "out" / "slug.tgz").stat().st_size
 
@@ -303,7 +310,8 @@ def test_slugbuilds_own_files_inside_the_source_stay_out_of_the_slug(app, tmp_pa
     second, _ = run(app, tmp_path, trio()[1:], output=str(out), cache_dir=str(cache))
     assert first.checksum == second.checksum
     with tarfile.open(out) as tar:
-        assert not {"./app/slug.tgz", "./app/slug.tgz.json", "./app/.cache"} & set(tar.getnames())
+        assert not {"./app/slug.tgz", "./app/slug.tgz.json", "./app/slug.tgz.cdx.json",
+                    "./app/slug.tgz.intoto.json", "./app/.cache"} & set(tar.getnames())
 
 
 def test_links_pointing_outside_are_kept_as_links_and_warned_about(tmp_path):

@@ -168,16 +168,17 @@ def test_bad_input_ends_as_one_line(run_cli, args, env, status, message):
     assert "Traceback" not in result.stderr
 
 
-def test_serving_on_a_port_in_use_is_one_line(run_cli):
+def test_serving_on_a_port_in_use_is_one_line_and_writes_no_state(run_cli, tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run_cli("serve", "--port", port)
+        result = run_cli("serve", "--port", port, "--data-dir", tmp_path / "state")
     assert result.exit_code == 2
     assert error_line(result) == (f"port {port} on 127.0.0.1 is in use; stop the other server or pass "
                                   "--port with a free port")
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "state").exists()
 
 
 def test_serving_from_a_data_dir_that_cannot_be_made_is_one_line(run_cli, tmp_path):
@@ -211,3 +212,58 @@ def test_two_builds_sharing_one_cache_at_the_same_time_both_succeed(plugin_env, 
     assert len(checksums) == 1
     with tarfile.open(tmp_path / "one.tgz") as tar:
         assert tar.getmember("./app/.fake/bin/fake").size == 1 << 20
+
+
+def test_a_mistyped_command_is_named_with_the_one_meant(run_cli, tmp_path):
+    result = run_cli("relases", "--app", "x")
+    assert result.exit_code == 2
+    assert error_line(result) == "'relases' is neither a command nor a directory; did you mean " \
+                                 "`slugbuild releases`?"
+    assert "did you mean" not in run_cli("./relases").stderr  # a path, surely
+    (tmp_path / "relases").mkdir()  # a directory of that name is a source to build, as ever
+    assert "did you mean" not in run_cli("relases", "-o", tmp_path / "s.tgz").stderr
+
+
+def test_with_json_a_failure_is_a_json_object_on_stdout(run_cli, tmp_path):
+    result = run_cli("build", tmp_path / "missing", "--json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == {
+        "error": f"source directory {tmp_path / 'missing'} does not exist; give the app's directory",
+        "exit_code": 2}
+    unparsed = run_cli("releases", "--json")
+    assert unparsed.exit_code == 2
+    assert json.loads(unparsed.stdout) == {
+        "error": "slugbuild releases: the following arguments are required: --app/-a", "exit_code": 2}
+    assert unparsed.stderr.startswith("usage: slugbuild releases")
+
+
+def test_config_set_states_the_rule_it_enforces_before_asking_for_a_key(run_cli):
+    result = run_cli("config", "set", "--app", "a", "1BAD=x", env=NO_KEY)
+    assert result.exit_code == 2
+    assert error_line(result) == ("config set '1BAD=x' is not KEY=VALUE with a KEY of ASCII letters, digits "
+                                  "and _ that does not start with a digit (a shell could not export it)")
+
+
+def _help(run_cli, *command: str) -> str:
+    result = run_cli(*command, "--help")
+    assert result.exit_code == 0, result.stderr
+    return " ".join(result.stdout.split())
+
+
+def test_help_explains_every_flag_a_newcomer_meets(run_cli):
+    assert "--to APP [--to APP ...]" in _help(run_cli, "promote")
+    assert "repeat --to for several" in _help(run_cli, "promote")
+    config = _help(run_cli, "config")
+    assert config.startswith("usage: slugbuild config --app NAME [--json]")
+    assert config.count("--app NAME") == 1 and "[--app" not in config
+    serve = _help(run_cli, "serve")
+    assert "--host HOST address to listen on" in serve and "--port PORT port to listen on" in serve
+    assert "--app APP, -a APP the app to release the slug on" in _help(run_cli, "release")
+
+
+def test_a_bad_procfile_fails_before_the_compile(run_cli, plugin_env, app):
+    (app / "Procfile").write_text("web: ok\nwe b: bad\n")
+    result = run_cli("build", app, "--buildpack", "fake", env=plugin_env)
+    assert result.exit_code == 1
+    assert error_line(result).startswith("Procfile:2: process type 'we b' may use only letters")
+    assert "compiling for" not in result.stdout

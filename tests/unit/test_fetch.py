@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import os
 import shutil
 import tarfile
@@ -14,11 +13,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from archives import member, tarball
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from slugbuild.errors import DownloadFailed
-from slugbuild.fetch import Fetcher, NotFound, UnsafeArchive, clear_cache, extract, trees, unpack
+from slugbuild.fetch import Fetcher, NotFound, clear_cache, trees
 from slugbuild.fetch import fetcher as fetcher_module
 from slugbuild.log import RecordingLog
 
@@ -223,114 +223,6 @@ def test_an_index_falls_back_to_its_cached_copy_when_the_network_fails(http, fet
     assert fetcher.fetch_text(url) == '{"v": 1}'
     assert fetcher.log.texts("warn") == [f"could not download {url} after 3 attempts: HTTP 500; "
                                          "using the copy cached earlier"]
-
-
-# -- extraction -----------------------------------------------------------------------------------------
-
-def tarball(tmp_path: Path, *members: tarfile.TarInfo, data: bytes = b"hi\n") -> Path:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for info in members:
-            if info.isreg():
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-            else:
-                tar.addfile(info)
-    path = tmp_path / "archive.tar.gz"
-    path.write_bytes(buf.getvalue())
-    return path
-
-
-def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "", mode: int = 0o644) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type, info.linkname, info.mode = kind, link, mode
-    return info
-
-
-def test_a_safe_archive_is_unpacked_with_its_links_and_modes(tmp_path):
-    archive = tarball(tmp_path, member("node-v1/", tarfile.DIRTYPE, mode=0o755),
-                      member("node-v1/bin/", tarfile.DIRTYPE, mode=0o755),
-                      member("node-v1/lib/cli.js", mode=0o755),
-                      member("node-v1/bin/npm", tarfile.SYMTYPE, "../lib/cli.js"),
-                      member("node-v1/bin/npm-hard", tarfile.LNKTYPE, "node-v1/lib/cli.js", 0o755))
-    dest = tmp_path / "out" / "node"
-    extract(archive, dest, strip_components=1)
-    assert (dest / "bin" / "npm").is_symlink() and (dest / "bin" / "npm").read_text() == "hi\n"
-    assert (dest / "bin" / "npm-hard").read_text() == "hi\n"
-    assert (dest / "lib" / "cli.js").stat().st_mode & 0o111
-    assert sorted(p.name for p in dest.parent.iterdir()) == ["node"]
-
-
-@pytest.mark.parametrize(("bad", "why"), [
-    (member("/etc/evil"), "would land outside the target directory"),
-    (member("pkg/../../evil"), "would land outside the target directory"),
-    (member("pkg/link", tarfile.SYMTYPE, "/etc/passwd"), "links outside the target (/etc/passwd)"),
-    (member("pkg/link", tarfile.SYMTYPE, "../../etc"), "links outside the target (../../etc)"),
-    (member("pkg/hard", tarfile.LNKTYPE, "/etc/passwd"), "links outside the target (/etc/passwd)"),
-    (member("pkg/hard", tarfile.LNKTYPE, "../etc/passwd"), "links outside the target (../etc/passwd)"),
-    (member("pkg/tty", tarfile.CHRTYPE), "is not a regular file, directory or link"),
-    (member("pkg/disk", tarfile.BLKTYPE), "is not a regular file, directory or link"),
-    (member("pkg/pipe", tarfile.FIFOTYPE), "is not a regular file, directory or link"),
-])
-def test_unsafe_members_are_refused_and_nothing_is_left(tmp_path, bad, why):
-    archive = tarball(tmp_path, member("pkg/ok.txt"), bad)
-    dest = tmp_path / "out" / "dest"
-    with pytest.raises(UnsafeArchive) as err:
-        extract(archive, dest)
-    assert str(err.value) == f"refusing to extract archive.tar.gz: member {bad.name!r} {why}"
-    assert list((tmp_path / "out").iterdir()) == []
-
-
-def test_many_members_big_and_small_unpack_byte_for_byte_in_archive_order(tmp_path):
-    """Small members are written on several threads; a big one, a hard link right after its target and a
-    directory entry after its files must come out exactly as the archive says."""
-    big = bytes(range(256)) * (unpack.UNPACK_BUFFERED_MAX_B // 256 + 1)
-    contents = {f"pkg/lib/m{i:03d}.js": f"module {i}\n".encode() for i in range(300)}
-    contents["pkg/bin/node"] = big
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in contents.items():
-            info = member(name, mode=0o755 if name.endswith("node") else 0o640)
-            info.size, info.mtime = len(data), 1_000_000
-            tar.addfile(info, io.BytesIO(data))
-        link = member("pkg/lib/again.js", tarfile.LNKTYPE, "pkg/lib/m299.js", mode=0o640)
-        link.mtime = 1_000_000  # a hard link's attributes are its target's
-        tar.addfile(link)
-        tar.addfile(member("pkg/lib/", tarfile.DIRTYPE, mode=0o755))
-    archive = tmp_path / "many.tar.gz"
-    archive.write_bytes(buf.getvalue())
-    dest = tmp_path / "out"
-    extract(archive, dest, strip_components=1)
-    for name, data in contents.items():
-        path = dest / name.removeprefix("pkg/")
-        assert path.read_bytes() == data, name
-        assert path.stat().st_mtime == 1_000_000
-    assert (dest / "bin" / "node").stat().st_mode & 0o777 == 0o755
-    assert (dest / "lib" / "m000.js").stat().st_mode & 0o777 == 0o640
-    assert (dest / "lib" / "again.js").read_bytes() == b"module 299\n"
-
-
-def test_a_member_that_cannot_be_written_is_one_clear_error(tmp_path):
-    archive = tarball(tmp_path, member("pkg/a"), member("pkg/a/b"))  # a file where a directory must go
-    with pytest.raises(DownloadFailed, match=f"^could not unpack {archive}: "):
-        extract(archive, tmp_path / "out" / "dest")
-    assert list((tmp_path / "out").iterdir()) == []
-
-
-def test_a_corrupt_archive_is_one_clear_error(tmp_path):
-    archive = tmp_path / "bad.tgz"
-    archive.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage, not deflate")
-    with pytest.raises(DownloadFailed, match=f"^could not unpack {archive}: "):
-        extract(archive, tmp_path / "out" / "dest")
-    assert list((tmp_path / "out").iterdir()) == []
-
-
-def test_a_non_empty_destination_is_refused(tmp_path):
-    archive = tarball(tmp_path, member("ok.txt"))
-    (tmp_path / "dest").mkdir()
-    (tmp_path / "dest" / "old").write_text("x")
-    with pytest.raises(DownloadFailed, match="dest: it is not empty; remove it first"):
-        extract(archive, tmp_path / "dest")
 
 
 # -- runtimes unpacked once in the cache, linked into each app ------------------------------------------

@@ -27,14 +27,15 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "go"
 # `./...`, `./dir/...` or `./dir`), and something into GOCACHE.
 FAKE_GO = """#!/bin/sh
 echo "go $* | GOTOOLCHAIN=$GOTOOLCHAIN GOPROXY=$GOPROXY GOFLAGS=$GOFLAGS" >> "$FAKE_GO_LOG"
+built() { echo "$1"; echo built > "$GOBIN/${1##*/}"; }
 case "$1" in
   list) for p in $FAKE_GO_MAINS; do echo "$p"; done ;;
-  install) mkdir -p "$GOBIN" "$GOCACHE"; touch "$GOCACHE/entry"
+  install) mkdir -p "$GOBIN" "$GOCACHE"; touch "$GOCACHE/entry"; printf 'internal/abi\nruntime\nnet/http\n'
     for a in "$@"; do for p in $FAKE_GO_MAINS; do
       case "$a" in
-        ./...|"$p") echo built > "$GOBIN/${p##*/}" ;;
-        ./*/...) d="${a#./}"; d="${d%/...}"; case "$p" in */"$d"/*) echo built > "$GOBIN/${p##*/}" ;; esac ;;
-        ./*) case "$p" in */"${a#./}") echo built > "$GOBIN/${p##*/}" ;; esac ;;
+        ./...|"$p") built "$p" ;;
+        ./*/...) d="${a#./}"; d="${d%/...}"; case "$p" in */"$d"/*) built "$p" ;; esac ;;
+        ./*) case "$p" in */"${a#./}") built "$p" ;; esac ;;
       esac
     done; done ;;
 esac
@@ -268,3 +269,19 @@ def test_detection(tmp_path):
 ])
 def test_binary_names_follow_go_install(path, name):
     assert binary_name(path) == name
+
+
+def test_offline_go_uses_only_the_module_cache(go_app):
+    ctx = go_app.context({"GOPROXY": "https://proxy.example"})
+    ctx.offline = True
+    GoBuildpack().compile(ctx)
+    [install] = [c for c in go_app.calls() if c.startswith("go install")]
+    assert install.endswith("| GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-modcacherw -mod=mod")
+
+
+@pytest.mark.parametrize(("module", "mains"), [("example.com/hello", "example.com/hello"),
+                                                ("hello", "hello hello/cmd/worker")])
+def test_a_cold_build_shows_the_apps_packages_not_the_standard_librarys(go_app, module, mains):
+    (go_app.app_dir / "go.mod").write_text(f"module {module}\n\ngo 1.25\n")
+    _, log, _ = build(go_app, mains=mains)
+    assert log.texts("child") == mains.split()

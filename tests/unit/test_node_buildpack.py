@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 import slugbuild.buildpacks.node
-from node_fakes import FAKE_VERSION, compile_app
+from node_fakes import FAKE_VERSION, NodeApp, compile_app, make_mirror
 from slugbuild.buildpacks.node import NodeBuildpack, ScriptFailed
 from slugbuild.buildpacks.node.package_json import BadPackageJson
 from slugbuild.buildpacks.node.package_manager import MultipleLockfiles
-from slugbuild.buildpacks.node.versions import NodeVersionNotFound
 
 from slugbuild.buildpack import Detection
 from slugbuild.errors import BuildFailed
@@ -67,9 +66,24 @@ def test_a_wide_range_is_capped_at_the_lts_with_a_warning(node_app):
 
 def test_an_unmatched_range_fails_before_any_download(node_app):
     node_app.write({"engines": {"node": "^99"}})
-    with pytest.raises(NodeVersionNotFound, match="engines.node '\\^99' in package.json matches no"):
+    with pytest.raises(BuildFailed, match="engines.node '\\^99' in package.json matches no Node.js "
+                                          "release in the mirror"):
         compile_app(node_app)
     assert not (node_app.root / "cache" / "downloads" / "downloads").exists()
+
+
+def test_a_range_the_mirror_lacks_names_the_mirror_and_the_command_that_fills_it(tmp_path):
+    node_app = NodeApp(tmp_path / "a b")
+    make_mirror(node_app.mirror / "node")
+    node_app.write({"engines": {"node": "20.x"}})
+    ctx = node_app.context()
+    ctx.env["SLUGBUILD_NODE_MIRROR"] = (node_app.mirror / "node").as_uri()
+    with pytest.raises(BuildFailed) as caught:
+        NodeBuildpack().compile(ctx)
+    assert str(caught.value) == (
+        f"engines.node '20.x' in package.json matches no Node.js release in the mirror "
+        f"{(node_app.mirror / 'node').as_uri()} (SLUGBUILD_NODE_MIRROR); add it with `slugbuild mirror "
+        f"'{node_app.mirror}' --node 20`, or use a range the mirror has, such as \"24.x\"")
 
 
 def test_profile_d_is_herokus(node_app):
@@ -284,8 +298,6 @@ USER_ERRORS = [
     ('{"name": "x",}', {},
      "Unable to parse package.json: Expecting property name enclosed in double quotes at line 1 column 14; "
      "fix the JSON (a trailing comma or a missing quote is the usual cause)"),
-    ({"engines": {"node": "^99"}}, {},
-     "engines.node '^99' in package.json matches no Node.js release; use a published range such as \"24.x\""),
     ({"engines": {"node": "banana"}}, {},
      "engines.node 'banana' in package.json is not a valid semver range; use a range such as \"24.x\""),
     ({}, {"yarn.lock": "", "pnpm-lock.yaml": ""},

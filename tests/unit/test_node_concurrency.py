@@ -64,3 +64,25 @@ def test_nothing_but_the_exports_is_left_in_the_shell(profile):
     proc = subprocess.run(["bash", "-c", '. "$0"; set | grep -c "^__wc" || true', profile],
                           capture_output=True, text=True, env={"MEMORY_AVAILABLE": "1024"})
     assert proc.stdout.strip() == "0"
+
+
+V1_UNLIMITED = str(9223372036854771712)  # what cgroup v1 reports for "no limit" (4 KiB pages)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize(("files", "shown"), [
+    ({"memory.max": "max\n"}, "1|heroku/nodejs|512|512"),  # cgroup v2, unlimited
+    ({"memory/memory.limit_in_bytes": V1_UNLIMITED + "\n"}, "1|heroku/nodejs|512|512"),  # v1, unlimited
+    ({}, "1|heroku/nodejs|512|512"),  # no cgroup files at all
+    ({"memory.max": f"{1024 * 1048576}\n"}, "2|heroku/nodejs|512|1024"),  # v2, a 1 GB dyno
+    ({"memory/memory.limit_in_bytes": f"{1024 * 1048576}\n"}, "2|heroku/nodejs|512|1024"),  # v1, the same
+    ({"memory/memory.limit_in_bytes": f"{129024 * 1048576}\n"}, "63|heroku/nodejs|2048|129024"),  # largest
+])
+def test_cgroup_v1_and_v2_give_the_same_answer(tmp_path, shell, files, shown):
+    root = tmp_path / "cgroup"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    app = tmp_path / "app"
+    app.mkdir()
+    assert source(shell, concurrency.write_profile(app, str(root))) == (shown, "")

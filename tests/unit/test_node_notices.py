@@ -66,10 +66,19 @@ def test_what_counts_as_a_wide_range(requested, wide):
 @pytest.mark.parametrize(("version", "eol"), [("20.18.0", True), ("22.9.0", False), ("24.11.1", False),
                                                ("26.0.0", False), ("25.1.0", True), ("18.20.4", True)])
 def test_only_herokus_supported_majors_are_not_end_of_life(version, eol):
-    assert (notices.end_of_life(version, "24.x") is not None) == eol
+    assert (notices.end_of_life(version, NodeIndex([])) is not None) == eol
 
 
 def test_every_build_leaves_the_web_concurrency_profile(node_app):
     node_app.write({"scripts": {"start": "x"}})
     NodeBuildpack().compile(node_app.context())
     assert (node_app.app_dir / ".profile.d" / "WEB_CONCURRENCY.sh").read_text() == PROFILE
+
+
+def test_the_end_of_life_advice_names_a_supported_major_even_from_a_mirror_of_old_ones(node_app):
+    make_mirror(node_app.mirror, {"20.18.0": "Iron", "18.20.4": "Hydrogen"})
+    node_app.write({"engines": {"node": "20.x"}, "scripts": {"start": "x"}})
+    log = RecordingLog()
+    NodeBuildpack().compile(node_app.context(log=log))
+    [warning] = log.texts("warn")
+    assert warning.endswith("move engines.node in package.json to a supported major such as \"26.x\"")

@@ -7,9 +7,11 @@ import json
 
 import pytest
 from node_fakes import FAKE_NPM_VERSION, NodeApp, compile_app
+from slugbuild.buildpacks.node import NodeBuildpack
 from slugbuild.buildpacks.node.npm import NpmInstallFailed
 
 from slugbuild.errors import BuildFailed
+from slugbuild.log import RecordingLog
 
 LOCK = {"package-lock.json": "{}"}
 YARN_LOCK = {"yarn.lock": "# yarn lockfile v1\n"}
@@ -105,3 +107,19 @@ def test_unbalanced_node_build_flags_fail_before_installing(node_app):
                                           r"quotation\); close the quote or escape it$"):
         compile_app(node_app, {"NODE_BUILD_FLAGS": "--title 'oops"})
     assert node_app.npm_calls() == []
+
+
+@pytest.mark.parametrize(("lockfile", "install"), [
+    (LOCK, "npm ci --include=dev"),
+    (YARN_LOCK, "yarn install --production=false --frozen-lockfile --ignore-engines --prefer-offline "
+                "--non-interactive --offline"),
+    ({"pnpm-lock.yaml": ""}, "pnpm install --prod=false --frozen-lockfile --offline"),
+])
+def test_offline_package_managers_are_told_to_stay_off_the_network(node_app, lockfile, install):
+    node_app.write({"dependencies": {"ms": "2.1.2"}}, **lockfile)
+    log = RecordingLog()
+    ctx = node_app.context(log=log)
+    ctx.offline = True
+    NodeBuildpack().compile(ctx)
+    assert install in node_app.npm_calls()
+    assert "NPM_CONFIG_OFFLINE=true" in log.texts("info")  # npm (and pnpm, which reads it) stay offline

@@ -229,3 +229,11 @@ def test_no_version_in_the_lock_installs_the_default_and_warns(tmp_path):
         RubyBuildpack().compile(app.context(log=log))
     assert f"Installing ruby {DEFAULT_RUBY} (default)" in log.texts("step")
     assert [w for w in log.texts("warn") if w.startswith("Gemfile.lock declares no Ruby version")]
+
+
+def test_offline_bundler_installs_only_from_gems_it_already_has(ruby_app):
+    ctx = ruby_app.context()
+    ctx.offline = True
+    RubyBuildpack().compile(ctx)
+    assert ruby_app.calls()[0] == (
+        "bundle install -j4 --no-clean --local WITHOUT=development:test DEPLOYMENT=1 PATH=vendor/bundle")

@@ -84,8 +84,9 @@ def test_a_process_that_exits_early_fails_the_check_with_its_output(app: Path):
     with run.booted(app, "echo 'cannot find module express' >&2; exit 3", port=port) as proc, \
             pytest.raises(run.BootFailed) as failure:
         run.wait_for_http(port, proc, timeout_s=20)
-    assert f"exited with status 3 before answering HTTP on port {port}" in str(failure.value)
-    assert "cannot find module express" in str(failure.value)
+    assert str(failure.value) == (f"the process exited with status 3 before answering HTTP on port {port}; "
+                                  "its last output is above")
+    assert failure.value.output == ["cannot find module express"]
 
 
 def test_a_process_that_never_binds_its_port_is_stopped_with_its_children(app: Path):
