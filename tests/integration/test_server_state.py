@@ -251,3 +251,15 @@ def _wait_for(url: str, headers: dict[str, str]) -> int:
         except requests.ConnectionError:
             time.sleep(0.1)
     return 0
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_signal_as_soon_as_serve_starts_talking_still_stops_it_cleanly(tmp_path, workers):
+    for attempt, signum in enumerate([signal.SIGINT, signal.SIGTERM] * 2):
+        proc = subprocess.Popen([sys.executable, "-m", "slugbuild", "serve", "--port", "0", "--key", "k",
+                                 "--data-dir", str(tmp_path / "data"), "--workers", workers],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc.stdout.readline()  # the first banner line: the handlers are in place, uvicorn not yet
+        code, out, err = _stop(proc, signum)
+        assert code == 0 and "Traceback" not in err, (attempt, err)
+        assert out.splitlines()[-1] == "-----> Stopped"

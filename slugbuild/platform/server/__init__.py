@@ -178,10 +178,6 @@ def _show_how_to_connect(url: str, key: keys.ApiKey, options: ServeOptions, work
     log.info("Press Ctrl-C to stop.")
 
 
-def _stop_on_signal(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def _export(options: ServeOptions, key: str) -> None:
     """Hand the settings to worker processes, which make the app from the environment."""
     os.environ[DATA_DIR_ENV] = str(options.data_dir)
@@ -202,19 +198,19 @@ def serve(host: str, port: int, options: ServeOptions, key: keys.ApiKey | None, 
     except BaseException:
         backend.store.close()
         raise
-    _show_how_to_connect(runner.url_of(sock), api_key, options, workers, log)
-    # Set both explicitly: a background job of a non-interactive shell starts with SIGINT ignored.
+    # Set both explicitly (a background job of a non-interactive shell starts with SIGINT ignored), and
+    # before the banner: a script may signal as soon as it reads it.
+    stop = runner.Stop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _stop_on_signal)
+        signal.signal(signum, stop)
+    _show_how_to_connect(runner.url_of(sock), api_key, options, workers, log)
     try:
         if workers > 1:
             backend.store.close()
             _export(options, api_key.value)
-            runner.run_workers(sock, workers)
+            runner.run_workers(sock, workers, stop)
         else:
-            runner.run(make_app(backend, api_key.value, log.info), sock)
-    except KeyboardInterrupt:
-        pass
+            runner.run(make_app(backend, api_key.value, log.info), sock, stop)
     finally:
         backend.store.close()
         sock.close()
