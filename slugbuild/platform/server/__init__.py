@@ -22,7 +22,7 @@ from slugbuild.errors import UsageError
 from slugbuild.log import BuildLog
 from slugbuild.platform.server import database, keys, runner, s3
 from slugbuild.platform.server.app import make_app
-from slugbuild.platform.server.blobs import DEFAULT_TTL_S, Blobs, BlobStore
+from slugbuild.platform.server.blobs import DEFAULT_TTL_S, Blobs, BlobStore, sweep_removals
 from slugbuild.platform.server.handlers import Backend
 from slugbuild.platform.server.migrations import SchemaTooNew
 from slugbuild.platform.server.store import Store
@@ -119,10 +119,12 @@ def open_backend(options: ServeOptions) -> Backend:
         raise _unwritable(options.data_dir, exc) from None
     store = _open_store(options)
     try:
-        return Backend(store, _open_blobs(options, store))
+        blobs = _open_blobs(options, store)
+        sweep_removals(store, blobs)
     except BaseException:
         store.close()
         raise
+    return Backend(store, blobs)
 
 
 class LocalServer:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slugbuild.platform.server import ranges, resources, validate
-from slugbuild.platform.server.blobs import Blobs, parse_id
+from slugbuild.platform.server.blobs import Blobs, parse_id, sweep_removals
 from slugbuild.platform.server.problems import ApiProblem, invalid, not_found
 from slugbuild.platform.server.store import App, NameTaken, Release, Slug, Store
 
@@ -123,6 +123,7 @@ def delete_app(call: Call) -> Reply:
     shown = _app_json(call, app)
     for slug_id in call.backend.store.delete_app(app):
         call.backend.blobs.remove(slug_id)
+    sweep_removals(call.backend.store, call.backend.blobs)
     return Reply(200, shown)
 
 
