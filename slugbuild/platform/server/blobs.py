@@ -24,6 +24,7 @@ from slugbuild.platform.server.problems import ApiProblem
 from slugbuild.platform.server.store import Slug, Store, now
 
 DEFAULT_TTL_S = 3600
+STALE_PART_S = 3600  # an upload file not written for this long was cut off
 EXPIRES = re.compile(r"^[0-9]{1,12}$")  # ASCII digits only: int() reads other scripts' digits too
 
 
@@ -68,11 +69,18 @@ class BlobStore:
                  clock: Callable[[], float] = time.time) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
-        for stale in self.root.glob(".*.part"):  # left by uploads cut off when the server stopped
-            stale.unlink(missing_ok=True)
         self._secret = secret
         self.ttl_s = ttl_s
         self._clock = clock
+        self._remove_stale_parts()
+
+    def _remove_stale_parts(self) -> None:
+        """Remove what uploads cut off by a server stop left; not a live upload of another worker or
+        replica sharing this directory, which writes its file at least once a megabyte."""
+        for part in self.root.glob(".*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                if part.stat().st_mtime < self._clock() - STALE_PART_S:
+                    part.unlink()
 
     def path(self, slug_id: str) -> Path:
         canonical = parse_id(slug_id)
