@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+import services
 
 # Arabic-Indic, superscript and full-width digits: str.isdigit() says yes to each.
 NON_ASCII_DIGITS = ["١٢", "²", "１２"]
@@ -153,3 +154,18 @@ def test_headers_that_go_on_and_on_are_refused_with_heroku_body(raw_api):
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400") and json.loads(body)["id"] == "bad_request"
     assert raw_api("GET", "/apps").status_code == 200  # and it still serves everyone else
+
+
+@pytest.mark.parametrize("backend", services.BACKENDS, indirect=True)
+@pytest.mark.parametrize("text", ["a\\u0000b", "\\ud800", "\\udfff tail"])
+def test_text_no_database_can_store_is_a_4xx_never_a_500(raw_api, text):
+    raw_api.create_app("texty")
+    body = f'{{"process_types": {{"web": "x"}}, "commit": "{text}"}}'.encode()
+    _assert_heroku_error(raw_api("POST", "/apps/texty/slugs", data=body), (400, 422))
+    body = f'{{"name": "{text}"}}'.encode()
+    _assert_heroku_error(raw_api("POST", "/apps", data=body), (400, 422))
+    body = f'{{"K": "{text}", "DESCRIPTION": "{text}"}}'.encode()
+    changed = raw_api("PATCH", "/apps/texty/config-vars", data=body)
+    assert changed.status_code in (200, 400), changed.text
+    if changed.status_code == 200:  # a NUL in a value is kept, and read back as sent
+        assert raw_api("GET", "/apps/texty/config-vars").json()["K"] == json.loads(f'"{text}"')

@@ -198,11 +198,16 @@ def _json(raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
+        json.dumps(body, ensure_ascii=False).encode()  # "\ud800" parses, but is no text to store
     except RecursionError:
         raise ApiProblem(400, "bad_request", "The request body nests too deeply to be read.") from None
+    except UnicodeEncodeError:
+        raise ApiProblem(400, "bad_request", "The request body has a lone surrogate (\\ud800-\\udfff), "
+                                             "which is not text; send UTF-8.") from None
     except (ValueError, UnicodeDecodeError) as exc:  # ValueError: also a number of thousands of digits
         raise ApiProblem(400, "bad_request", f"The request body is not valid JSON: {exc}.") from None
+    return body
 
 
 def _base_url(request: Request) -> str:
