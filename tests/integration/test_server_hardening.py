@@ -169,3 +169,16 @@ def test_text_no_database_can_store_is_a_4xx_never_a_500(raw_api, text):
     assert changed.status_code in (200, 400), changed.text
     if changed.status_code == 200:  # a NUL in a value is kept, and read back as sent
         assert raw_api("GET", "/apps/texty/config-vars").json()["K"] == json.loads(f'"{text}"')
+
+
+def test_an_upload_that_stalls_is_given_up_with_408_and_leaves_no_file(raw_api, api_server, monkeypatch):
+    from slugbuild.platform.server import app
+
+    monkeypatch.setattr(app, "BODY_IDLE_S", 0.5)
+    raw_api.create_app("stalled")
+    slug = raw_api("POST", "/apps/stalled/slugs", json={"process_types": {"web": "x"}}).json()
+    stalled = SlowUpload(slug["blob"]["url"], b"never finished " * 10_000)
+    answer = stalled.sock.recv(4096)  # no second half: the server gives up first
+    stalled.sock.close()
+    assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer
+    assert list((api_server.data_dir / "blobs").iterdir()) == []

@@ -17,7 +17,7 @@ import json
 import re
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs
@@ -37,6 +37,7 @@ from slugbuild.platform.server.store import Gone
 
 MAX_API_BODY_B = 1 << 20
 WRITE_B = 1 << 20  # blob bytes gathered before each write to disk
+BODY_IDLE_S = 120.0  # a request body that sends nothing for this long is given up
 RATE_LIMIT_REMAINING = "4500"  # Heroku's full pool; the local server does not throttle
 API_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 _ACCEPT = re.compile(r"application/vnd\.heroku\+json\s*;\s*version=(?P<version>[\w.-]+)", re.IGNORECASE)
@@ -81,7 +82,9 @@ def _answered(served: Served, endpoint: Callable[[Served, Request], Awaitable[Re
         try:
             response = await endpoint(served, request)
         except ApiProblem as problem:
-            response = _json_response(problem.status, problem.body())
+            # A body left unread (too big, stalled) leaves nothing to read the next request from.
+            closing = {"Connection": "close"} if problem.status in (408, 413) else None
+            response = _json_response(problem.status, problem.body(), closing)
         except Gone as gone:
             response = _json_response(404, problems.not_found(str(gone)).body())
         except Unavailable:
@@ -164,11 +167,24 @@ async def _api_body(request: Request) -> bytes:
     if (content_length(request) or 0) > MAX_API_BODY_B:
         raise too_big
     body = bytearray()
-    async for chunk in request.stream():
+    async for chunk in _chunks(request):
         body += chunk
         if len(body) > MAX_API_BODY_B:  # a chunked body says no length up front
             raise too_big
     return bytes(body)
+
+
+async def _chunks(request: Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives; a 408 (closing the connection) when it stalls for BODY_IDLE_S."""
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            yield await asyncio.wait_for(stream.__anext__(), BODY_IDLE_S)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ApiProblem(408, "request_timeout", f"The request body stalled for {BODY_IDLE_S:.0f} s; "
+                                                     "send it again.") from None
 
 
 def _check_version(request: Request) -> None:
@@ -289,7 +305,7 @@ async def _write(request: Request, out: BinaryIO) -> tuple[str, int]:
 
     with out:
         try:
-            async for chunk in request.stream():
+            async for chunk in _chunks(request):
                 pending += chunk
                 size += len(chunk)
                 if len(pending) >= WRITE_B:
