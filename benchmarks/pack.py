@@ -19,7 +19,7 @@ from benchmarks.harness import (
     run_measured,
     tree_size_mb,
 )
-from slugbuild import slug
+from slugbuild import compressor
 
 RUNS = 3
 PACK_SNIPPET = (
@@ -63,7 +63,8 @@ def main() -> None:
         tar_czf = ["tar", "czf", str(outs["tar"]), "-C", str(work), "./app"]
         tar = median_of(RUNS, lambda: run_measured(tar_czf))
         sizes = {name: path.stat().st_size for name, path in outs.items() if path.exists()}
-        label = f"slugbuild pack (zlib-ng level {slug.COMPRESS_LEVEL}, {slug.COMPRESS_THREADS} threads)"
+        level, threads = compressor.COMPRESS_LEVEL, compressor.COMPRESS_THREADS
+        label = f"slugbuild pack (zlib-ng level {level}, {threads} threads)"
         row(label, f"{ours.seconds:.2f} s",
             f"{sizes['slugbuild'] / 1e6:.1f} MB, peak {ours.peak_rss_mb:.0f} MB")
         row("tar czf", f"{tar.seconds:.2f} s", f"{sizes['tar'] / 1e6:.1f} MB")

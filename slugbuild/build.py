@@ -14,6 +14,7 @@ from slugbuild import (
     attest,
     checkpoints,
     classic,
+    leases,
     leftovers,
     procfile,
     provenance,
@@ -22,12 +23,14 @@ from slugbuild import (
     source,
 )
 from slugbuild import buildpack as buildpacks
-from slugbuild.buildpack import BuildContext, Buildpack, Detection, ReleaseInfo, Runtime
+from slugbuild.buildpack import BuildContext, Buildpack, Detection, ReleaseInfo, Runtime, write_profile_script
 from slugbuild.config import BuildSettings
 from slugbuild.errors import BuildFailed, UsageError
 from slugbuild.fetch import Fetcher, clear_cache
 from slugbuild.inventory import Inventory
 from slugbuild.log import BuildLog, RecordingLog
+from slugbuild.members import MemberCache
+from slugbuild.prepack import Prepacker
 from slugbuild.tls import CA_VARS
 
 # HOME is not among them: a build must not depend on the builder's ~/.npmrc, ~/.gitconfig or ~/.bundle.
@@ -36,7 +39,7 @@ PASSED_ENV = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "http_proxy", "https_p
                         "NO_PROXY", *CA_VARS})
 PASSED_ENV_PREFIXES = ("LC_", "SLUGBUILD_")
 SECRET_ENV_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")  # credentials are no build settings
-CONFIG_VARS_PROFILE = ".profile.d/000_config_vars.sh"
+CONFIG_VARS_PROFILE = "000_config_vars.sh"  # in .profile.d
 CACHEDIR_TAG = "CACHEDIR.TAG"
 CACHEDIR_TAG_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
                      "# This file marks a slugbuild cache directory; --clear-cache empties it.\n")
@@ -263,20 +266,19 @@ def write_config_defaults(app_dir: Path, infos: Sequence[ReleaseInfo], log: Buil
             continue
         lines.append(f"export {key}=${{{key}:-{shlex.quote(value)}}}\n")
     if lines:
-        path = app_dir / CONFIG_VARS_PROFILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(lines))
+        write_profile_script(app_dir, CONFIG_VARS_PROFILE, "".join(lines))
 
 
 # -- the pipeline ---------------------------------------------------------------------------------------
 
-def _context(settings: BuildSettings, tree: source.SourceTree, work: Path, log: BuildLog) -> BuildContext:
+def _context(settings: BuildSettings, tree: source.SourceTree, work: Path, log: BuildLog,
+             prepacker: Prepacker) -> BuildContext:
     cache = settings.cache_dir.value  # prepared by build() before detect
+    fetcher = Fetcher(cache, log, offline=settings.offline, on_install=prepacker.start)
     return BuildContext(
         app_dir=tree.app_dir, cache_dir=cache, env_dir=write_env_dir(work / "env", settings.config, log),
         env=build_env(os.environ, settings.stack, tree.commit, _home(work)), config=dict(settings.config),
-        stack=settings.stack, fetcher=Fetcher(cache, log, offline=settings.offline), log=log,
-        offline=settings.offline, pins=dict(settings.pins))
+        stack=settings.stack, fetcher=fetcher, log=log, offline=settings.offline, pins=dict(settings.pins))
 
 
 def _home(work: Path) -> Path:
@@ -326,27 +328,43 @@ def build(settings: BuildSettings, log: BuildLog,
         chosen = detect(tree.app_dir, settings.buildpacks, log, available,
                         classic.Sources(cache, log, settings.offline, scratch_dir=work))
         checkpoints.reached("detect")
-        ctx = _context(settings, tree, work, log)
-        infos = compile_all(chosen, ctx)
-        checkpoints.reached("compile")
-        installed, problems = inventories(chosen, ctx)
-        epoch = settings.source_date_epoch if "SOURCE_DATE_EPOCH" in os.environ else None
-        inputs = attest.Inputs(settings.source_dir, source_sha256, [c.spec for c in chosen], installed,
-                               problems, started, epoch)
-        procs = process_types(infos, procfile.read(tree.app_dir, log), log)
-        write_config_defaults(tree.app_dir, infos, log)
-        checkpoints.reached("release")
-        log.step("Compressing...")
-        desc = description(chosen, infos)
+        members = MemberCache(cache)
+        # Runtimes start packing (into the member cache) as soon as they are installed, while compile goes on.
+        with Prepacker(tree.app_dir, members, settings.source_date_epoch) as prepacker:
+            ctx = _context(settings, tree, work, log, prepacker)
+            infos = compile_all(chosen, ctx)
+            checkpoints.reached("compile")
+            installed, problems = inventories(chosen, ctx)
+            epoch = settings.source_date_epoch if "SOURCE_DATE_EPOCH" in os.environ else None
+            inputs = attest.Inputs(settings.source_dir, source_sha256, [c.spec for c in chosen], installed,
+                                   problems, started, epoch)
+            procs = process_types(infos, procfile.read(tree.app_dir, log), log)
+            write_config_defaults(tree.app_dir, infos, log)
+            checkpoints.reached("release")
+            log.step("Compressing...")
+            desc = description(chosen, infos)
 
-        def report_of(built: slug.Slug) -> BuildReport:
-            return _report(built, ctx, procs, desc, tree.commit, chosen, settings.source_date_epoch)
+            def report_of(built: slug.Slug) -> BuildReport:
+                return _report(built, ctx, procs, desc, tree.commit, chosen, settings.source_date_epoch)
 
-        packed = slug.pack(tree.app_dir, output, log, epoch=settings.source_date_epoch,
-                           max_size_b=settings.max_size_b,
-                           report=lambda built: _attested(report_of(built), inputs))
-        log.info(f"Done: {slug.human_size(packed.size)}")
+            packed = slug.pack(tree.app_dir, output, log, epoch=settings.source_date_epoch,
+                               max_size_b=settings.max_size_b, members=members, prepacked=prepacker,
+                               report=lambda built: _attested(report_of(built), inputs))
+        reused = f" (compressed earlier: {', '.join(packed.reused)})" if packed.reused else ""
+        log.info(f"Done: {slug.human_size(packed.size)}{reused}")
+    prune_cache(members.entries() + ctx.fetcher.unpacked(), settings.cache_limit_b, log)
+    ctx.fetcher.close()
     return report_of(packed)
+
+
+def prune_cache(entries: Sequence[Path], limit_b: int, log: BuildLog) -> None:
+    """Keep the cache's slug members and unpacked runtimes under `limit_b`, least recently used out first;
+    what this build or a running one uses stays (their leases)."""
+    pruned = leases.prune(entries, limit_b)
+    if pruned.removed:
+        freed = slug.human_size(pruned.freed_b)
+        log.info(f"Cache: removed the {pruned.removed} least recently used entries ({freed}) to stay under "
+                 f"the cache limit of {slug.human_size(limit_b)}")
 
 
 def print_summary(report: BuildReport, log: BuildLog) -> None:

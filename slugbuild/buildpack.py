@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import selectors
 import subprocess
 import time
@@ -13,19 +14,23 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from slugbuild.errors import CommandFailed, SlugbuildError, UsageError
+from slugbuild.errors import BuildFailed, CommandFailed, SlugbuildError, UsageError
 from slugbuild.log import BuildLog, TextLog
 
 if TYPE_CHECKING:
     from slugbuild.fetch import Fetcher
 
 ENTRY_POINT_GROUP = "slugbuild.buildpacks"
-BUILTIN_ORDER = ("ruby", "node", "go")  # Heroku's detection order
+BUILTIN_ORDER = ("ruby", "node", "python", "go")  # Heroku's detection order
 FAILURE_TAIL_LINES = 200  # failure explainers must see the line that tells; npm prints its help after it
 OUTPUT_LINGER_S = 1.0  # after a program exits, how long we still read what is left in its pipe
 POLL_S = 0.2
 READ_BYTES = 65536
 SILENCE_NOTICE_S = 60.0  # a program quiet for this long gets a line saying it is still running
+
+
+# Debian's names for the machine types Heroku publishes binaries for, as used in their URLs.
+_ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
 _warned: set[str] = set()  # each broken plugin is reported once per run, however often we look them up
@@ -119,6 +124,10 @@ class BuildContext:
         """Put `directory` first on PATH for later steps and later buildpacks."""
         self.env["PATH"] = f"{directory}{os.pathsep}{self.env.get('PATH', '')}"
 
+    def write_profile(self, name: str, text: str) -> Path:
+        """Write `.profile.d/<name>` in the app, sourced by every dyno at start; return its path."""
+        return write_profile_script(self.app_dir, name, text)
+
     def record_runtime(self, runtime: Runtime) -> None:
         """Add `runtime` to the build report's runtimes."""
         self.runtimes.append(runtime)
@@ -144,6 +153,30 @@ class BuildContext:
                     self.log.child(line)
         if proc.returncode != 0:
             raise CommandFailed(args, proc.returncode, list(tail))
+
+
+def write_profile_script(app_dir: Path, name: str, text: str) -> Path:
+    """Write `.profile.d/<name>` (a script every dyno sources at start, in name order) and return it.
+
+    The app's own `.profile.d` may be a link or a file, which the build must not write through."""
+    directory = app_dir / ".profile.d"
+    if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+        raise BuildFailed("'.profile.d' in the app is a link or a file, but the build writes scripts into "
+                          "it; remove '.profile.d' from the app")
+    directory.mkdir(exist_ok=True)
+    path = directory / name
+    if path.is_symlink():
+        path.unlink()  # replace the link itself, never the file it points at
+    path.write_text(text)
+    return path
+
+
+def host_arch(what: str = "runtime") -> str:
+    """Debian's name for this machine's architecture (amd64, arm64), as in Heroku's binary URLs."""
+    machine = platform.machine().lower()
+    if machine not in _ARCHES:
+        raise BuildFailed(f"no {what} binaries for machine type {machine!r}; build on amd64 or arm64")
+    return _ARCHES[machine]
 
 
 def output_lines(proc: subprocess.Popen[bytes], linger_s: float = OUTPUT_LINGER_S,
@@ -260,7 +293,7 @@ def _load(ep: EntryPoint) -> Buildpack:
 
 
 def detection_order() -> list[Buildpack]:
-    """Built-ins in Heroku's order (Ruby, Node.js, Go), then third-party plugins by name."""
+    """Built-ins in Heroku's order (Ruby, Node.js, Python, Go), then third-party plugins by name."""
     by_name = registered()
     unique = {bp.name: bp for bp in by_name.values()}
     builtins = [unique[n] for n in BUILTIN_ORDER if n in unique]

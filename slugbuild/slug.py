@@ -1,44 +1,39 @@
-"""The slug: a deterministic gzip tar of the app under `./app/`, hashed and sized while it is written."""
+"""The slug: a deterministic gzip tar of the app under `./app/`, hashed and sized while it is written.
+
+The gzip stream is several members (slugwriter.py): one per stable subtree (a runtime, restored
+dependencies), taken from the member cache when that subtree's content was compressed before.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import posixpath
-import stat
-import tarfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from zlib_ng import gzip_ng_threaded
-
 from slugbuild import checkpoints, leftovers
 from slugbuild.errors import BuildFailed, SlugbuildError
 from slugbuild.log import BuildLog
+from slugbuild.members import MemberCache
+from slugbuild.slugwriter import HashingWriter, Prepacked, write_slug
 
-ROOT = "./app"
-# zlib-ng's level 6 is weaker than gzip's: on a Node.js tree it wrote 1.023x the bytes of `tar czf`, level 7
-# 1.016x for about 1.5x its CPU time (still well under `tar czf`'s time on two threads); 9 costs 2.5x.
-COMPRESS_LEVEL = 7
-# Each compressor thread is reused for every n-th block and carries state from one block to the next, so
-# the bytes depend on the thread count (measured: 2 and 4 threads differ on a Node.js tree). Fixed here,
-# never taken from the machine, so every machine writes the same slug.
-COMPRESS_THREADS = 2
 SOFT_LIMIT_B = 300 * 1024 * 1024  # Heroku's soft limit, above which boot gets slower
 JOIN_POLL_S = 0.2
 
 
 @dataclass(frozen=True)
 class Slug:
-    """A slug written to disk, with the sha256 and size computed while writing it."""
+    """A slug written to disk, with the sha256 and size computed while writing it; `reused` names the
+    subtrees whose compressed bytes came from the cache."""
 
     path: Path
     sha256: str
     size: int
+    reused: tuple[str, ...] = ()
 
     @property
     def checksum(self) -> str:
@@ -75,115 +70,6 @@ def metadata_path(slug_path: Path) -> Path:
     return Path(f"{slug_path}.json")
 
 
-class HashingWriter:
-    """A write-only file that hashes and counts what passes through. Past `limit` bytes it stops writing
-    to disk and only counts, so an oversized slug costs no disk space yet its size is still known."""
-
-    def __init__(self, raw: BinaryIO, limit: int) -> None:
-        self.raw, self.limit = raw, limit
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes | memoryview) -> int:
-        n = len(data)
-        self.size += n
-        if self.size <= self.limit:
-            self.digest.update(data)
-            self.raw.write(data)
-        return n
-
-    def flush(self) -> None:
-        self.raw.flush()
-
-
-def header(arcname: str, st: os.stat_result, epoch: int, linkname: str = "") -> tarfile.TarInfo:
-    """The only place slug headers are set: owner, time and mode depend on nothing but the file kind."""
-    info = tarfile.TarInfo(arcname)
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.mtime = epoch
-    info.devmajor = info.devminor = 0
-    info.pax_headers = {}
-    info.linkname = linkname
-    if stat.S_ISDIR(st.st_mode):
-        info.type, info.mode, info.size = tarfile.DIRTYPE, 0o755, 0
-    elif stat.S_ISLNK(st.st_mode):
-        info.type, info.mode, info.size = tarfile.SYMTYPE, 0o777, 0
-    else:
-        executable = st.st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        info.type, info.mode, info.size = tarfile.REGTYPE, 0o755 if executable else 0o644, st.st_size
-    return info
-
-
-def _children(directory: Path, arc_dir: str, log: BuildLog) -> list[tuple[str, Path, os.stat_result]]:
-    children = []
-    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-        st = entry.stat(follow_symlinks=False)
-        arcname = f"{arc_dir}/{entry.name}"
-        if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
-            children.append((arcname, Path(entry.path), st))
-        else:
-            log.warn(f"{arcname[2:]}: not a regular file, directory or symlink; left out of the slug")
-    return children
-
-
-def _entries(app_dir: Path, log: BuildLog) -> Iterator[tuple[str, Path, os.stat_result]]:
-    """(archive name, path, lstat) depth first, sorted by name in each directory, as `tar --sort=name`."""
-    yield ROOT, app_dir, os.lstat(app_dir)
-    pending = [iter(_children(app_dir, ROOT, log))]
-    while pending:
-        item = next(pending[-1], None)
-        if item is None:
-            pending.pop()
-            continue
-        yield item
-        arcname, path, st = item
-        if stat.S_ISDIR(st.st_mode):
-            pending.append(iter(_children(path, arcname, log)))
-
-
-def _points_outside(arcname: str, target: str) -> bool:
-    if target.startswith("/"):
-        return not (target == "/app" or target.startswith("/app/"))
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(arcname), target))
-    return not (resolved == ROOT[2:] or resolved.startswith(ROOT[2:] + "/"))
-
-
-def _add(tar: tarfile.TarFile, arcname: str, path: Path, st: os.stat_result, epoch: int,
-         log: BuildLog) -> None:
-    info = header(arcname, st, epoch, os.readlink(path) if stat.S_ISLNK(st.st_mode) else "")
-    if info.type == tarfile.SYMTYPE and _points_outside(arcname, info.linkname):
-        log.warn(f"{arcname[2:]} -> {info.linkname}: symlink points outside the app; "
-                 "it will dangle on a dyno")
-    if info.type != tarfile.REGTYPE:
-        tar.addfile(info)
-        return
-    try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below; only its open is the app's problem
-    except OSError as exc:
-        raise BuildFailed(f"could not read {arcname[2:]}: {exc.strerror}; make it readable or leave it "
-                          "out with .slugignore") from None
-    with fh:
-        try:
-            tar.addfile(info, fh)
-        except OSError as exc:
-            if exc.errno is not None:  # a write error: the slug's, reported by pack()
-                raise
-            raise BuildFailed(f"{arcname[2:]} shrank while the slug was written; build again when nothing "
-                              "writes into the app") from None
-
-
-def _write_tar(app_dir: Path, out: BinaryIO, epoch: int, log: BuildLog, cancel: threading.Event) -> None:
-    # Stream mode ("w|") hands the compressor fixed-size records, so the gzip blocks depend only on the
-    # tar bytes, not on how they were written.
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT, encoding="utf-8",
-                      errors="surrogateescape") as tar:
-        for arcname, path, st in _entries(app_dir, log):
-            if cancel.is_set():
-                raise KeyboardInterrupt
-            _add(tar, arcname, path, st, epoch, log)
-
-
 def _in_thread(work: Callable[[threading.Event], None]) -> None:
     """Run `work` in its own thread; the caller stays free to notice Ctrl-C and cancel it."""
     cancel = threading.Event()
@@ -208,23 +94,26 @@ def _in_thread(work: Callable[[threading.Event], None]) -> None:
         raise failure[0]
 
 
-def _compress(app_dir: Path, raw: BinaryIO, epoch: int, limit: int, log: BuildLog) -> HashingWriter:
+def _compress(app_dir: Path, raw: BinaryIO, epoch: int, limit: int, members: MemberCache | None,
+              log: BuildLog, prepacked: Prepacked | None) -> tuple[HashingWriter, list[str]]:
     sink = HashingWriter(raw, limit)
+    reused: list[str] = []
 
     def work(cancel: threading.Event) -> None:
-        with gzip_ng_threaded.open(sink, "wb", compresslevel=COMPRESS_LEVEL, threads=COMPRESS_THREADS) as gz:
-            _write_tar(app_dir, gz, epoch, log, cancel)
+        reused.extend(write_slug(app_dir, sink, epoch, members, log, cancel, prepacked))
 
     _in_thread(work)
-    return sink
+    return sink, reused
 
 
 def pack(app_dir: Path, output: Path, log: BuildLog, *, epoch: int = 0, max_size_b: int,
-         report: Callable[[Slug], Mapping[str, object]] | None = None) -> Slug:
+         report: Callable[[Slug], Mapping[str, object]] | None = None, members: MemberCache | None = None,
+         prepacked: Prepacked | None = None) -> Slug:
     """Write `app_dir` as a slug at `output`, all or nothing: a failure or an interrupt leaves no file behind.
 
     With `report`, the JSON it returns for the finished slug is published beside it as `<slug>.json`, the
-    pair together: see `_publish`.
+    pair together: see `_publish`. With `members`, stable subtrees whose content is cached are copied, not
+    compressed: the same bytes; `prepacked` saves reading again what was read while the build went on.
     """
     output = Path(output)
     try:
@@ -235,11 +124,11 @@ def pack(app_dir: Path, output: Path, log: BuildLog, *, epoch: int = 0, max_size
         raise BuildFailed(why) from None
     try:
         with os.fdopen(fd, "wb", closefd=False) as raw:
-            sink = _compress(Path(app_dir), raw, epoch, max_size_b, log)
+            sink, reused = _compress(Path(app_dir), raw, epoch, max_size_b, members, log, prepacked)
         if sink.size > max_size_b:
             raise SlugTooLarge(sink.size, max_size_b)
         os.chmod(tmp, 0o644)
-        built = Slug(output, sink.digest.hexdigest(), sink.size)
+        built = Slug(output, sink.digest.hexdigest(), sink.size, tuple(reused))
         checkpoints.reached("pack")
         _publish(tmp, built, report)
     except OSError as exc:

@@ -63,9 +63,7 @@ class GoBuildpack:
         hooks.run(ctx, hooks.PRE_COMPILE, env)
         self._process_types = self._build(ctx, mod, env)
         hooks.run(ctx, hooks.POST_COMPILE, env)
-        profile = ctx.app_dir / ".profile.d" / "go.sh"
-        profile.parent.mkdir(parents=True, exist_ok=True)
-        profile.write_text(PROFILE)
+        ctx.write_profile("go.sh", PROFILE)
 
     def release(self, ctx: BuildContext) -> ReleaseInfo:
         return ReleaseInfo(process_types=dict(self._process_types), description="Go")

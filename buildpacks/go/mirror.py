@@ -19,6 +19,7 @@ from slugbuild.buildpacks.go import toolchain
 from slugbuild.buildpacks.go.versions import GoRelease, GoRequest, parse_index, resolve
 from zlib_ng import gzip_ng
 
+from slugbuild.atomic import write_atomic
 from slugbuild.errors import DownloadFailed, UsageError
 from slugbuild.fetch import Fetcher, file_sha256
 from slugbuild.log import BuildLog
@@ -154,6 +155,4 @@ def _publish(dest: Path, release: GoRelease, size: int) -> None:
         "sha256": release.sha256, "size": size, "kind": "archive"}]}
     releases = [r for r in _index(dest) if r.get("version") != release.version] + [entry]
     releases.sort(key=lambda r: [int(p) for p in re.findall(r"\d+", r["version"])], reverse=True)
-    tmp = dest / ".index.json.partial"
-    tmp.write_text(json.dumps(releases, indent=1) + "\n")
-    os.replace(tmp, dest / "index.json")
+    write_atomic(dest / "index.json", json.dumps(releases, indent=1) + "\n")

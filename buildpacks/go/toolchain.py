@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Mapping
 from pathlib import Path
 
 from slugbuild.buildpacks.go.versions import GoRelease, GoRequest, parse_index, resolve
 
 from slugbuild.buildpack import BuildContext, Runtime
-from slugbuild.errors import BuildFailed, DownloadFailed
+from slugbuild.buildpack import host_arch as machine_arch
+from slugbuild.errors import DownloadFailed
 
 UPSTREAM_INDEX_URL = "https://go.dev/dl/?mode=json&include=all"
 UPSTREAM_FILES_URL = "https://go.dev/dl/"
 MIRROR_ENV = "SLUGBUILD_GO_MIRROR"
-_ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
 def host_arch() -> str:
-    """Go's name for this machine's architecture (amd64, arm64)."""
-    machine = platform.machine().lower()
-    if machine not in _ARCHES:
-        raise BuildFailed(f"no Go toolchain for machine type {machine!r}; build on amd64 or arm64")
-    return _ARCHES[machine]
+    """Debian's name for this machine's architecture, as in the Go download URLs (amd64, arm64)."""
+    return machine_arch("Go")
 
 
 def index_urls(env: Mapping[str, str]) -> tuple[str, str]:

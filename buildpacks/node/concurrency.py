@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from slugbuild.buildpack import write_profile_script
+
 PROFILE_NAME = "WEB_CONCURRENCY.sh"
 # POSIX sh (dash runs it too); helpers are unset at the end so nothing but the exports stays behind.
 PROFILE = """\
@@ -71,8 +73,4 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 def write_profile(app_dir: Path, cgroup_root: str = CGROUP_ROOT) -> Path:
     """Write .profile.d/WEB_CONCURRENCY.sh (replacing an earlier buildpack's, as on Heroku); return it.
     `cgroup_root` is where it reads the memory limit (tests hand it fake cgroup files)."""
-    profile_d = app_dir / ".profile.d"
-    profile_d.mkdir(exist_ok=True)
-    path = profile_d / PROFILE_NAME
-    path.write_text(PROFILE.replace(CGROUP_ROOT, cgroup_root))
-    return path
+    return write_profile_script(app_dir, PROFILE_NAME, PROFILE.replace(CGROUP_ROOT, cgroup_root))

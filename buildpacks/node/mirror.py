@@ -21,6 +21,7 @@ from slugbuild.buildpacks.node import versions
 from slugbuild.buildpacks.node.runtime import UPSTREAM
 from zlib_ng import gzip_ng
 
+from slugbuild.atomic import write_atomic
 from slugbuild.errors import DownloadFailed, UsageError
 from slugbuild.fetch import Fetcher, file_sha256
 from slugbuild.log import BuildLog
@@ -104,21 +105,13 @@ def publish(dest: Path, entry: Entry, tarball: Path, sha256: str) -> None:
     release_dir.mkdir(parents=True, exist_ok=True)
     name = versions.tarball_name(entry.version)
     os.replace(tarball, release_dir / name)
-    _write_atomically(release_dir / "SHASUMS256.txt", f"{sha256}  {name}\n")
+    write_atomic(release_dir / "SHASUMS256.txt", f"{sha256}  {name}\n")
     index_path = dest / "index.json"
     entries = json.loads(index_path.read_text()) if index_path.is_file() else []
     merged = {e["version"]: e for e in entries if isinstance(e, dict) and "version" in e}
     merged[f"v{entry.version}"] = entry.as_json()
     ordered = sorted(merged.values(), key=lambda e: versions.semver_key(e["version"]), reverse=True)
-    _write_atomically(index_path, json.dumps(ordered, indent=1) + "\n")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)  # served as is by file:// and HTTP mirrors
-    os.replace(tmp, path)
+    write_atomic(index_path, json.dumps(ordered, indent=1) + "\n")
 
 
 class UpstreamSource:

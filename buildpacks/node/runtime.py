@@ -12,7 +12,7 @@ from pathlib import Path
 from slugbuild.buildpacks.node import versions
 from slugbuild.buildpacks.node.versions import Resolution
 
-from slugbuild.buildpack import BuildContext, Runtime
+from slugbuild.buildpack import BuildContext, Runtime, write_profile_script
 from slugbuild.errors import BuildFailed
 
 UPSTREAM = "https://nodejs.org/dist"
@@ -103,6 +103,4 @@ def bundled_npm_version(node_home: Path) -> str | None:
 
 def write_profile(app_dir: Path) -> None:
     """.profile.d/nodejs.sh as Heroku writes it: node first on PATH, NODE_HOME, NODE_ENV by default."""
-    profile_d = app_dir / ".profile.d"
-    profile_d.mkdir(exist_ok=True)
-    (profile_d / "nodejs.sh").write_text(PROFILE)
+    write_profile_script(app_dir, "nodejs.sh", PROFILE)

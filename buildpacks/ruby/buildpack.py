@@ -7,7 +7,7 @@ from pathlib import Path
 from slugbuild.buildpacks.ruby import assets, bundler, framework, gemfile_lock, inventory, runtime
 from slugbuild.buildpacks.ruby.versions import resolve
 
-from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
+from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo, write_profile_script
 from slugbuild.errors import BuildFailed
 from slugbuild.inventory import Inventory
 
@@ -93,6 +93,4 @@ def profile_script(ruby_dir: Path, version: str, app: framework.Framework) -> st
 
 
 def write_profile(app_dir: Path, ruby_dir: Path, version: str, app: framework.Framework) -> None:
-    path = app_dir / ".profile.d" / "ruby.sh"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(profile_script(ruby_dir, version, app))
+    write_profile_script(app_dir, "ruby.sh", profile_script(ruby_dir, version, app))

@@ -6,22 +6,22 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import tarfile
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from slugbuild.buildpacks import debian
 from slugbuild.buildpacks.ruby import runtime
 from zlib_ng import gzip_ng
 
+from slugbuild.atomic import publish, publish_copy, sidecar
 from slugbuild.config import DEFAULT_STACK
 from slugbuild.errors import DownloadFailed, UsageError
-from slugbuild.fetch import Fetcher, file_sha256
+from slugbuild.fetch import Fetcher
 from slugbuild.log import BuildLog
 
 GZIP_LEVEL = 6
-APT_TIMEOUT_S = 600
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 # The wrapper is the tarball's bin/ruby: Debian's binary looks for libruby and the standard library
 # under /usr, so it is told where they are, relative to wherever the tarball was unpacked.
@@ -44,7 +44,7 @@ def fill(dest: Path, specs: Sequence[str], *, from_registries: bool, cache_dir: 
         if not _VERSION.match(version):
             raise UsageError(f"--ruby {spec!r} is not a Ruby version; use a full one such as 3.1.2")
         target = dest / runtime.stack_path(stack, runtime.host_arch()) / f"ruby-{version}.tgz"
-        if target.is_file() and _sidecar(target).is_file():
+        if target.is_file() and sidecar(target).is_file():
             log.step(f"Ruby {version} for {stack} is already in {dest}")
         elif from_registries:
             _from_debian(version, target, cache_dir, log)
@@ -52,21 +52,6 @@ def fill(dest: Path, specs: Sequence[str], *, from_registries: bool, cache_dir: 
             _from_upstream(version, stack, target, cache_dir, log)
         done.append(version)
     return done
-
-
-def _sidecar(target: Path) -> Path:
-    return target.with_name(target.name + ".sha256")
-
-
-def _publish(tarball: Path, target: Path, digest: str | None = None) -> None:
-    """Move `tarball` into place with its `.sha256` (hashed here unless `digest` is given) beside it; the
-    sidecar comes last, so it marks done."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    digest = digest or file_sha256(tarball)
-    os.replace(tarball, target)
-    tmp = target.with_name(f".{target.name}.sha256.partial")
-    tmp.write_text(f"{digest}  {target.name}\n")
-    os.replace(tmp, _sidecar(target))
 
 
 def _from_upstream(version: str, stack: str, target: Path, cache_dir: Path, log: BuildLog) -> None:
@@ -78,10 +63,7 @@ def _from_upstream(version: str, stack: str, target: Path, cache_dir: Path, log:
         download = fetcher.fetch(url, digest, label=target.name)
     except DownloadFailed as exc:
         raise DownloadFailed(f"Ruby {version} for {stack}: {exc}") from None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged = target.with_name(f".{target.name}.partial")
-    shutil.copyfile(download.path, staged)
-    _publish(staged, target, download.sha256)  # the fetcher has just checked the download's digest
+    publish_copy(download.path, target, download.sha256)  # the fetcher has just checked the download's digest
 
 
 def _from_debian(version: str, target: Path, cache_dir: Path, log: BuildLog) -> None:
@@ -93,37 +75,18 @@ def _from_debian(version: str, target: Path, cache_dir: Path, log: BuildLog) -> 
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         debs = Path(tmp) / "debs"
         debs.mkdir()
-        _apt_download(debs, [f"ruby{series}", f"libruby{series}", "libyaml-0-2"])
+        debian.download(debs, [f"ruby{series}", f"libruby{series}", "libyaml-0-2"])
         _check_version(debs, series, version)
         root = Path(tmp) / "root"
-        for deb in sorted(debs.glob("*.deb")):
-            _run(["dpkg-deb", "-x", str(deb), str(root)], f"unpacking {deb.name}")
+        debian.unpack(debs, root)
         tree = Path(tmp) / "tree"
         lay_out(root / "usr", tree, version, series)
         _smoke_test(tree, version)
         tarball = target.parent / f".{target.name}.partial"
         target.parent.mkdir(parents=True, exist_ok=True)
         pack(tree, tarball)
-        _publish(tarball, target)
-    log.info(f"Wrote {target} (sha256 in {_sidecar(target).name})")
-
-
-def _run(argv: list[str], what: str, cwd: Path | None = None) -> str:
-    try:
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=APT_TIMEOUT_S,
-                              stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise DownloadFailed(f"{what}: {argv[0]} is not installed; --ruby --from-registries needs Debian's "
-                             "apt-get and dpkg-deb") from None
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise DownloadFailed(f"{what} failed: {last}")
-    return proc.stdout
-
-
-def _apt_download(into: Path, packages: list[str]) -> None:
-    _run(["apt-get", "download", *packages], f"apt-get download {' '.join(packages)} "
-         "(run `apt-get update` first if the package is unknown)", cwd=into)
+        publish(tarball, target)
+    log.info(f"Wrote {target} (sha256 in {sidecar(target).name})")
 
 
 def _check_version(debs: Path, series: str, version: str) -> None:
@@ -169,8 +132,8 @@ def _copy_script(source: Path, dest: Path) -> None:
 
 
 def _smoke_test(tree: Path, version: str) -> None:
-    out = _run([str(tree / "bin" / "ruby"), "-e", "require 'yaml'; require 'bundler'; print RUBY_VERSION"],
-               "running the relocated ruby")
+    script = "require 'yaml'; require 'bundler'; print RUBY_VERSION"
+    out = debian.run([str(tree / "bin" / "ruby"), "-e", script], "running the relocated ruby")
     if out.strip() != version:
         raise DownloadFailed(f"the relocated ruby reports {out.strip()!r}, not {version}")
 
@@ -180,12 +143,4 @@ def pack(tree: Path, out: Path) -> None:
     with open(out, "wb") as raw, gzip_ng.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL,
                                                   mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for path in sorted(tree.rglob("*")):
-            info = tar.gettarinfo(str(path), arcname=path.relative_to(tree).as_posix())
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            if info.isfile():
-                with open(path, "rb") as body:
-                    tar.addfile(info, body)
-            else:
-                tar.addfile(info)
+        debian.add_tree(tar, tree)

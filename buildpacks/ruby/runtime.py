@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,14 +9,15 @@ from pathlib import Path
 from slugbuild.buildpacks.ruby import presence
 from slugbuild.buildpacks.ruby.versions import RubyRequest
 
+from slugbuild.atomic import published_sha256
 from slugbuild.buildpack import BuildContext, Runtime
+from slugbuild.buildpack import host_arch as machine_arch
 from slugbuild.errors import BuildFailed, DownloadFailed
-from slugbuild.fetch import Fetcher, NotFound
+from slugbuild.fetch import NotFound
 
 UPSTREAM_BASE = "https://heroku-buildpack-ruby.s3.dualstack.us-east-1.amazonaws.com"
 MIRROR_ENV = "SLUGBUILD_RUBY_MIRROR"
 STACKS_WITHOUT_ARCH = ("heroku-20", "heroku-22")  # older stacks predate the <arch> path segment
-_ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
 SUPPORTED_RUBIES_URL = "https://devcenter.heroku.com/articles/ruby-support#supported-runtimes"
@@ -44,11 +44,8 @@ class RubyNotOnStack(BuildFailed):
 
 
 def host_arch() -> str:
-    """Debian's name for this machine's architecture, as in Heroku's URLs (amd64, arm64)."""
-    machine = platform.machine().lower()
-    if machine not in _ARCHES:
-        raise BuildFailed(f"no Ruby binaries for machine type {machine!r}; build on amd64 or arm64")
-    return _ARCHES[machine]
+    """Debian's name for this machine's architecture, as in the Ruby download URLs (amd64, arm64)."""
+    return machine_arch("Ruby")
 
 
 def stack_path(stack: str, arch: str) -> str:
@@ -62,22 +59,6 @@ def base_url(env: Mapping[str, str]) -> str:
 def tarball_url(env: Mapping[str, str], stack: str, version: str, arch: str | None = None) -> str:
     """Where Heroku (or the mirror) keeps Ruby `version` for `stack`."""
     return f"{base_url(env)}/{stack_path(stack, arch or host_arch())}/ruby-{version}.tgz"
-
-
-def published_sha256(fetcher: Fetcher, url: str, *, offline: bool) -> str | None:
-    """The hex digest in `<url>.sha256` when the server publishes one (upstream does not), else None."""
-    try:
-        text = fetcher.fetch_text(url + ".sha256")
-    except NotFound:
-        return None
-    except DownloadFailed:
-        if offline:  # the sidecar was never cached: the pinned digest checks the tarball instead
-            return None
-        raise
-    digest = (text.split() or [""])[0].lower()
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise DownloadFailed(f"{url}.sha256 does not start with a sha256 hex digest; fix the mirror")
-    return digest
 
 
 def not_found(ctx: BuildContext, version: str, url: str) -> BuildFailed:

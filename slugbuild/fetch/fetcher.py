@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from slugbuild import leases
 from slugbuild.errors import DownloadFailed
 from slugbuild.fetch.cache import DownloadCache, discard, file_name, file_sha256
 from slugbuild.fetch.download import BACKOFF_S, RETRIES, TIMEOUT_S, Downloader, NotFound
 from slugbuild.fetch.trees import MANIFEST, Entry, Tree, first_change, link_tree, read_manifest, unpack_tree
 from slugbuild.log import BuildLog
+
+UNPACKED_DIR = "unpacked"
 
 
 @dataclass(frozen=True)
@@ -30,10 +35,13 @@ class Fetcher:
     """
 
     def __init__(self, cache_dir: Path, log: BuildLog, *, offline: bool = False, retries: int = RETRIES,
-                 backoff_s: float = BACKOFF_S, timeout_s: float = TIMEOUT_S) -> None:
+                 backoff_s: float = BACKOFF_S, timeout_s: float = TIMEOUT_S,
+                 on_install: Callable[[Path], None] | None = None) -> None:
         self.cache_dir = Path(cache_dir)
         self.log = log
         self.offline = offline
+        self.on_install = on_install  # told where each runtime went, so the slug can start packing it
+        self._leases: list[leases.Lease] = []
         self.cache = DownloadCache(self.cache_dir, log)
         self.downloader = Downloader(log, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s)
 
@@ -100,6 +108,8 @@ class Fetcher:
             shutil.rmtree(dest, ignore_errors=True)
             raise DownloadFailed(f"could not install {url} into {dest}: {exc.strerror}; check the "
                                  "directory and the free space") from None
+        if self.on_install is not None:
+            self.on_install(dest)
         return tree
 
     def tree(self, url: str, sha256: str | None, *, strip_components: int = 0,
@@ -110,22 +120,42 @@ class Fetcher:
         name = label or file_name(url)
         if expected:
             slot = self._tree_dir(expected, strip_components)
-            if (entries := self._intact(slot, name)) is not None:
+            if self._hold(slot) and (entries := self._intact(slot, name)) is not None:
                 return Tree(slot / "tree", expected, sha256 is not None, entries, reused=True)
         download = self.fetch(url, sha256, label=label)
         slot = self._tree_dir(download.sha256, strip_components)
         unpack_tree(download.path, slot, strip_components)
-        entries = self._intact(slot, name)
+        entries = self._intact(slot, name) if self._hold(slot) else None
         if entries is None:
             raise DownloadFailed(f"{slot} changed while it was unpacked; build again")
         return Tree(slot / "tree", download.sha256, download.verified, entries, reused=False)
+
+    def close(self) -> None:
+        """Let go of the unpacked trees this build used: pruning may remove them from now on."""
+        for lease in self._leases:
+            lease.release()
+        self._leases.clear()
+
+    def unpacked(self) -> list[Path]:
+        """Every unpacked tree in the cache (for pruning)."""
+        with contextlib.suppress(FileNotFoundError):
+            return [p for p in (self.cache_dir / UNPACKED_DIR).iterdir() if not p.name.startswith(".")]
+        return []
+
+    def _hold(self, slot: Path) -> bool:
+        """Lease `slot` until this process ends (a Go toolchain runs from it), so that pruning never
+        removes a tree a build uses; False when the slot is not there."""
+        lease = leases.take(slot)
+        if lease is not None:
+            self._leases.append(lease)
+        return lease is not None
 
     def _not_cached(self, url: str) -> DownloadFailed:
         return DownloadFailed(f"--offline: {url} is not in the cache {self.cache_dir}; "
                               "run the build once online or drop --offline")
 
     def _tree_dir(self, sha256: str, strip_components: int) -> Path:
-        return self.cache_dir / "unpacked" / f"{sha256}-strip{strip_components}"
+        return self.cache_dir / UNPACKED_DIR / f"{sha256}-strip{strip_components}"
 
     def _intact(self, slot: Path, name: str) -> tuple[Entry, ...] | None:
         """The manifest of the tree in `slot` when every entry still matches it; otherwise the slot is

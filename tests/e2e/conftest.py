@@ -15,6 +15,7 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
+import pypi
 import pytest
 from prefetch import PACKAGES, is_fetched  # tests/e2e is on sys.path, as pytest puts conftest dirs there
 
@@ -85,7 +86,7 @@ class RegistryHandler(_Quiet, http.server.BaseHTTPRequestHandler):
     def _send(self, file: Path, kind: str) -> None:
         self._send_bytes(file.read_bytes() if file.is_file() else None, kind)
 
-    def _send_bytes(self, body: bytes | None, kind: str) -> None:
+    def _send_bytes(self, body: bytes | None, kind: str, head: bool = False) -> None:
         if body is None:
             self.send_error(404)
             return
@@ -93,7 +94,27 @@ class RegistryHandler(_Quiet, http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if not head:
+            self.wfile.write(body)
+
+
+class SimpleIndexHandler(_Quiet, http.server.BaseHTTPRequestHandler):
+    """A PEP 503 simple index of the prefetched wheels: /simple/<project>/ and /files/<file>."""
+
+    def do_HEAD(self) -> None:  # uv asks before it downloads a wheel
+        self.do_GET(head=True)
+
+    def do_GET(self, head: bool = False) -> None:
+        served: Served = self.server.served  # type: ignore[attr-defined]
+        served.record(("HEAD " if head else "") + self.path)
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        body, kind = None, "text/html"
+        if path.startswith("/simple/"):
+            body = pypi.project_page(path.removeprefix("/simple/").strip("/"))
+        elif path.startswith("/files/") and "/" not in path.removeprefix("/files/"):
+            file = pypi.PACKAGES_DIR / path.removeprefix("/files/")
+            body, kind = (file.read_bytes() if file.is_file() else None), "application/octet-stream"
+        RegistryHandler._send_bytes(self, body, kind, head)  # type: ignore[arg-type]
 
 
 def packument(name: str, base_url: str) -> dict | None:
@@ -140,4 +161,13 @@ def npm_registry() -> Iterator[Served]:
         if not is_fetched(name, version):
             pytest.fail(MISSING_HINT.format(f"{NPM_PACKAGES_DIR} ({spec} is missing)"), pytrace=False)
     with Served(RegistryHandler) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def python_index() -> Iterator[Served]:
+    """The prefetched Python packages as a PEP 503 simple index on 127.0.0.1 (its URL + /simple)."""
+    if not pypi.is_fetched():
+        pytest.fail(MISSING_HINT.format(pypi.PACKAGES_DIR), pytrace=False)
+    with Served(SimpleIndexHandler) as served:
         yield served

@@ -59,9 +59,26 @@ def samples(raw_api) -> dict[str, list[dict]]:
                                  buildpack_provided_description="Node.js")
     raw_api("PATCH", "/apps/released/config-vars", json={"FOO": "bar"})
     release = raw_api.release("released", slug["id"]).json()
+    buildpacks = {"updates": [{"buildpack": "heroku/nodejs"}, {"buildpack": "https://example.com/bp.tgz"}]}
     return {
         "app": [never_released, released, raw_api("GET", "/apps/released").json(),
-                *raw_api("GET", "/apps").json(), raw_api("DELETE", "/apps/never-released").json()],
+                *raw_api("GET", "/apps").json(), *raw_api("GET", "/users/~/apps").json(),
+                raw_api("PATCH", "/apps/released", json={"maintenance": True}).json(),
+                raw_api("DELETE", "/apps/never-released").json()],
+        "account": [raw_api("GET", "/account").json(), raw_api("GET", "/users/~").json()],
+        "rate-limit": [raw_api("GET", "/account/rate-limits").json()],
+        "formation": [*raw_api("GET", "/apps/released/formation").json(),
+                      raw_api("GET", "/apps/released/formation/web").json(),
+                      *raw_api("PATCH", "/apps/released/formation",
+                               json={"updates": [{"type": "web", "quantity": 2}]}).json(),
+                      raw_api("PATCH", "/apps/released/formation/web", json={"size": "basic"}).json()],
+        "domain": [*raw_api("GET", "/apps/released/domains").json(),
+                   raw_api("GET", "/apps/released/domains/released.herokuapp.com").json()],
+        "region": [*raw_api("GET", "/regions").json(), raw_api("GET", "/regions/eu").json()],
+        "stack": [*raw_api("GET", "/stacks").json(), raw_api("GET", "/stacks/heroku-24").json()],
+        "buildpack-installation": [*raw_api("PUT", "/apps/released/buildpack-installations",
+                                            json=buildpacks).json(),
+                                   *raw_api("GET", "/apps/released/buildpack-installations").json()],
         "slug": [slug, raw_api("GET", f"/apps/released/slugs/{slug['id']}").json()],
         "release": [release, raw_api("GET", "/apps/released/releases/1").json(),
                     *raw_api("GET", "/apps/released/releases").json()],
@@ -71,10 +88,19 @@ def samples(raw_api) -> dict[str, list[dict]]:
     }
 
 
-@pytest.mark.parametrize("resource", ["app", "slug", "release"])
+@pytest.mark.parametrize("resource", ["app", "slug", "release", "account", "rate-limit", "formation",
+                                      "domain", "region", "stack", "buildpack-installation"])
 def test_every_schema_attribute_is_present_with_its_type(samples, resource):
+    assert samples[resource]
     for index, sample in enumerate(samples[resource]):
         assert _problems(sample, SCHEMA[resource], f"{resource}[{index}]") == []
+
+
+def test_dynos_and_add_ons_are_empty_lists(raw_api):
+    # serve runs no dynos and provisions no add-ons, so there is no dyno or add-on to check attributes of.
+    raw_api.create_app("bare")
+    for path in ("/apps/bare/dynos", "/apps/bare/addons", "/addons"):
+        assert raw_api("GET", path).json() == []
 
 
 def test_config_vars_are_a_flat_map_of_strings(samples):

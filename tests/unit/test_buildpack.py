@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from slugbuild import buildpack
-from slugbuild.buildpack import BuildContext
-from slugbuild.errors import UsageError
+from slugbuild.buildpack import BuildContext, write_profile_script
+from slugbuild.errors import BuildFailed, UsageError
 from slugbuild.log import RecordingLog
 
 PLUGIN = """\
@@ -88,3 +88,21 @@ def test_the_cli_names_the_broken_plugin_without_a_traceback(broken_plugin: Path
     assert result.exit_code == 2
     assert result.last_error_line.endswith(f"{ODD}; {FIX}")
     assert "Traceback" not in result.stderr
+
+
+def test_profile_scripts_are_written_only_into_a_real_profile_d(tmp_path):
+    app, outside = tmp_path / "app", tmp_path / "outside"
+    app.mkdir()
+    outside.mkdir()
+    assert write_profile_script(app, "a.sh", "export A=1\n").read_text() == "export A=1\n"
+    (app / ".profile.d" / "b.sh").symlink_to(outside / "victim.sh")
+    write_profile_script(app, "b.sh", "export B=1\n")
+    assert not (outside / "victim.sh").exists()
+    assert (app / ".profile.d" / "b.sh").read_text() == "export B=1\n"
+    (app / ".profile.d" / "a.sh").unlink()
+    (app / ".profile.d" / "b.sh").unlink()
+    (app / ".profile.d").rmdir()
+    (app / ".profile.d").symlink_to(outside)
+    with pytest.raises(BuildFailed, match="^'.profile.d' in the app is a link or a file"):
+        write_profile_script(app, "c.sh", "export C=1\n")
+    assert list(outside.iterdir()) == []

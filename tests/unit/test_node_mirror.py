@@ -187,8 +187,8 @@ def test_the_mirror_command_prints_the_variable_to_use(registry, run_cli):
 def test_the_mirror_command_needs_something_to_mirror(run_cli, tmp_path):
     result = run_cli("mirror", tmp_path / "mirror")
     assert result.exit_code == 2
-    assert result.last_error_line.endswith("mirror: nothing to do; give --node RANGE, --go VERSION or "
-                                           "--ruby VERSION")
+    assert result.last_error_line.endswith("mirror: nothing to do; give --node RANGE, --go VERSION, "
+                                           "--ruby VERSION or --python VERSION")
 
 
 def test_every_published_mirror_file_is_world_readable(tmp_path: Path):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from slugbuild import slug
+from slugbuild import compressor, slug, tarstream
 from slugbuild.errors import BuildFailed
 from slugbuild.log import RecordingLog
 
@@ -95,17 +95,19 @@ def test_the_compressor_thread_count_does_not_come_from_the_machine(tmp_path, mo
     """zlib-ng's threaded writer gives different bytes for different thread counts (measured), so a
     machine-dependent count would break byte-identical slugs across machines."""
     asked = []
-    real_open = slug.gzip_ng_threaded.open
+    real_open = compressor.gzip_ng_threaded.open
 
     def spy(*args, **kwargs):
         asked.append(kwargs["threads"])
         return real_open(*args, **kwargs)
 
-    monkeypatch.setattr(slug.gzip_ng_threaded, "open", spy)
+    monkeypatch.setattr(compressor.gzip_ng_threaded, "open", spy)
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
-    pack(make_app(tmp_path / "app"), tmp_path / "slug.tgz")
-    assert asked == [slug.COMPRESS_THREADS] and slug.COMPRESS_THREADS > 0
+    app = make_app(tmp_path / "app")
+    (app / "big.bin").write_bytes(os.urandom(3 * compressor.BLOCK_B))  # large enough to be threaded
+    pack(app, tmp_path / "slug.tgz")
+    assert asked == [compressor.COMPRESS_THREADS] and compressor.COMPRESS_THREADS > 0
 
 
 def test_checksum_and_size_are_those_of_the_file_written(tmp_path):
@@ -149,15 +151,18 @@ def test_above_max_size_nothing_is_left_and_the_error_names_size_limit_and_fix(t
     assert list(out.parent.iterdir()) == []
 
 
-def test_a_failed_pack_keeps_the_previous_slug_and_leaves_no_partial_file(tmp_path, monkeypatch):
+def test_an_unreadable_file_is_one_clear_error_and_keeps_the_previous_slug(tmp_path, monkeypatch):
     app = make_app(tmp_path / "app")
     out = tmp_path / "slug.tgz"
     out.write_bytes(b"previous slug")
+    real_open = os.open
 
-    def unreadable(path, mode="r"):
-        raise PermissionError(13, "Permission denied", str(path))
+    def unreadable(path, flags, *args):
+        if str(path).endswith("web"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
 
-    monkeypatch.setattr(slug, "open", unreadable, raising=False)
+    monkeypatch.setattr(tarstream.os, "open", unreadable)
     with pytest.raises(BuildFailed, match=r"^could not read app/bin/web: Permission denied; make it"):
         pack(app, out)
     assert out.read_bytes() == b"previous slug"
@@ -165,14 +170,15 @@ def test_a_failed_pack_keeps_the_previous_slug_and_leaves_no_partial_file(tmp_pa
 
 
 def test_a_file_that_shrinks_while_it_is_packed_is_one_clear_error(tmp_path, monkeypatch):
-    real_header = slug.header
+    real_children = tarstream._children
 
-    def stale(arcname, st, epoch, linkname=""):
-        info = real_header(arcname, st, epoch, linkname)
-        info.size += 10 if arcname == "./app/web.js" else 0
-        return info
+    def stale(directory, arc_dir, log):
+        found = real_children(directory, arc_dir, log)
+        if arc_dir == tarstream.ROOT:
+            (tmp_path / "app" / "web.js").write_text("x")  # after its size was taken
+        return found
 
-    monkeypatch.setattr(slug, "header", stale)
+    monkeypatch.setattr(tarstream, "_children", stale)
     with pytest.raises(BuildFailed, match="^app/web.js shrank while the slug was written; build again"):
         pack(make_app(tmp_path / "app"), tmp_path / "out" / "slug.tgz")
     assert list((tmp_path / "out").iterdir()) == []
@@ -180,15 +186,15 @@ def test_a_file_that_shrinks_while_it_is_packed_is_one_clear_error(tmp_path, mon
 
 def test_an_interrupted_pack_leaves_no_slug(tmp_path, monkeypatch):
     app = make_app(tmp_path / "app")
-    real_add, calls = slug._add, []
+    real_write, calls = tarstream.write_entry, []
 
     def interrupted(*args):
         calls.append(args)
         if len(calls) == 5:
             raise KeyboardInterrupt
-        real_add(*args)
+        return real_write(*args)
 
-    monkeypatch.setattr(slug, "_add", interrupted)
+    monkeypatch.setattr(tarstream, "write_entry", interrupted)
     with pytest.raises(KeyboardInterrupt):
         pack(app, tmp_path / "out" / "slug.tgz")
     assert list((tmp_path / "out").iterdir()) == []

@@ -29,7 +29,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from slugbuild.platform.server import handlers, problems
+from slugbuild.platform.server import account, handlers, problems
 from slugbuild.platform.server.blobs import BlobStore, parse_id
 from slugbuild.platform.server.database import Unavailable
 from slugbuild.platform.server.problems import NO_ENDPOINT, ApiProblem
@@ -38,7 +38,7 @@ from slugbuild.platform.server.store import Gone
 MAX_API_BODY_B = 1 << 20
 WRITE_B = 1 << 20  # blob bytes gathered before each write to disk
 BODY_IDLE_S = 120.0  # a request body that sends nothing for this long is given up
-RATE_LIMIT_REMAINING = "4500"  # Heroku's full pool; the local server does not throttle
+RATE_LIMIT_REMAINING = str(account.RATE_LIMIT_REMAINING)
 API_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 _ACCEPT = re.compile(r"application/vnd\.heroku\+json\s*;\s*version=(?P<version>[\w.-]+)", re.IGNORECASE)
 _REQUEST_ID = re.compile(r"^[\w.,-]{1,200}$")
@@ -133,13 +133,11 @@ async def _api(served: Served, request: Request) -> Response:
     _check_version(request)
     if not _is_authorized(request, served.api_key):
         raise problems.unauthorized()
-    found = handlers.route(method, path)
-    if found is None:
-        raise ApiProblem(404, "not_found", NO_ENDPOINT)
-    handler, params = found
-    call = handlers.Call(served.backend, params, _json(raw), request.headers.get("range"), _base_url(request),
+    call = handlers.Call(served.backend, {}, _json(raw), request.headers.get("range"), _base_url(request),
                          dict(request.headers))
-    reply = await run_in_threadpool(handler, call)
+    reply = await run_in_threadpool(handlers.answer, method, path, call)
+    if reply.status == 304:  # Not Modified carries no body
+        return Response(status_code=304, headers=reply.headers)
     return _json_response(reply.status, reply.body, reply.headers)
 
 

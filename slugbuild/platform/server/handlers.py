@@ -4,52 +4,32 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from slugbuild.platform.server import ranges, resources, validate
-from slugbuild.platform.server.blobs import Blobs, parse_id, sweep_removals
-from slugbuild.platform.server.problems import ApiProblem, invalid, not_found
+from slugbuild.platform.server import (
+    account,
+    app_parts,
+    catalog,
+    conditional,
+    formation,
+    ranges,
+    resources,
+    validate,
+)
+from slugbuild.platform.server.blobs import parse_id, sweep_removals
+from slugbuild.platform.server.call import Backend, Call, Handler, Reply, app_of
+from slugbuild.platform.server.problems import NO_ENDPOINT, ApiProblem, invalid, not_found
 from slugbuild.platform.server.store import App, NameTaken, Release, Slug, Store
+
+__all__ = ["Backend", "Call", "Reply", "ROUTES", "answer", "route"]
 
 _ADJECTIVES = ("cryptic", "quiet", "brave", "lucky", "sunny", "frozen", "gentle", "rapid", "shiny", "calm")
 _NOUNS = ("ocean", "river", "meadow", "forest", "harbor", "summit", "canyon", "island", "prairie", "lake")
 
 
-@dataclass(frozen=True)
-class Backend:
-    """What every endpoint works on: the state and the blob files."""
-
-    store: Store
-    blobs: Blobs
-
-
-@dataclass(frozen=True)
-class Call:
-    backend: Backend
-    params: dict[str, str]
-    body: Any
-    range_header: str | None
-    base_url: str  # where this client reaches the server, for blob URLs
-    headers: Mapping[str, str] = field(default_factory=dict)  # every request header, names lower-case
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-Handler = Callable[[Call], Reply]
-
-
-def _app(call: Call) -> App:
-    app = call.backend.store.find_app(call.params["app"])
-    if app is None:
-        raise not_found("app")
-    return app
+_app = app_of
 
 
 def _app_json(call: Call, app: App) -> dict[str, Any]:
@@ -91,19 +71,27 @@ def _generated_name(store: Store) -> str:
 
 
 def _stack(identity: str) -> str:
-    stack = resources.find_stack(identity)
+    stack = catalog.find_stack(identity)
     if stack is None:
-        raise invalid(f"Stack {identity!r} is not available; use one of {', '.join(resources.STACKS)}.")
+        raise invalid(f"Stack {identity!r} is not available; use one of {', '.join(catalog.STACKS)}.")
     return stack
+
+
+def _region(identity: str) -> str:
+    region = catalog.find_region(identity)
+    if region is None:
+        raise not_found("region")
+    return region
 
 
 def create_app(call: Call) -> Reply:
     body = validate.an_object(call.body if call.body is not None else {}, "app")
     store = call.backend.store
     name = validate.app_name(body["name"]) if body.get("name") is not None else _generated_name(store)
-    stack = _stack(validate.optional_text(body, "stack") or resources.DEFAULT_STACK)
+    stack = _stack(validate.optional_text(body, "stack") or catalog.DEFAULT_STACK)
+    region = _region(validate.optional_text(body, "region") or catalog.DEFAULT_REGION)
     try:
-        app = store.create_app(name, stack)
+        app = store.create_app(name, stack, region)
     except NameTaken:
         raise invalid(f"Name {name} is already taken.") from None
     return Reply(201, _app_json(call, app))
@@ -114,8 +102,26 @@ def list_apps(call: Call) -> Reply:
                     lambda app: _app_json(call, app))
 
 
+def list_user_apps(call: Call) -> Reply:
+    """The apps a user owns or collaborates on: every app, for the one local account."""
+    account.user_of(call)
+    return list_apps(call)
+
+
 def app_info(call: Call) -> Reply:
     return Reply(200, _app_json(call, _app(call)))
+
+
+def update_app(call: Call) -> Reply:
+    app = _app(call)
+    changes = validate.app_update(call.body)
+    if "build_stack" in changes:
+        changes["build_stack"] = _stack(changes["build_stack"])
+    try:
+        app = call.backend.store.update_app(app, **changes)
+    except NameTaken:
+        raise invalid(f"Name {changes['name']} is already taken.") from None
+    return Reply(200, _app_json(call, app))
 
 
 def delete_app(call: Call) -> Reply:
@@ -153,7 +159,7 @@ def patch_config_vars(call: Call) -> Reply:
 def create_slug(call: Call) -> Reply:
     app = _app(call)
     fields = validate.slug_fields(call.body)
-    stack = _stack(validate.optional_text(call.body, "stack") or app.stack)
+    stack = _stack(validate.optional_text(call.body, "stack") or app.build_stack or app.stack)
     slug = call.backend.store.create_slug(app, fields, stack)
     url = call.backend.blobs.url(call.base_url, slug, "PUT")
     return Reply(201, resources.slug_json(slug, "PUT", url))
@@ -200,6 +206,9 @@ def create_release(call: Call) -> Reply:
         earlier = store.find_release(app, target)
         if earlier is None:
             raise not_found("release")
+        if earlier.slug_id is None:
+            raise invalid(f"Release v{earlier.version} is not eligible for rollback: it has no slug "
+                          "(eligible_for_rollback is false); roll back to a release that deployed code.")
         release = store.create_release(app, earlier.slug_id, f"Rollback to v{earlier.version}",
                                        earlier.config)
     return Reply(201, _release_json(call, app, release, release.version))
@@ -234,9 +243,19 @@ _SEGMENT = "[^/]+"
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     (method, re.compile(f"^{pattern.replace('{', '(?P<').replace('}', f'>{_SEGMENT})')}$"), handler)
     for method, pattern, handler in (
+        ("GET", "/account", account.account_info),
+        ("GET", "/account/rate-limits", account.rate_limits),
+        ("GET", "/users/{user}", account.user_info),
+        ("GET", "/users/{user}/apps", list_user_apps),
+        ("GET", "/regions", catalog.list_regions),
+        ("GET", "/regions/{region}", catalog.region_info),
+        ("GET", "/stacks", catalog.list_stacks),
+        ("GET", "/stacks/{stack}", catalog.stack_info),
+        ("GET", "/addons", app_parts.list_all_addons),
         ("GET", "/apps", list_apps),
         ("POST", "/apps", create_app),
         ("GET", "/apps/{app}", app_info),
+        ("PATCH", "/apps/{app}", update_app),
         ("DELETE", "/apps/{app}", delete_app),
         ("GET", "/apps/{app}/config-vars", config_vars),
         ("PATCH", "/apps/{app}/config-vars", patch_config_vars),
@@ -246,6 +265,18 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("POST", "/apps/{app}/releases", create_release),
         ("GET", "/apps/{app}/releases/{release}", release_info),
         ("GET", "/apps/{app}/releases/{release}/config-vars", release_config_vars),
+        ("GET", "/apps/{app}/formation", formation.list_formation),
+        ("PATCH", "/apps/{app}/formation", formation.batch_update),
+        ("GET", "/apps/{app}/formation/{type}", formation.formation_info),
+        ("PATCH", "/apps/{app}/formation/{type}", formation.update),
+        ("GET", "/apps/{app}/dynos", app_parts.list_none),
+        ("GET", "/apps/{app}/dynos/{dyno}", app_parts.dyno_info),
+        ("GET", "/apps/{app}/addons", app_parts.list_none),
+        ("GET", "/apps/{app}/addons/{addon}", app_parts.addon_info),
+        ("GET", "/apps/{app}/domains", app_parts.list_domains),
+        ("GET", "/apps/{app}/domains/{domain}", app_parts.domain_info),
+        ("GET", "/apps/{app}/buildpack-installations", app_parts.list_buildpacks),
+        ("PUT", "/apps/{app}/buildpack-installations", app_parts.set_buildpacks),
     )
 ]
 
@@ -257,3 +288,28 @@ def route(method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
         if match and route_method == method:
             return handler, match.groupdict()
     return None
+
+
+def _current(path: str, call: Call) -> Reply | None:
+    """What a GET of `path` answers now, or None if nothing is there (for If-Match)."""
+    found = route("GET", path)
+    if found is None:
+        return None
+    try:
+        return found[0](replace(call, params=found[1], range_header=None))
+    except ApiProblem:
+        return None
+
+
+def answer(method: str, path: str, call: Call) -> Reply:
+    """The reply to `method path`: routed, its If-Match checked first, tagged with an ETag, and 304 for a
+    GET whose If-None-Match names it. The If-Match check and the change are not one transaction."""
+    found = route(method, path)
+    if found is None:
+        raise ApiProblem(404, "not_found", NO_ENDPOINT)
+    handler, params = found
+    call = replace(call, params=params)
+    if method in ("PATCH", "PUT", "DELETE") and "if-match" in call.headers:
+        conditional.check_if_match(call.headers, _current(path, call))
+    reply = conditional.tagged(handler(call))
+    return conditional.not_modified(reply, call.headers) if method in ("GET", "HEAD") else reply

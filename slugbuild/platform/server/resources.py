@@ -1,58 +1,38 @@
-"""The API's resources as JSON: every attribute Heroku's published schema gives app, slug and release."""
+"""The API's resources as JSON: every attribute Heroku's published schema gives each of them."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from slugbuild.platform.server.store import App, Release, Slug
+from slugbuild.platform.server.catalog import region_ref, stack_ref
+from slugbuild.platform.server.store import App, Formation, Release, Slug
 
-STACKS = ("heroku-20", "heroku-22", "heroku-24")
-DEFAULT_STACK = "heroku-24"
-REGION = "us"
 OWNER_EMAIL = "owner@slugbuild.localhost"
-# Stable ids for the fixed stacks and region, so they read the same across restarts and servers.
-_NAMESPACE = uuid.UUID("6f1d2a8e-5b1c-4c7e-9a43-3f0f6d5e2b11")
-
-
-def fixed_id(name: str) -> str:
-    """A stable UUID for a fixed object (a stack, the region) named `name`."""
-    return str(uuid.uuid5(_NAMESPACE, name))
-
-
-def find_stack(identity: str) -> str | None:
-    """The stack name for a stack name or id, or None if there is no such stack."""
-    return next((name for name in STACKS if identity in (name, fixed_id(name))), None)
-
-
-def stack_json(name: str) -> dict[str, str]:
-    """The stack as the API nests it: `{id, name}`."""
-    return {"id": fixed_id(name), "name": name}
 
 
 def app_json(app: App, owner_id: str, current: Release | None, current_slug: Slug | None) -> dict[str, Any]:
     """The app resource as the Platform API shows it."""
-    stack = stack_json(app.stack)
     description = current_slug.buildpack_provided_description if current_slug else None
     return {
         "acm": False,
         "archived_at": None,
         "buildpack_provided_description": description,
-        "build_stack": stack,
+        "build_stack": stack_ref(app.build_stack or app.stack),
         "created_at": app.created_at,
         "git_url": f"https://git.heroku.com/{app.name}.git",
         "id": app.id,
         "internal_routing": None,
-        "maintenance": False,
+        "maintenance": app.maintenance,
         "name": app.name,
         "organization": None,
         "owner": {"email": OWNER_EMAIL, "id": owner_id},
-        "region": {"id": fixed_id(REGION), "name": REGION},
+        "region": region_ref(app.region),
         "released_at": current.created_at if current else None,
         "repo_size": None,
         "slug_size": current_slug.size if current_slug else None,
         "space": None,
-        "stack": stack,
+        "stack": stack_ref(app.stack),
         "team": None,
         "updated_at": app.updated_at,
         "web_url": f"https://{app.name}.herokuapp.com/",
@@ -71,7 +51,7 @@ def slug_json(slug: Slug, blob_method: str, blob_url: str) -> dict[str, Any]:
         "id": slug.id,
         "process_types": slug.process_types,
         "size": slug.size,
-        "stack": stack_json(slug.stack),
+        "stack": stack_ref(slug.stack),
         "updated_at": slug.updated_at,
     }
 
@@ -95,3 +75,37 @@ def release_json(release: Release, app: App, owner_id: str, current_version: int
         "user": {"email": OWNER_EMAIL, "id": owner_id},
         "version": release.version,
     }
+
+
+def account_json(owner_id: str, created_at: str) -> dict[str, Any]:
+    """The one local account: verified, no team, nothing suspended or delinquent."""
+    return {
+        "acknowledged_msa": False, "acknowledged_msa_at": None, "allow_tracking": False, "beta": False,
+        "created_at": created_at, "default_organization": None, "default_team": None,
+        "delinquent_at": None, "email": OWNER_EMAIL, "federated": False, "id": owner_id,
+        "identity_provider": None, "italian_customer_terms": None, "italian_partner_terms": None,
+        "last_login": None, "name": None, "sms_number": None, "suspended_at": None,
+        "two_factor_authentication": False, "updated_at": created_at, "verified": True,
+    }
+
+
+def formation_json(entry: Formation, app: App, command: str) -> dict[str, Any]:
+    """One process type's dynos: how many, what size, running `command`."""
+    return {"app": {"id": app.id, "name": app.name}, "command": command, "created_at": entry.created_at,
+            "id": entry.id, "quantity": entry.quantity, "size": entry.size, "type": entry.type,
+            "updated_at": entry.updated_at}
+
+
+def domain_json(app: App) -> dict[str, Any]:
+    """The app's default `<name>.herokuapp.com` domain, which every app has."""
+    hostname = f"{app.name}.herokuapp.com"
+    return {"acm_status": None, "acm_status_reason": None, "app": {"id": app.id, "name": app.name},
+            "cname": None, "created_at": app.created_at, "hostname": hostname,
+            "id": str(uuid.uuid5(uuid.UUID(app.id), hostname)), "kind": "heroku", "status": "none",
+            "updated_at": app.updated_at}
+
+
+def buildpack_installations_json(app: App) -> list[dict[str, Any]]:
+    """The app's buildpacks in order; a registry name such as heroku/nodejs is both url and name."""
+    return [{"buildpack": {"name": buildpack, "url": buildpack}, "ordinal": ordinal}
+            for ordinal, buildpack in enumerate(app.buildpacks)]

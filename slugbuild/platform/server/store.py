@@ -11,7 +11,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,8 @@ from slugbuild.platform.server.database import Database, Duplicate, Tx
 from slugbuild.platform.server.ids import new_id
 
 VERSION = re.compile(r"^[0-9]{1,9}$")  # a release version as a path segment: within INTEGER
+DEFAULT_SIZE = "Standard-1X"
+MAX_QUANTITY = 10_000  # dynos of one process type; far above Heroku's limits, well within INTEGER
 
 
 class NameTaken(Exception):
@@ -30,6 +32,14 @@ class Gone(Exception):
     """The app or slug was deleted while the request was under way."""
 
 
+class UnknownProcessType(Exception):
+    """A formation change names a process type the app's current release does not have."""
+
+
+class QuantityOutOfRange(Exception):
+    """A formation change would leave a process type below 0 or above MAX_QUANTITY dynos."""
+
+
 @dataclass(frozen=True)
 class App:
     id: str
@@ -38,6 +48,30 @@ class App:
     config: dict[str, str]
     created_at: str
     updated_at: str
+    region: str = "us"
+    maintenance: bool = False
+    build_stack: str | None = None  # the stack the next build uses; None: the app's stack
+    buildpacks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Formation:
+    id: str
+    app_id: str
+    type: str
+    quantity: int
+    size: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One formation change: a quantity (added to the current one when `relative`) and/or a size."""
+
+    quantity: int | None = None
+    relative: bool = False
+    size: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +109,13 @@ def now(offset_s: float = 0) -> str:
 
 def _app(row: Mapping[str, Any]) -> App:
     return App(row["id"], row["name"], row["stack"], json.loads(row["config"]), row["created_at"],
-               row["updated_at"])
+               row["updated_at"], row["region"], bool(row["maintenance"]), row["build_stack"],
+               tuple(json.loads(row["buildpacks"])))
+
+
+def _formation(row: Mapping[str, Any]) -> Formation:
+    return Formation(row["id"], row["app_id"], row["type"], row["quantity"], row["size"], row["created_at"],
+                     row["updated_at"])
 
 
 def _slug(row: Mapping[str, Any]) -> Slug:
@@ -97,6 +137,7 @@ class Store:
         self.db = db
         migrations.apply(db, now())
         self.owner_id = self.kept("owner_id", new_id)
+        self.owner_created_at = self.kept("owner_created_at", now)
         self.blob_secret = self.kept("blob_secret", lambda: secrets.token_hex(32)).encode()
 
     def close(self) -> None:
@@ -121,17 +162,42 @@ class Store:
 
     # -- apps ------------------------------------------------------------------------------------
 
-    def create_app(self, name: str, stack: str) -> App:
+    def create_app(self, name: str, stack: str, region: str = "us") -> App:
         """A new app with no config vars and no releases; NameTaken if the name is in use."""
         stamp = now()
-        app = App(new_id(), name, stack, {}, stamp, stamp)
+        app = App(new_id(), name, stack, {}, stamp, stamp, region)
         try:
             with self._tx() as tx:
-                tx.run("INSERT INTO apps (id, name, stack, config, created_at, updated_at) "
-                       "VALUES (?, ?, ?, '{}', ?, ?)", app.id, name, stack, stamp, stamp)
+                tx.run("INSERT INTO apps (id, name, stack, config, created_at, updated_at, region) "
+                       "VALUES (?, ?, ?, '{}', ?, ?, ?)", app.id, name, stack, stamp, stamp, region)
         except Duplicate:
             raise NameTaken(name) from None
         return app
+
+    def update_app(self, app: App, name: str | None = None, maintenance: bool | None = None,
+                   build_stack: str | None = None) -> App:
+        """The app with each given attribute changed; NameTaken if `name` is another app's."""
+        changes = {key: value for key, value in (("name", name), ("maintenance", maintenance),
+                                                  ("build_stack", build_stack)) if value is not None}
+        sets = "".join(f"{column} = ?, " for column in changes)
+        values = [int(value) if isinstance(value, bool) else value for value in changes.values()]
+        try:
+            with self._tx() as tx:
+                if tx.lock("apps", app.id) is None:
+                    raise Gone("app")
+                tx.run(f"UPDATE apps SET {sets}updated_at = ? WHERE id = ?", *values, now(), app.id)
+                return _app(tx.row("SELECT * FROM apps WHERE id = ?", app.id))
+        except Duplicate:
+            raise NameTaken(name) from None
+
+    def set_buildpacks(self, app: App, buildpacks: list[str]) -> App:
+        """The app with its buildpack list replaced by `buildpacks`, in order."""
+        with self._tx() as tx:
+            if tx.lock("apps", app.id) is None:
+                raise Gone("app")
+            tx.run("UPDATE apps SET buildpacks = ?, updated_at = ? WHERE id = ?", json.dumps(buildpacks),
+                   now(), app.id)
+            return _app(tx.row("SELECT * FROM apps WHERE id = ?", app.id))
 
     def has_app_name(self, name: str) -> bool:
         return self._one("SELECT 1 AS found FROM apps WHERE name = ?", name) is not None
@@ -159,6 +225,7 @@ class Store:
                 tx.run("DELETE FROM slugs WHERE id = ?", slug_id)
                 tx.run("INSERT INTO slug_removals (id, removed_at) VALUES (?, ?)", slug_id, now())
             tx.run("DELETE FROM releases WHERE app_id = ?", app.id)
+            tx.run("DELETE FROM formation WHERE app_id = ?", app.id)
             tx.run("DELETE FROM apps WHERE id = ?", app.id)
         return orphans
 
@@ -269,7 +336,26 @@ class Store:
                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                release.id, app_id, version, slug_id, description, config_json, stamp, stamp)
         tx.run("UPDATE apps SET config = ?, updated_at = ? WHERE id = ?", config_json, stamp, app_id)
+        if slug_id is not None:
+            Store._follow_slug(tx, app_id, slug_id, stamp)
         return release
+
+    @staticmethod
+    def _follow_slug(tx: Tx, app_id: str, slug_id: str, stamp: str) -> None:
+        """The app runs the released slug's stack, and its formation has one entry per process type.
+
+        As on Heroku, a type seen for the first time starts at one dyno for web and none for the others.
+        """
+        slug = tx.row("SELECT stack, process_types FROM slugs WHERE id = ?", slug_id)
+        types = json.loads(slug["process_types"])
+        tx.run("UPDATE apps SET stack = ? WHERE id = ?", slug["stack"], app_id)
+        kept = {row["type"] for row in tx.rows("SELECT type FROM formation WHERE app_id = ?", app_id)}
+        for name in kept - types.keys():
+            tx.run("DELETE FROM formation WHERE app_id = ? AND type = ?", app_id, name)
+        for name in sorted(types.keys() - kept):
+            tx.run("INSERT INTO formation (id, app_id, type, quantity, size, created_at, updated_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)", new_id(), app_id, name, int(name == "web"), DEFAULT_SIZE,
+                   stamp, stamp)
 
     def releases(self, app: App) -> list[Release]:
         return [_release(row) for row in
@@ -287,3 +373,37 @@ class Store:
     def current_release(self, app: App) -> Release | None:
         row = self._one("SELECT * FROM releases WHERE app_id = ? ORDER BY version DESC LIMIT 1", app.id)
         return _release(row) if row else None
+
+    # -- formation -------------------------------------------------------------------------------
+
+    def formation(self, app: App) -> list[Formation]:
+        """The app's process types with their dyno quantity and size, by type."""
+        return [_formation(row) for row in
+                self._all("SELECT * FROM formation WHERE app_id = ? ORDER BY type", app.id)]
+
+    def scale(self, app: App, changes: Mapping[str, Scale]) -> list[Formation]:
+        """Apply every change or none: UnknownProcessType or QuantityOutOfRange name the type at fault."""
+        stamp = now()
+        with self._tx() as tx:
+            if tx.lock("apps", app.id) is None:
+                raise Gone("app")
+            rows = {row["type"]: _formation(row) for row in
+                    tx.rows("SELECT * FROM formation WHERE app_id = ?", app.id)}
+            changed = [replace(self._scaled(rows, name, change), updated_at=stamp)
+                       for name, change in changes.items()]
+            for entry in changed:
+                tx.run("UPDATE formation SET quantity = ?, size = ?, updated_at = ? WHERE id = ?",
+                       entry.quantity, entry.size, stamp, entry.id)
+        return changed
+
+    @staticmethod
+    def _scaled(rows: Mapping[str, Formation], name: str, change: Scale) -> Formation:
+        entry = rows.get(name)
+        if entry is None:
+            raise UnknownProcessType(name)
+        quantity = entry.quantity
+        if change.quantity is not None:
+            quantity = entry.quantity + change.quantity if change.relative else change.quantity
+        if not 0 <= quantity <= MAX_QUANTITY:
+            raise QuantityOutOfRange(name)
+        return replace(entry, quantity=quantity, size=change.size or entry.size)

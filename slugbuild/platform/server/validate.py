@@ -84,3 +84,85 @@ def release_request(body: Any) -> tuple[str, str, str | None]:
     if target is None:
         raise invalid(f"{kind} must be the {kind}'s id (a UUID), not {body[kind]!r}.")
     return kind, target, optional_text(body, "description")
+
+
+DYNO_SIZES = ("Eco", "Basic", "Standard-1X", "Standard-2X", "Performance-M", "Performance-L",
+              "Performance-L-RAM", "Performance-XL", "Performance-2XL")
+QUANTITY = re.compile(r"^[+-]?\d{1,6}$", re.ASCII)
+
+
+def maintenance(value: Any) -> bool:
+    """A maintenance flag: true or false (heroku3 sends 1 and 0, so those count too)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise invalid(f"maintenance must be true or false, not {value!r}.")
+
+
+def app_update(body: Any) -> dict[str, Any]:
+    """An app PATCH: any of name, maintenance, build_stack (a stack name or id); others are ignored."""
+    body = an_object(body if body is not None else {}, "app")
+    changes: dict[str, Any] = {}
+    if body.get("name") is not None:
+        changes["name"] = app_name(body["name"])
+    if body.get("maintenance") is not None:
+        changes["maintenance"] = maintenance(body["maintenance"])
+    if body.get("build_stack") is not None:
+        changes["build_stack"] = optional_text(body, "build_stack")
+    return changes
+
+
+def dyno_size(value: Any) -> str:
+    """A dyno size by its name in any case, spelled as Heroku spells it; a 422 otherwise."""
+    found = next((size for size in DYNO_SIZES if isinstance(value, str) and size.lower() == value.lower()),
+                 None)
+    if found is None:
+        raise invalid(f"Size {value!r} is not a dyno size; use one of {', '.join(DYNO_SIZES)}.")
+    return found
+
+
+def quantity(value: Any) -> tuple[int, bool]:
+    """(n, relative): an integer or "3" sets the quantity; "+1" and "-1" (as the CLI sends) change it."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value, False
+    if isinstance(value, str) and QUANTITY.match(value):
+        return int(value), value[0] in "+-"
+    raise invalid(f"quantity must be a number of dynos (or +N / -N to change it), not {value!r}.")
+
+
+def formation_change(body: Any, what: str) -> dict[str, Any]:
+    """One formation change: quantity and/or size, as (quantity, relative, size) keyword values."""
+    body = an_object(body, what)
+    change: dict[str, Any] = {}
+    if body.get("quantity") is not None:
+        change["quantity"], change["relative"] = quantity(body["quantity"])
+    if body.get("size") is not None:
+        change["size"] = dyno_size(body["size"])
+    return change
+
+
+def formation_updates(body: Any) -> dict[str, dict[str, Any]]:
+    """A formation batch update, `{"updates": [{"type", "quantity", "size"}, ...]}`, by process type."""
+    updates = an_object(body, "formation").get("updates")
+    if not isinstance(updates, list) or not updates:
+        raise invalid("Require params: updates (a list of {type, quantity, size}).")
+    changes = {}
+    for update in updates:
+        name = an_object(update, "formation update").get("type")
+        if not isinstance(name, str) or not PROCESS_TYPE.match(name):
+            raise invalid(f"Each formation update needs the process type it changes, not {name!r}.")
+        changes[name] = formation_change(update, "formation update")
+    return changes
+
+
+def buildpack_updates(body: Any) -> list[str]:
+    """A buildpack-installations PUT, `{"updates": [{"buildpack": url_or_name}, ...]}`, in order."""
+    updates = an_object(body, "buildpack installations").get("updates")
+    if not isinstance(updates, list):
+        raise invalid("Require params: updates (a list of {buildpack}).")
+    buildpacks = [an_object(update, "buildpack update").get("buildpack") for update in updates]
+    for buildpack in buildpacks:
+        if not isinstance(buildpack, str) or not buildpack.strip():
+            raise invalid(f"buildpack must be a buildpack URL or name, not {buildpack!r}.")
+    return buildpacks

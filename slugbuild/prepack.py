@@ -1,0 +1,94 @@
+"""Packing a stable subtree ahead of the pack, while the build goes on.
+
+As soon as a runtime is in place in the app (a buildpack just installed it), a background thread reads it:
+on a first build it compresses it into the member cache, otherwise it hashes it and finds it there. The
+pack then needs neither to compress it nor to read it again: every entry whose lstat (ctime included) is
+the same as when it was read, and was settled then, keeps the digest taken in the background; anything
+the build changed meanwhile is read again, so a changed file always changes the key.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from slugbuild import subtree, tarstream
+from slugbuild.log import RecordingLog
+from slugbuild.members import MemberCache, entry_key
+
+
+class _Cancelled(Exception):
+    """The build ended before the pack needed this subtree."""
+
+
+class Prepacker:
+    """Stable subtrees of the app at `app_dir`, read in the background, one at a time."""
+
+    def __init__(self, app_dir: Path, members: MemberCache, epoch: int) -> None:
+        self.app_dir, self.members, self.epoch = Path(app_dir), members, epoch
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="slug-prepack")
+        self._jobs: dict[str, Future[dict[str, subtree.Known]]] = {}
+        self._cancel = threading.Event()
+
+    def start(self, path: Path) -> None:
+        """Begin on the subtree at `path` when it is one the slug keeps as a member of its own."""
+        try:
+            rel = Path(path).relative_to(self.app_dir).as_posix()
+        except ValueError:
+            return
+        arcname = f"{tarstream.ROOT}/{rel}"
+        head = tarstream.Entry(arcname, str(path), Path(path).lstat(), "")
+        if subtree.is_stable_root(head) and arcname not in self._jobs and not self._cancel.is_set():
+            self._jobs[arcname] = self._pool.submit(self._read, head)
+
+    def known(self, arcname: str) -> Mapping[str, subtree.Known]:
+        """What was read of the subtree `arcname`, once its reading is done; empty when it was not read."""
+        job = self._jobs.get(arcname)
+        try:
+            return job.result() if job is not None else {}
+        except Exception:  # a failed head start only means that the pack reads the subtree itself
+            return {}
+
+    def close(self) -> None:
+        """Stop reading (the build is over or failed) and wait for the thread."""
+        self._cancel.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Prepacker:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _check(self) -> None:
+        if self._cancel.is_set():
+            raise _Cancelled
+
+    def _read(self, head: tarstream.Entry) -> dict[str, subtree.Known]:
+        read_ns = time.time_ns()
+        entries = list(tarstream.entries(Path(head.path), RecordingLog(), head.arcname))
+        if self.members.has_seen(head.arcname):
+            digests = subtree.digest(entries, self.epoch, self._check, {})
+            if self.members.contains(entry_key(subtree.combined(digests)[0])):
+                return _known(entries, digests, read_ns)
+        staged = self.members.stage()
+        if staged is None:
+            return {}
+        try:
+            digests = subtree.compress(entries, self.epoch, staged, self._check)
+        except BaseException:
+            staged.discard()
+            raise
+        digest, tar_size = subtree.combined(digests)
+        self.members.store(staged, entry_key(digest), tar_size, head.arcname)
+        return _known(entries, digests, read_ns)
+
+
+def _known(entries: list[tarstream.Entry], digests: subtree.Digests,
+           read_ns: int) -> dict[str, subtree.Known]:
+    return {entry.arcname: subtree.Known(subtree.signature(entry), digest, size)
+            for entry, (digest, size) in zip(entries, digests, strict=True)
+            if subtree.is_settled(entry.st, read_ns)}
