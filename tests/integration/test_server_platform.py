@@ -6,8 +6,11 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+import services
 
 from slugbuild.platform.server import migrations
+
+BOTH = pytest.mark.parametrize("backend", services.BACKENDS, indirect=True)  # SQLite and files; PG and S3
 
 
 def _release(raw_api, app: str, process_types: dict[str, str]) -> dict:
@@ -24,6 +27,7 @@ def _formation(raw_api, app: str) -> dict[str, tuple[int, str]]:
 
 # -- account and users ---------------------------------------------------------------------------
 
+@BOTH
 def test_account_and_its_apps_by_tilde_email_or_id(raw_api):
     raw_api.create_app("mine")
     account = raw_api("GET", "/account").json()
@@ -35,6 +39,7 @@ def test_account_and_its_apps_by_tilde_email_or_id(raw_api):
 
 # -- regions -------------------------------------------------------------------------------------
 
+@BOTH
 def test_region_by_name_or_id_is_kept_and_an_unknown_one_is_not_found(raw_api):
     eu = raw_api("GET", "/regions/eu").json()
     assert raw_api.create_app("in-europe", region=eu["id"])["region"] == {"id": eu["id"], "name": "eu"}
@@ -49,6 +54,7 @@ def test_region_by_name_or_id_is_kept_and_an_unknown_one_is_not_found(raw_api):
 
 # -- app update ----------------------------------------------------------------------------------
 
+@BOTH
 def test_rename_keeps_releases_and_refuses_a_taken_or_bad_name(raw_api):
     app = raw_api.create_app("old-name")
     raw_api.create_app("taken")
@@ -63,6 +69,7 @@ def test_rename_keeps_releases_and_refuses_a_taken_or_bad_name(raw_api):
 
 
 @pytest.mark.parametrize("value", ["yes", 2, None, [True]])
+@BOTH
 def test_maintenance_takes_true_false_or_heroku3s_one_and_zero(raw_api, value):
     raw_api.create_app("maint")
     assert raw_api("PATCH", "/apps/maint", json={"maintenance": 1}).json()["maintenance"] is True
@@ -72,6 +79,7 @@ def test_maintenance_takes_true_false_or_heroku3s_one_and_zero(raw_api, value):
     assert raw_api("GET", "/apps/maint").json()["maintenance"] is False
 
 
+@BOTH
 def test_build_stack_is_used_by_the_next_slug_and_becomes_the_stack_when_released(raw_api):
     raw_api.create_app("moving", stack="heroku-22")
     updated = raw_api("PATCH", "/apps/moving", json={"build_stack": "heroku-24"}).json()
@@ -85,6 +93,7 @@ def test_build_stack_is_used_by_the_next_slug_and_becomes_the_stack_when_release
 
 # -- formation -----------------------------------------------------------------------------------
 
+@BOTH
 def test_formation_follows_the_current_releases_process_types(raw_api):
     raw_api.create_app("procs")
     assert raw_api("GET", "/apps/procs/formation").json() == []
@@ -99,6 +108,7 @@ def test_formation_follows_the_current_releases_process_types(raw_api):
     assert _formation(raw_api, "procs") == {"web": (1, "Standard-1X")}
 
 
+@BOTH
 def test_scale_absolute_relative_and_size_and_all_or_nothing(raw_api):
     raw_api.create_app("scaled")
     _release(raw_api, "scaled", {"web": "./web", "worker": "./work"})
@@ -122,6 +132,7 @@ def test_scale_absolute_relative_and_size_and_all_or_nothing(raw_api):
 
 # -- domains, buildpacks, rollback ---------------------------------------------------------------
 
+@BOTH
 def test_the_default_domain_follows_the_name(raw_api):
     raw_api.create_app("domained")
     (domain,) = raw_api("GET", "/apps/domained/domains").json()
@@ -132,6 +143,7 @@ def test_the_default_domain_follows_the_name(raw_api):
     assert raw_api("GET", "/apps/renamed/domains/domained.herokuapp.com").status_code == 404
 
 
+@BOTH
 def test_buildpack_installations_are_kept_in_order(raw_api):
     raw_api.create_app("packed")
     updates = [{"buildpack": "heroku/ruby"}, {"buildpack": "heroku/nodejs"}]
@@ -143,6 +155,7 @@ def test_buildpack_installations_are_kept_in_order(raw_api):
         assert raw_api("PUT", "/apps/packed/buildpack-installations", json=bad).status_code == 422
 
 
+@BOTH
 def test_rollback_to_a_release_without_slug_is_refused_and_makes_no_release(raw_api):
     raw_api.create_app("config-first")
     raw_api("PATCH", "/apps/config-first/config-vars", json={"A": "1"})
@@ -156,6 +169,7 @@ def test_rollback_to_a_release_without_slug_is_refused_and_makes_no_release(raw_
 
 # -- ETags ---------------------------------------------------------------------------------------
 
+@BOTH
 def test_if_none_match_gives_304_until_the_resource_changes(raw_api):
     raw_api.create_app("tagged")
     first = raw_api("GET", "/apps/tagged")
@@ -168,6 +182,7 @@ def test_if_none_match_gives_304_until_the_resource_changes(raw_api):
     assert raw_api("GET", "/apps", headers={"If-None-Match": listed.headers["ETag"]}).status_code == 304
 
 
+@BOTH
 def test_if_match_with_a_stale_etag_is_412_and_changes_nothing(raw_api):
     raw_api.create_app("guarded")
     tag = raw_api("GET", "/apps/guarded").headers["ETag"]
