@@ -10,6 +10,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
+import services
+
+pytestmark = services.FILE_STORE
 
 
 def _new_slug(raw_api, app: str = "blobby") -> dict:

@@ -44,6 +44,7 @@ def test_odd_numbers_in_range_are_416_not_500(raw_api, header):
     _assert_heroku_error(raw_api("GET", "/apps/oddity/releases", headers={"Range": _wire(header)}), (416,))
 
 
+@services.FILE_STORE
 @pytest.mark.parametrize("expires", [*NON_ASCII_DIGITS, HUGE, "-5"])
 def test_odd_numbers_in_expires_are_403_not_500(raw_api, expires):
     raw_api.create_app("oddity")
@@ -100,6 +101,7 @@ class SlowUpload:
         return int(answer.split(b" ", 2)[1])
 
 
+@services.FILE_STORE
 def test_a_put_that_finishes_after_the_release_cannot_replace_the_released_blob(raw_api):
     raw_api.create_app("racer")
     slug = raw_api.uploaded_slug("racer", b"the released bytes")
@@ -110,6 +112,7 @@ def test_a_put_that_finishes_after_the_release_cannot_replace_the_released_blob(
     assert requests.get(info["blob"]["url"], timeout=30).content == b"the released bytes"
 
 
+@services.FILE_STORE
 def test_a_blob_uploaded_while_its_app_is_destroyed_is_not_kept(raw_api, api_server):
     raw_api.create_app("doomed")
     slug = raw_api("POST", "/apps/doomed/slugs", json={"process_types": {"web": "x"}}).json()
@@ -119,6 +122,7 @@ def test_a_blob_uploaded_while_its_app_is_destroyed_is_not_kept(raw_api, api_ser
     assert list((api_server.data_dir / "blobs").iterdir()) == []
 
 
+@services.FILE_STORE
 def test_the_state_file_is_private_even_when_an_older_slugbuild_left_it_readable(start_api_server, tmp_path):
     state = tmp_path / "old" / "api.sqlite3"
     state.parent.mkdir()
@@ -171,6 +175,7 @@ def test_text_no_database_can_store_is_a_4xx_never_a_500(raw_api, text):
         assert raw_api("GET", "/apps/texty/config-vars").json()["K"] == json.loads(f'"{text}"')
 
 
+@services.FILE_STORE
 def test_an_upload_that_stalls_is_given_up_with_408_and_leaves_no_file(raw_api, api_server, monkeypatch):
     from slugbuild.platform.server import app
 

@@ -202,6 +202,7 @@ def test_if_match_with_a_stale_etag_is_412_and_changes_nothing(raw_api):
 
 # -- state from before these endpoints -----------------------------------------------------------
 
+@services.FILE_STORE
 def test_a_data_dir_from_before_gains_the_new_columns_and_loses_nothing(start_api_server, make_raw_api,
                                                                         tmp_path):
     data_dir = tmp_path / "old-state"
