@@ -79,7 +79,7 @@ def wait_until_answering(url: str, headers: Mapping[str, str] | None = None, tim
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            requests.get(url, headers=dict(headers or {}), timeout=2)
+            requests.get(url, headers=dict(headers or {}), timeout=5)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.1)

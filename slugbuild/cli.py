@@ -165,8 +165,9 @@ def _local_parsers(sub: argparse._SubParsersAction) -> None:
                                  "--key-file or env SLUGBUILD_SERVE_KEY (default: generated and kept)")
     p.add_argument("--key-file", metavar="FILE", help="read the API key from the first line of FILE")
     p.add_argument("--database", metavar="URL", help="postgresql://USER:PASSWORD@HOST:PORT/DB keeps the "
-                                                     "state in PostgreSQL (env SLUGBUILD_DATABASE_URL; "
-                                                     "default: SQLite in DIR)")
+                                                     "state in PostgreSQL; a password here shows in `ps`: "
+                                                     "prefer env SLUGBUILD_DATABASE_URL (default: SQLite "
+                                                     "in DIR)")
     p.add_argument("--blob-store", metavar="URL", help="s3://BUCKET/PREFIX keeps slugs in an S3-compatible "
                                                        "store, set up by the AWS_* variables (env "
                                                        "SLUGBUILD_BLOB_STORE; default: files in DIR)")

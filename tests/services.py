@@ -17,7 +17,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 BACKENDS = ["local", "team"]  # SQLite and files; PostgreSQL and S3
+# For tests of the file store itself (signatures, expiry, files on disk), even under
+# SLUGBUILD_TEST_BACKEND=team: moto checks neither signatures nor expiry.
+FILE_STORE = pytest.mark.parametrize("backend", ["local"], indirect=True)
 PG_USER = "slugbuild"
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": "us-east-1"}

@@ -62,8 +62,9 @@ def s3_server() -> Iterator[services.S3Server]:
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """"local" (SQLite and files) unless the test is parametrized with BACKENDS."""
-    return getattr(request, "param", "local")
+    """"local" (SQLite and files) unless the test is parametrized with BACKENDS, or
+    SLUGBUILD_TEST_BACKEND=team runs every server test on PostgreSQL and S3."""
+    return getattr(request, "param", os.environ.get("SLUGBUILD_TEST_BACKEND", "local"))
 
 
 @pytest.fixture

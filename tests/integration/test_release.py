@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import services
 
 from slugbuild import slug as slugs
 from slugbuild.config import Sourced
@@ -232,6 +233,7 @@ def test_a_taken_app_name_is_a_422_line_with_the_apis_message(cli):
                                            "change the value the message names and try again")
 
 
+@services.FILE_STORE
 def test_an_expired_blob_url_is_a_403_line_and_no_release(start_api_server, run_cli, tmp_path):
     server = start_api_server(blob_ttl_s=-60)
     creds = Credentials(Sourced(server.url, "test"), Sourced(server.key, "test"))

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import services
 
 from slugbuild import slug as slugs
 from slugbuild.config import Sourced
@@ -24,6 +25,8 @@ from slugbuild.platform.auth import Credentials
 from slugbuild.platform.client import PlatformClient, RetryPolicy
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+
+pytestmark = services.FILE_STORE
 
 
 @dataclass

@@ -5,10 +5,14 @@ from __future__ import annotations
 import http.client
 import os
 import socket
+import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
+import services
+
+pytestmark = services.FILE_STORE
 
 
 def _new_slug(raw_api, app: str = "blobby") -> dict:
@@ -136,3 +140,15 @@ def test_head_on_a_signed_get_url_gives_the_size_without_the_bytes(raw_api):
     head = requests.head(info["blob"]["url"], timeout=30)
     assert head.status_code == 200 and head.headers["Content-Length"] == "12" and head.content == b""
     assert requests.head(slug["blob"]["url"], timeout=30).status_code == 403  # a PUT URL reads nothing
+
+
+def test_a_start_removes_cut_off_uploads_but_not_one_another_worker_is_writing(start_api_server, tmp_path):
+    blob_dir = tmp_path / "state" / "blobs"
+    blob_dir.mkdir(parents=True)
+    live, cut_off = blob_dir / ".a.tgz.1.part", blob_dir / ".b.tgz.2.part"
+    live.write_bytes(b"being written")
+    cut_off.write_bytes(b"left by a stop")
+    two_hours_ago = time.time() - 7200
+    os.utime(cut_off, (two_hours_ago, two_hours_ago))
+    start_api_server(data_dir=tmp_path / "state")
+    assert live.exists() and not cut_off.exists()

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+import services
 
 # Arabic-Indic, superscript and full-width digits: str.isdigit() says yes to each.
 NON_ASCII_DIGITS = ["١٢", "²", "１２"]
@@ -43,6 +44,7 @@ def test_odd_numbers_in_range_are_416_not_500(raw_api, header):
     _assert_heroku_error(raw_api("GET", "/apps/oddity/releases", headers={"Range": _wire(header)}), (416,))
 
 
+@services.FILE_STORE
 @pytest.mark.parametrize("expires", [*NON_ASCII_DIGITS, HUGE, "-5"])
 def test_odd_numbers_in_expires_are_403_not_500(raw_api, expires):
     raw_api.create_app("oddity")
@@ -99,6 +101,7 @@ class SlowUpload:
         return int(answer.split(b" ", 2)[1])
 
 
+@services.FILE_STORE
 def test_a_put_that_finishes_after_the_release_cannot_replace_the_released_blob(raw_api):
     raw_api.create_app("racer")
     slug = raw_api.uploaded_slug("racer", b"the released bytes")
@@ -109,6 +112,7 @@ def test_a_put_that_finishes_after_the_release_cannot_replace_the_released_blob(
     assert requests.get(info["blob"]["url"], timeout=30).content == b"the released bytes"
 
 
+@services.FILE_STORE
 def test_a_blob_uploaded_while_its_app_is_destroyed_is_not_kept(raw_api, api_server):
     raw_api.create_app("doomed")
     slug = raw_api("POST", "/apps/doomed/slugs", json={"process_types": {"web": "x"}}).json()
@@ -118,6 +122,7 @@ def test_a_blob_uploaded_while_its_app_is_destroyed_is_not_kept(raw_api, api_ser
     assert list((api_server.data_dir / "blobs").iterdir()) == []
 
 
+@services.FILE_STORE
 def test_the_state_file_is_private_even_when_an_older_slugbuild_left_it_readable(start_api_server, tmp_path):
     state = tmp_path / "old" / "api.sqlite3"
     state.parent.mkdir()
@@ -153,3 +158,32 @@ def test_headers_that_go_on_and_on_are_refused_with_heroku_body(raw_api):
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400") and json.loads(body)["id"] == "bad_request"
     assert raw_api("GET", "/apps").status_code == 200  # and it still serves everyone else
+
+
+@pytest.mark.parametrize("backend", services.BACKENDS, indirect=True)
+@pytest.mark.parametrize("text", ["a\\u0000b", "\\ud800", "\\udfff tail"])
+def test_text_no_database_can_store_is_a_4xx_never_a_500(raw_api, text):
+    raw_api.create_app("texty")
+    body = f'{{"process_types": {{"web": "x"}}, "commit": "{text}"}}'.encode()
+    _assert_heroku_error(raw_api("POST", "/apps/texty/slugs", data=body), (400, 422))
+    body = f'{{"name": "{text}"}}'.encode()
+    _assert_heroku_error(raw_api("POST", "/apps", data=body), (400, 422))
+    body = f'{{"K": "{text}", "DESCRIPTION": "{text}"}}'.encode()
+    changed = raw_api("PATCH", "/apps/texty/config-vars", data=body)
+    assert changed.status_code in (200, 400), changed.text
+    if changed.status_code == 200:  # a NUL in a value is kept, and read back as sent
+        assert raw_api("GET", "/apps/texty/config-vars").json()["K"] == json.loads(f'"{text}"')
+
+
+@services.FILE_STORE
+def test_an_upload_that_stalls_is_given_up_with_408_and_leaves_no_file(raw_api, api_server, monkeypatch):
+    from slugbuild.platform.server import app
+
+    monkeypatch.setattr(app, "BODY_IDLE_S", 0.5)
+    raw_api.create_app("stalled")
+    slug = raw_api("POST", "/apps/stalled/slugs", json={"process_types": {"web": "x"}}).json()
+    stalled = SlowUpload(slug["blob"]["url"], b"never finished " * 10_000)
+    answer = stalled.sock.recv(4096)  # no second half: the server gives up first
+    stalled.sock.close()
+    assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer
+    assert list((api_server.data_dir / "blobs").iterdir()) == []

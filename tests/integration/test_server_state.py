@@ -10,14 +10,17 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import requests
+import services
 
 import slugbuild.platform.server
 
 ACCEPT = "application/vnd.heroku+json; version=3"
+FACTORY = "slugbuild.platform.server:from_environment"
 
 
 def _headers(key: str) -> dict[str, str]:
@@ -214,3 +217,49 @@ def test_serve_with_two_workers_answers_and_stops_cleanly(tmp_path):
     assert made.status_code == 201
     assert all([app["name"] for app in apps] == ["twoworkers"] for apps in listed)
     assert code == 0 and "Traceback" not in err and out.splitlines()[-1] == "-----> Stopped"
+
+
+def test_the_same_app_runs_under_uvicorn_directly_as_the_readme_shows(tmp_path):
+    port = services.free_port()
+    env = {**os.environ, "SLUGBUILD_SERVE_DATA_DIR": str(tmp_path / "data"), "SLUGBUILD_SERVE_KEY": "k"}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", FACTORY, "--port", str(port),
+                             "--workers", "2"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:
+            if "Application startup complete" in line or "Started parent process" in line:
+                break
+        answers = [_wait_for(f"http://127.0.0.1:{port}/apps", _headers("k")) for _ in range(3)]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert answers == [200, 200, 200]
+
+
+def test_a_bad_setting_under_uvicorn_is_one_line_too(tmp_path):
+    env = {**os.environ, "SLUGBUILD_SERVE_DATA_DIR": str(tmp_path / "data"), "SLUGBUILD_BLOB_STORE": "ftp://x"}
+    proc = subprocess.run([sys.executable, "-m", "uvicorn", "--factory", FACTORY, "--port",
+                           str(services.free_port())], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "slugbuild: --blob-store (or SLUGBUILD_BLOB_STORE) 'ftp://x' is not s3://BUCKET[/PREFIX]")
+
+
+def _wait_for(url: str, headers: dict[str, str]) -> int:
+    for _ in range(100):
+        try:
+            return requests.get(url, headers=headers, timeout=5).status_code
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    return 0
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_signal_as_soon_as_serve_starts_talking_still_stops_it_cleanly(tmp_path, workers):
+    for attempt, signum in enumerate([signal.SIGINT, signal.SIGTERM] * 2):
+        proc = subprocess.Popen([sys.executable, "-m", "slugbuild", "serve", "--port", "0", "--key", "k",
+                                 "--data-dir", str(tmp_path / "data"), "--workers", workers],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc.stdout.readline()  # the first banner line: the handlers are in place, uvicorn not yet
+        code, out, err = _stop(proc, signum)
+        assert code == 0 and "Traceback" not in err, (attempt, err)
+        assert out.splitlines()[-1] == "-----> Stopped"

@@ -161,3 +161,35 @@ def test_credentials_the_store_refuses_stop_serve_in_one_line(tmp_path):
     assert str(refused.value) == (
         "the store refused bucket team-bucket (403): check the credentials (AWS_ENDPOINT_URL, "
         "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION) and --blob-store (or SLUGBUILD_BLOB_STORE)")
+
+
+def test_credentials_postgresql_refuses_stop_serve_in_one_line(run_cli, tmp_path, pg_cluster):
+    url = pg_cluster.url().replace(f"{services.PG_USER}@", "nobody-here:pw@")
+    result = _serve(run_cli, tmp_path, "--database", url)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    line = result.last_error_line
+    assert 'role "nobody-here" does not exist' in line and ":pw@" not in line
+    assert line.endswith("check --database (or SLUGBUILD_DATABASE_URL)")
+
+
+@TEAM
+def test_an_upload_to_a_deleted_apps_slug_is_removed_once_its_urls_have_expired(raw_api, api_server,
+                                                                                monkeypatch):
+    from slugbuild.platform.server import blobs
+
+    raw_api.create_app("doomed")
+    slug = raw_api("POST", "/apps/doomed/slugs", json={"process_types": {"web": "x"}}).json()
+    assert raw_api("DELETE", "/apps/doomed").status_code == 200
+    # The store cannot refuse a PUT whose URL is still valid: the object appears after the delete.
+    assert requests.put(slug["blob"]["url"], data=b"late bytes", timeout=30).status_code == 200
+    store = api_server.server.backend.blobs
+    assert _keys(store, slug["id"])
+    monkeypatch.setattr(blobs, "CLOCK_SKEW_S", -2 * store.ttl_s)  # as if an hour had passed
+    raw_api.create_app("trigger")
+    assert raw_api("DELETE", "/apps/trigger").status_code == 200  # each delete sweeps what is due
+    assert _keys(store, slug["id"]) == []
+
+
+def _keys(store, slug_id: str) -> list[str]:
+    listed = store._s3.list_objects_v2(Bucket=store.bucket, Prefix=store.prefix)
+    return [item["Key"] for item in listed.get("Contents", []) if slug_id in item["Key"]]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 
+import services
+
 from slugbuild.platform.server import migrations
 
 
+@services.FILE_STORE
 def test_a_data_dir_from_before_gains_the_new_columns_and_loses_nothing(start_api_server, make_raw_api,
                                                                         tmp_path):
     data_dir = tmp_path / "old-state"

@@ -22,7 +22,7 @@ from slugbuild.errors import UsageError
 from slugbuild.log import BuildLog
 from slugbuild.platform.server import database, keys, runner, s3
 from slugbuild.platform.server.app import make_app
-from slugbuild.platform.server.blobs import DEFAULT_TTL_S, Blobs, BlobStore
+from slugbuild.platform.server.blobs import DEFAULT_TTL_S, Blobs, BlobStore, sweep_removals
 from slugbuild.platform.server.handlers import Backend
 from slugbuild.platform.server.migrations import SchemaTooNew
 from slugbuild.platform.server.store import Store
@@ -119,10 +119,12 @@ def open_backend(options: ServeOptions) -> Backend:
         raise _unwritable(options.data_dir, exc) from None
     store = _open_store(options)
     try:
-        return Backend(store, _open_blobs(options, store))
+        blobs = _open_blobs(options, store)
+        sweep_removals(store, blobs)
     except BaseException:
         store.close()
         raise
+    return Backend(store, blobs)
 
 
 class LocalServer:
@@ -152,9 +154,12 @@ def open_server(host: str, port: int, options: ServeOptions, key: str, *,
 
 def from_environment() -> Starlette:
     """The app as a worker process (or `uvicorn --factory`) makes it: every setting from the environment."""
-    options = ServeOptions.from_environment()
-    backend = open_backend(options)
-    key = keys.api_key(None, options.data_dir, store=backend.store if options.database else None)
+    try:
+        options = ServeOptions.from_environment()
+        backend = open_backend(options)
+        key = keys.api_key(None, options.data_dir, store=backend.store if options.database else None)
+    except UsageError as exc:
+        raise SystemExit(f"slugbuild: {exc}") from None  # one line, from uvicorn's workers too
     return make_app(backend, key.value, lambda text: print(INDENT + text, flush=True))
 
 
@@ -173,10 +178,6 @@ def _show_how_to_connect(url: str, key: keys.ApiKey, options: ServeOptions, work
     log.info(f"  export SLUGBUILD_API_URL={url}")
     log.info(f"  {key_line}")
     log.info("Press Ctrl-C to stop.")
-
-
-def _stop_on_signal(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _export(options: ServeOptions, key: str) -> None:
@@ -199,19 +200,19 @@ def serve(host: str, port: int, options: ServeOptions, key: keys.ApiKey | None, 
     except BaseException:
         backend.store.close()
         raise
-    _show_how_to_connect(runner.url_of(sock), api_key, options, workers, log)
-    # Set both explicitly: a background job of a non-interactive shell starts with SIGINT ignored.
+    # Set both explicitly (a background job of a non-interactive shell starts with SIGINT ignored), and
+    # before the banner: a script may signal as soon as it reads it.
+    stop = runner.Stop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _stop_on_signal)
+        signal.signal(signum, stop)
+    _show_how_to_connect(runner.url_of(sock), api_key, options, workers, log)
     try:
         if workers > 1:
             backend.store.close()
             _export(options, api_key.value)
-            runner.run_workers(sock, workers)
+            runner.run_workers(sock, workers, stop)
         else:
-            runner.run(make_app(backend, api_key.value, log.info), sock)
-    except KeyboardInterrupt:
-        pass
+            runner.run(make_app(backend, api_key.value, log.info), sock, stop)
     finally:
         backend.store.close()
         sock.close()

@@ -17,7 +17,7 @@ import json
 import re
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs
@@ -39,6 +39,7 @@ from slugbuild.platform.server.store import Gone
 MAX_API_BODY_B = 1 << 20
 MAX_SBOM_BODY_B = 32 << 20  # an SBOM lists every package: a large npm app's runs to megabytes
 WRITE_B = 1 << 20  # blob bytes gathered before each write to disk
+BODY_IDLE_S = 120.0  # a request body that sends nothing for this long is given up
 RATE_LIMIT_REMAINING = str(account.RATE_LIMIT_REMAINING)
 API_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 _ACCEPT = re.compile(r"application/vnd\.heroku\+json\s*;\s*version=(?P<version>[\w.-]+)", re.IGNORECASE)
@@ -83,7 +84,9 @@ def _answered(served: Served, endpoint: Callable[[Served, Request], Awaitable[Re
         try:
             response = await endpoint(served, request)
         except ApiProblem as problem:
-            response = _json_response(problem.status, problem.body())
+            # A body left unread (too big, stalled) leaves nothing to read the next request from.
+            closing = {"Connection": "close"} if problem.status in (408, 413) else None
+            response = _json_response(problem.status, problem.body(), closing)
         except Gone as gone:
             response = _json_response(404, problems.not_found(str(gone)).body())
         except Unavailable:
@@ -166,11 +169,24 @@ async def _api_body(request: Request) -> bytes:
     if (content_length(request) or 0) > limit:
         raise too_big
     body = bytearray()
-    async for chunk in request.stream():
+    async for chunk in _chunks(request):
         body += chunk
         if len(body) > limit:  # a chunked body says no length up front
             raise too_big
     return bytes(body)
+
+
+async def _chunks(request: Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives; a 408 (closing the connection) when it stalls for BODY_IDLE_S."""
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            yield await asyncio.wait_for(stream.__anext__(), BODY_IDLE_S)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ApiProblem(408, "request_timeout", f"The request body stalled for {BODY_IDLE_S:.0f} s; "
+                                                     "send it again.") from None
 
 
 def _check_version(request: Request) -> None:
@@ -200,11 +216,16 @@ def _json(raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
+        json.dumps(body, ensure_ascii=False).encode()  # "\ud800" parses, but is no text to store
     except RecursionError:
         raise ApiProblem(400, "bad_request", "The request body nests too deeply to be read.") from None
+    except UnicodeEncodeError:
+        raise ApiProblem(400, "bad_request", "The request body has a lone surrogate (\\ud800-\\udfff), "
+                                             "which is not text; send UTF-8.") from None
     except (ValueError, UnicodeDecodeError) as exc:  # ValueError: also a number of thousands of digits
         raise ApiProblem(400, "bad_request", f"The request body is not valid JSON: {exc}.") from None
+    return body
 
 
 def _base_url(request: Request) -> str:
@@ -286,7 +307,7 @@ async def _write(request: Request, out: BinaryIO) -> tuple[str, int]:
 
     with out:
         try:
-            async for chunk in request.stream():
+            async for chunk in _chunks(request):
                 pending += chunk
                 size += len(chunk)
                 if len(pending) >= WRITE_B:

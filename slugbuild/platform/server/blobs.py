@@ -21,9 +21,10 @@ from typing import BinaryIO, Protocol
 from urllib.parse import urlencode
 
 from slugbuild.platform.server.problems import ApiProblem
-from slugbuild.platform.server.store import Slug
+from slugbuild.platform.server.store import Slug, Store, now
 
 DEFAULT_TTL_S = 3600
+STALE_PART_S = 3600  # an upload file not written for this long was cut off
 EXPIRES = re.compile(r"^[0-9]{1,12}$")  # ASCII digits only: int() reads other scripts' digits too
 
 
@@ -31,12 +32,24 @@ class Blobs(Protocol):
     """Where slug blobs live: files on this server, or an object store (slugbuild.platform.server.s3)."""
 
     streams_through_server: bool  # True when blob URLs reach this server's /blobs/ route
+    ttl_s: int  # how long a URL it makes can be used
 
     def url(self, base_url: str, slug: Slug, method: str) -> str: ...
 
     def seal(self, slug: Slug) -> Slug: ...
 
     def remove(self, slug_id: str) -> None: ...
+
+
+CLOCK_SKEW_S = 60  # between this host, the other replicas and the store
+
+
+def sweep_removals(store: Store, blobs: Blobs) -> None:
+    """Remove again the blobs of deleted slugs once every URL made before the delete has expired, so an
+    upload made with such a URL meanwhile is not kept for ever."""
+    for slug_id in store.removals_due(now(-(blobs.ttl_s + CLOCK_SKEW_S))):
+        blobs.remove(slug_id)
+        store.forget_removal(slug_id)
 
 
 def parse_id(text: str) -> str | None:
@@ -56,11 +69,18 @@ class BlobStore:
                  clock: Callable[[], float] = time.time) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
-        for stale in self.root.glob(".*.part"):  # left by uploads cut off when the server stopped
-            stale.unlink(missing_ok=True)
         self._secret = secret
-        self._ttl_s = ttl_s
+        self.ttl_s = ttl_s
         self._clock = clock
+        self._remove_stale_parts()
+
+    def _remove_stale_parts(self) -> None:
+        """Remove what uploads cut off by a server stop left; not a live upload of another worker or
+        replica sharing this directory, which writes its file at least once a megabyte."""
+        for part in self.root.glob(".*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                if part.stat().st_mtime < self._clock() - STALE_PART_S:
+                    part.unlink()
 
     def path(self, slug_id: str) -> Path:
         canonical = parse_id(slug_id)
@@ -74,7 +94,7 @@ class BlobStore:
 
     def signed_url(self, base_url: str, slug_id: str, method: str) -> str:
         """A URL that lets its holder `method` (PUT or GET) the slug's blob until it expires."""
-        expires = int(self._clock()) + self._ttl_s
+        expires = int(self._clock()) + self.ttl_s
         query = urlencode({"Expires": expires, "Signature": self._signature(method, slug_id, expires)})
         return f"{base_url}/blobs/{slug_id}?{query}"
 

@@ -140,7 +140,7 @@ def redacted(url: str) -> str:
 class PostgresDatabase:
     """A pool of psycopg connections; each transaction takes one and gives it back."""
 
-    def __init__(self, url: str, max_connections: int = 10) -> None:
+    def __init__(self, url: str, max_connections: int = 20) -> None:
         import psycopg
         from psycopg.rows import dict_row
         from psycopg_pool import ConnectionPool

@@ -19,7 +19,7 @@ from slugbuild.platform.server import (
     resources,
     validate,
 )
-from slugbuild.platform.server.blobs import parse_id
+from slugbuild.platform.server.blobs import parse_id, sweep_removals
 from slugbuild.platform.server.call import Backend, Call, Handler, Reply, app_of
 from slugbuild.platform.server.problems import NO_ENDPOINT, ApiProblem, invalid, not_found
 from slugbuild.platform.server.store import App, NameTaken, Release, Slug, Store
@@ -130,6 +130,7 @@ def delete_app(call: Call) -> Reply:
     shown = _app_json(call, app)
     for slug_id in call.backend.store.delete_app(app):
         call.backend.blobs.remove(slug_id)
+    sweep_removals(call.backend.store, call.backend.blobs)
     return Reply(200, shown)
 
 

@@ -91,19 +91,41 @@ def config(app: Any, **options: Any) -> uvicorn.Config:
                           log_level="warning", server_header=False, timeout_keep_alive=30, **options)
 
 
-def run(app: Any, sock: socket.socket) -> None:
+class Stop:
+    """The SIGINT/SIGTERM handler: asks the server to stop, whenever the signal comes.
+
+    Before uvicorn has put its own handlers in place it remembers the request; then it passes it on.
+    It never raises, so a signal cannot land as an exception in whatever code happens to run.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.server: uvicorn.Server | None = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        if self.server is not None:
+            self.server.handle_exit(signum, frame)
+
+
+def run(app: Any, sock: socket.socket, stop: Stop) -> None:
     """Serve `app` in this process until SIGINT or SIGTERM."""
-    uvicorn.Server(config(app)).run(sockets=[sock])
+    stop.server = uvicorn.Server(config(app))
+    if not stop.requested:
+        stop.server.run(sockets=[sock])
 
 
-def run_workers(sock: socket.socket, workers: int) -> None:
+def run_workers(sock: socket.socket, workers: int, stop: Stop) -> None:
     """Serve `workers` processes, each making the app from the environment, until SIGINT or SIGTERM."""
     settings = config(FACTORY, factory=True, workers=workers)
-    # uvicorn before 0.50 wanted each worker's target; later ones make it themselves.
+    # uvicorn before 0.50 wanted each worker's target; later ones make it themselves. Either way the
+    # supervisor takes over SIGINT and SIGTERM when it is made.
     if "target" in inspect.signature(Multiprocess).parameters:
-        Multiprocess(settings, target=uvicorn.Server(settings).run, sockets=[sock]).run()
+        supervisor = Multiprocess(settings, target=uvicorn.Server(settings).run, sockets=[sock])
     else:
-        Multiprocess(settings, sockets=[sock]).run()
+        supervisor = Multiprocess(settings, sockets=[sock])
+    if not stop.requested:
+        supervisor.run()
 
 
 class ThreadedServer:

@@ -51,7 +51,7 @@ class S3Blobs:
         from botocore.config import Config
 
         self.bucket, self.prefix = parse(url)
-        self._ttl_s = ttl_s
+        self.ttl_s = ttl_s
         # Only the store's SHA-256 is asked for; botocore's default CRC32 on every PUT is not needed.
         config = Config(user_agent_extra=USER_AGENT, request_checksum_calculation="when_required",
                         response_checksum_validation="when_required", retries={"mode": "standard"},
@@ -85,7 +85,7 @@ class S3Blobs:
             operation = "get_object"
             key = self._key("slugs" if slug.sha256 else "uploads", slug.id)
         return self._s3.generate_presigned_url(operation, Params={"Bucket": self.bucket, "Key": key},
-                                               ExpiresIn=self._ttl_s)
+                                               ExpiresIn=self.ttl_s)
 
     def seal(self, slug: Slug) -> Slug:
         """Copy the upload to the released object; the slug with its size and SHA-256 (None if missing)."""

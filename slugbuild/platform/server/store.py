@@ -12,7 +12,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slugbuild.platform.server import migrations
@@ -102,9 +102,9 @@ class Release:
     updated_at: str
 
 
-def now() -> str:
-    """The current UTC time as the API writes it: `2012-01-01T12:00:00Z`."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def now(offset_s: float = 0) -> str:
+    """The current UTC time (plus `offset_s`) as the API writes it: `2012-01-01T12:00:00Z`."""
+    return (datetime.now(UTC) + timedelta(seconds=offset_s)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _app(row: Mapping[str, Any]) -> App:
@@ -224,6 +224,7 @@ class Store:
                 tx.lock("slugs", slug_id)
                 tx.run("DELETE FROM slug_sboms WHERE slug_id = ?", slug_id)
                 tx.run("DELETE FROM slugs WHERE id = ?", slug_id)
+                tx.run("INSERT INTO slug_removals (id, removed_at) VALUES (?, ?)", slug_id, now())
             tx.run("DELETE FROM releases WHERE app_id = ?", app.id)
             tx.run("DELETE FROM formation WHERE app_id = ?", app.id)
             tx.run("DELETE FROM apps WHERE id = ?", app.id)
@@ -282,6 +283,15 @@ class Store:
         """The SBOM kept with the slug, as it was sent, or None."""
         row = self._one("SELECT document FROM slug_sboms WHERE slug_id = ?", slug_id)
         return row["document"] if row else None
+
+    def removals_due(self, removed_before: str) -> list[str]:
+        """Ids of slugs deleted before `removed_before` whose blobs are to be removed once more."""
+        return [row["id"] for row in self._all("SELECT id FROM slug_removals WHERE removed_at < ?",
+                                                removed_before)]
+
+    def forget_removal(self, slug_id: str) -> None:
+        with self._tx() as tx:
+            tx.run("DELETE FROM slug_removals WHERE id = ?", slug_id)
 
     def is_released(self, slug_id: str) -> bool:
         return self._one("SELECT 1 AS found FROM releases WHERE slug_id = ? LIMIT 1", slug_id) is not None

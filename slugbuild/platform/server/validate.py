@@ -27,6 +27,8 @@ def optional_text(body: dict[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is not None and not isinstance(value, str):
         raise invalid(f"{key} must be a string or null.")
+    if value is not None and "\x00" in value:  # PostgreSQL's text cannot hold it
+        raise invalid(f"{key} must not contain a NUL character.")
     return value
 
 

@@ -1,9 +1,12 @@
 """Versioned schema migrations: `NNNN_name.sql` files beside this module, applied in order on start.
 
-Each file runs in one transaction with the row that records it in `schema_migrations`, so a migration
-is applied whole or not at all, and replicas starting together apply it once. Write portable SQL that
-both SQLite and PostgreSQL accept (TEXT, INTEGER, BIGINT; no semicolons inside literals), and never edit
-a file once released: add the next one.
+The pending files run in one transaction with the rows that record them in `schema_migrations` (both
+engines roll DDL back), so a start migrates wholly or not at all, and replicas starting together
+migrate once: the others wait on the lock and then find nothing to do. Every shipped migration
+not yet recorded is applied, in version order (so two branches may each add one); a recorded version
+this slugbuild does not ship means a newer slugbuild wrote the schema. Write portable SQL that both
+SQLite and PostgreSQL accept (TEXT, INTEGER, BIGINT; no semicolons inside literals), and never edit a
+file once released: add another.
 """
 
 from __future__ import annotations
@@ -48,21 +51,20 @@ def known() -> list[Migration]:
     return sorted(found, key=lambda migration: migration.version)
 
 
-def _current(tx: Tx) -> int:
+def _applied(tx: Tx) -> set[int]:
     tx.run(TABLE)
-    row = tx.row("SELECT MAX(version) AS version FROM schema_migrations")
-    return row["version"] if row and row["version"] is not None else 0
+    return {row["version"] for row in tx.rows("SELECT version FROM schema_migrations")}
 
 
 def apply(db: Database, stamp: str) -> list[int]:
     """Bring the schema up to date; returns the versions applied. SchemaTooNew if it is ahead of us."""
     migrations = known()
-    latest = migrations[-1].version if migrations else 0
+    shipped = {migration.version for migration in migrations}
     with db.migration() as tx:
-        current = _current(tx)
-        if current > latest:
-            raise SchemaTooNew(current, latest)
-        pending = [migration for migration in migrations if migration.version > current]
+        applied = _applied(tx)
+        if applied - shipped:
+            raise SchemaTooNew(max(applied - shipped), max(shipped, default=0))
+        pending = [migration for migration in migrations if migration.version not in applied]
         for migration in pending:
             for statement in migration.statements():
                 tx.run(statement)
