@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import json
 import tarfile
@@ -170,8 +171,9 @@ def compare(original: Path, rebuilt: Path) -> list[Difference]:
 
 
 def members(path: Path) -> Iterator[tuple[str, Member]]:
-    """Each member of a slug with its content digest, streamed (memory stays flat)."""
-    with tarfile.open(path, "r|gz") as tar:
+    """Each member of a slug with its content digest, streamed (memory stays flat). gzip.open reads every
+    gzip member of the slug; tarfile's own "r|gz" stops at the end of the first."""
+    with gzip.open(path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
         for info in tar:
             if info.isfile():
                 digest = hashlib.sha256()

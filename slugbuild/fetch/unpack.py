@@ -29,7 +29,8 @@ UNPACK_BUFFERED_MAX_B = 4 << 20  # larger members are written by the reading thr
 MAX_SIZE_ENV, MAX_FILES_ENV = "SLUGBUILD_UNPACK_MAX_SIZE", "SLUGBUILD_UNPACK_MAX_FILES"
 DEFAULT_MAX_SIZE_B = 2 << 30
 DEFAULT_MAX_FILES = 200_000
-MAX_DEPTH = 256  # deeper than any real tree; the unpacking and its clean-up stay far from recursion limits
+MAX_DEPTH = 800  # deeper than any real tree, and a slug of a 600-level tree still runs; the unpacking and its
+# clean-up recurse once a level, so this stays well within Python's recursion limit of 1,000
 
 # (member name as in the archive, link target) -> the link target to use
 Relink = Callable[[str, str], str]

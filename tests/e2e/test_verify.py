@@ -13,30 +13,43 @@ from cyclonedx.validation.json import JsonStrictValidator
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-EDITED = {"node": "web.js", "ruby": "app.rb", "go": "main.go"}
-COMMENT = {"node": "//", "ruby": "#", "go": "//"}
+EDITED = {"node": "web.js", "ruby": "app.rb", "go": "main.go", "python": "app.py"}
+COMMENT = {"node": "//", "ruby": "#", "go": "//", "python": "#"}
 
 # Each test builds and rebuilds real apps: generous for a loaded machine (pytest-timeout would end the run).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 @pytest.fixture
-def built(run_cli, mirror_env, tmp_path):
+def config_of(request):
+    """The config vars an example builds with: Python's packages come from the loopback index."""
+
+    def config(language: str) -> list[str]:
+        if language != "python":
+            return []
+        return ["--env", f"PIP_INDEX_URL={request.getfixturevalue('python_index').url}/simple"]
+
+    return config
+
+
+@pytest.fixture
+def built(run_cli, mirror_env, config_of, tmp_path):
     """Build a copy of an example with the loopback mirror; return (source copy, slug, --json report)."""
 
     def build(language: str) -> tuple[Path, Path, dict]:
         source = tmp_path / language
         shutil.copytree(EXAMPLES / language, source)
         slug = tmp_path / f"{language}.tgz"
-        result = run_cli("build", source, "-o", slug, "--json", env=mirror_env)
+        result = run_cli("build", source, "-o", slug, "--json", *config_of(language), env=mirror_env)
         assert result.exit_code == 0, result.stderr
         return source, slug, json.loads(result.stdout)
 
     return build
 
 
-@pytest.mark.parametrize("language", ["node", "ruby", "go"])
-def test_each_example_has_a_valid_sbom_and_is_reproduced_by_verify(built, run_cli, mirror_env, language):
+@pytest.mark.parametrize("language", ["node", "ruby", "go", "python"])
+def test_each_example_has_a_valid_sbom_and_is_reproduced_by_verify(built, run_cli, mirror_env, config_of,
+                                                                   language):
     source, slug, report = built(language)
     document = Path(report["sbom"]).read_text()
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(document) is None
@@ -49,13 +62,13 @@ def test_each_example_has_a_valid_sbom_and_is_reproduced_by_verify(built, run_cl
     statement = json.loads(Path(report["provenance"]).read_text())
     assert statement["subject"][0]["digest"]["sha256"] == report["checksum"].removeprefix("SHA256:")
 
-    verified = run_cli("verify", slug, source, env=mirror_env)
+    verified = run_cli("verify", slug, source, *config_of(language), env=mirror_env)
     assert verified.exit_code == 0, verified.stderr
     assert verified.stdout.strip() == f"reproduced: {report['checksum']}"
 
     edited = source / EDITED[language]
     edited.write_text(f"{edited.read_text()}\n{COMMENT[language]} edited after the build\n")
-    changed = run_cli("verify", slug, source, env=mirror_env)
+    changed = run_cli("verify", slug, source, *config_of(language), env=mirror_env)
     assert changed.exit_code == 1
     lines = changed.stdout.splitlines()
     assert lines[0].startswith(f"not reproduced: the slug is {report['checksum']}, the rebuild is SHA256:")

@@ -243,7 +243,8 @@ def test_the_sbom_goes_only_to_a_server_that_says_it_keeps_one(server, client, t
 
     slug_path, sbom_path = tmp_path / "slug.tgz", tmp_path / "slug.tgz.cdx.json"
     slug_path.write_bytes(b"slug")
-    sbom_path.write_text('{"bomFormat": "CycloneDX"}')
+    describing = {"component": {"hashes": [{"alg": "SHA-256", "content": "0" * 64}]}}  # this slug's
+    sbom_path.write_text(json.dumps({"bomFormat": "CycloneDX", "metadata": describing}))
     slug = SlugFile(slug_path, {"web": "x"}, "SHA256:" + "0" * 64, sbom=sbom_path)
     blob = {"method": "put", "url": server.url_for("/blob")}
     sent: list[str] = []

@@ -366,3 +366,17 @@ def test_a_stable_name_that_is_a_symlink_stays_a_link_not_a_member(tmp_path, cac
     with tarfile.open(packed.path) as tar:
         link = tar.getmember("./app/node_modules")
         assert link.issym() and link.linkname == "shared"
+
+
+def test_verify_compares_members_in_every_gzip_member_not_only_the_first(tmp_path):
+    from slugbuild import verify
+
+    before, _ = pack(make_app(tmp_path / "a"), tmp_path / "a.tgz")
+    app = tmp_path / "b"
+    shutil.copytree(tmp_path / "a", app, symlinks=True)
+    (app / "web.js").write_text("// edited after the build\n")
+    after, _ = pack(app, tmp_path / "b.tgz")
+    assert gzip_members(Path(before.path).read_bytes()) > 1  # web.js sits after the runtime's member
+    differences = verify.compare(Path(before.path), Path(after.path))
+    assert [d.name for d in differences if d.name == "./app/web.js"] == ["./app/web.js"]
+    assert not [d for d in differences if d.name.startswith(NODE)]
