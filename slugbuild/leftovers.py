@@ -7,13 +7,16 @@ short by Ctrl-C or SIGTERM: those wait until it is done.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
 import signal
 import stat
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -22,6 +25,8 @@ LOCK_NAME = ".slugbuild.lock"
 WORK_PREFIX = "slugbuild-"
 PARTIAL_SUFFIX = ".partial"
 CLAIM_ATTEMPTS = 5
+REMOVE_ATTEMPTS = 20  # passes over a tree something still writes into, REMOVE_RETRY_S apart
+REMOVE_RETRY_S = 0.1
 DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -79,15 +84,28 @@ def _locked(create: Callable[[], tuple[int, Path]]) -> tuple[int, Path]:
     raise OSError(f"could not lock a new file beside {path}")
 
 
-def remove_tree(path: Path) -> None:
+def remove_tree(path: Path, attempts: int = REMOVE_ATTEMPTS) -> None:
     """Remove a directory tree without following links: read-only directories too (Go's module cache has
-    them), and from a to-do list rather than by recursion, so no depth exhausts Python's stack."""
+    them), and from a to-do list rather than by recursion, so no depth exhausts Python's stack. A process
+    still writing into the tree (a tool's child that outlived it) gets a few passes before the last
+    OSError is raised."""
     if not os.path.lexists(path):
         return
     if not os.path.isdir(path) or os.path.islink(path):
         os.unlink(path)
         return
-    pending, emptied = [str(path)], []
+    for attempt in range(attempts):
+        try:
+            _remove_pass(str(path))
+            return
+        except OSError as exc:
+            if exc.errno != errno.ENOTEMPTY or attempt == attempts - 1:
+                raise
+            time.sleep(REMOVE_RETRY_S)
+
+
+def _remove_pass(top: str) -> None:
+    pending, emptied = [top], []
     while pending:
         directory = pending.pop()
         with contextlib.suppress(OSError):
@@ -124,8 +142,22 @@ def work_dir(prefix: str = f"{WORK_PREFIX}build-", root: Path | None = None) -> 
         yield lock.parent.resolve()
     finally:
         with deferred_signals():
-            remove_tree(lock.parent)
+            try:
+                _remove_work_dir(lock)
+            except OSError as exc:  # one line, never a traceback over the build's own outcome
+                print(f" !     could not remove the work directory {lock.parent} ({exc.strerror}); the next "
+                      "build removes it", file=sys.stderr)
             os.close(fd)
+
+
+def _remove_work_dir(lock: Path) -> None:
+    """The work directory's contents first and its lock last: a directory whose contents could not be
+    removed keeps its lock file, so the next build knows it as slugbuild's own and reclaims it."""
+    with os.scandir(lock.parent) as entries:
+        contents = [Path(entry.path) for entry in entries if entry.name != LOCK_NAME]
+    for path in contents:
+        remove_tree(path)
+    remove_tree(lock.parent)
 
 
 def reclaim_work_dirs(root: Path) -> list[Path]:

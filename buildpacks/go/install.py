@@ -24,6 +24,7 @@ _MAJOR_SUFFIX = re.compile(r"^v(?!0)(?!1$)[0-9]+$")  # v2, v10; not v0 or v1 (as
 
 def go_env(ctx: BuildContext, goroot: Path) -> dict[str, str]:
     """The environment every go command of the build runs with."""
+    _telemetry_off(ctx.env.get("HOME"))
     cache = ctx.cache_dir
     flags = ctx.config.get("GOFLAGS", "")
     env = {
@@ -40,6 +41,17 @@ def go_env(ctx: BuildContext, goroot: Path) -> dict[str, str]:
     if ctx.offline:  # only the module cache; -mod=mod lets go fill go.sum gaps from it, not the network
         env.update(GOPROXY="off", GOSUMDB="off", GOFLAGS=f"{env['GOFLAGS']} -mod=mod")
     return env
+
+
+def _telemetry_off(home: str | None) -> None:
+    """Go's telemetry, "local" in a fresh HOME, leaves a child process writing counters under HOME after
+    go exits, which races the removal of the build's HOME. Off, in the file `go telemetry off` writes."""
+    if not home:
+        return
+    mode = Path(home) / ".config" / "go" / "telemetry" / "mode"
+    if not mode.is_file():
+        mode.parent.mkdir(parents=True, exist_ok=True)
+        mode.write_text("off\n")
 
 
 def package_spec(ctx: BuildContext, gomod: GoMod) -> tuple[list[str] | None, str]:

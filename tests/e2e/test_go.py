@@ -104,3 +104,20 @@ def test_a_procfile_means_no_default_web(run_cli, mirror_env, go_cache, tmp_path
     env = {**mirror_env, "SLUGBUILD_CACHE_DIR": str(go_cache)}
     report, _ = build(run_cli, source, tmp_path / "slug.tgz", env)
     assert report["process_types"] == {"worker": "bin/worker"}
+
+
+def test_go_runs_with_telemetry_off_so_nothing_writes_after_the_build(run_cli, mirror_env, go_cache,
+                                                                     tmp_path):
+    # Go's default "local" telemetry leaves a child process writing under HOME after go exits, which once
+    # raced the removal of the build's HOME; the build turns it off before the first go command.
+    source = tmp_path / "src"
+    shutil.copytree(ROOT / "examples" / "go", source)
+    hook = source / "bin" / "go-post-compile"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text("#!/bin/sh\ngo env GOTELEMETRY > telemetry.txt\n")
+    hook.chmod(0o755)
+    env = {**mirror_env, "SLUGBUILD_CACHE_DIR": str(go_cache)}
+    report, _ = build(run_cli, source, tmp_path / "slug.tgz", env)
+    with tarfile.open(report["path"]) as tar:
+        seen = tar.extractfile("./app/telemetry.txt")
+        assert seen is not None and seen.read() == b"off\n"

@@ -227,3 +227,41 @@ def test_an_sbom_a_killed_build_left_beside_an_older_slug_is_not_sent_with_it(pl
     assert sent == []
     assert log.texts("warn") == [f"{old.sbom} describes another slug than slug.tgz; the slug is released "
                                  "without its SBOM (rebuild to get one)"]
+
+
+def test_a_work_directory_something_still_writes_into_is_removed_all_the_same(tmp_path, monkeypatch):
+    real_rmdir, late_writes = os.rmdir, []
+
+    def rmdir_as_a_late_write_lands(path, *args, **kwargs):
+        # As Go's telemetry child once did: a file lands in HOME between the listing and the rmdir.
+        if Path(path).name == "late" and len(late_writes) < 3:
+            late_writes.append(Path(path) / f"count-{len(late_writes)}")
+            late_writes[-1].write_text("1")
+        return real_rmdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rmdir", rmdir_as_a_late_write_lands)
+    with leftovers.work_dir(root=tmp_path) as work:
+        (work / "home" / "late").mkdir(parents=True)
+    assert len(late_writes) == 3
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(leftovers.WORK_PREFIX)] == []
+
+
+def test_a_work_directory_that_cannot_be_removed_is_one_line_and_reclaimed_later(tmp_path, monkeypatch,
+                                                                                  capsys):
+    real_rmdir = os.rmdir
+
+    def always_late(path, *args, **kwargs):
+        if Path(path).name == "late":
+            (Path(path) / f"count-{os.urandom(4).hex()}").write_text("1")
+        return real_rmdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(leftovers, "REMOVE_RETRY_S", 0)
+    monkeypatch.setattr(os, "rmdir", always_late)
+    with leftovers.work_dir(root=tmp_path) as work:
+        (work / "home" / "late").mkdir(parents=True)
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == (f" !     could not remove the work directory {work} (Directory not empty); the next "
+                    "build removes it")
+    monkeypatch.setattr(os, "rmdir", real_rmdir)
+    assert leftovers.reclaim_work_dirs(tmp_path) == [work]
+    assert list(tmp_path.iterdir()) == []
