@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from slugbuild.fetch import manifest
@@ -26,10 +27,16 @@ _COPY = "dir"
 
 
 class DirCache:
-    """Saved copies of one directory of an app (`what`, e.g. "node_modules") under `root`."""
+    """Saved copies of one directory of an app (`what`, e.g. "node_modules") under `root`.
 
-    def __init__(self, root: Path, log: BuildLog, what: str, keep: int = KEEP_ENTRIES) -> None:
+    A damaged entry is discarded, then `on_damage` is told which path changed; by default it warns that
+    the directory is installed again.
+    """
+
+    def __init__(self, root: Path, log: BuildLog, what: str, keep: int = KEEP_ENTRIES,
+                 on_damage: Callable[[str], None] | None = None) -> None:
         self.root, self.log, self.what, self.keep = Path(root), log, what, keep
+        self.on_damage = on_damage or self._warn_damaged
 
     def restore(self, key: str, dest: Path) -> bool:
         """Copy the entry for `key` to `dest` (which must not exist) and check the copy; False, with `dest`
@@ -113,6 +120,9 @@ class DirCache:
             discard(entry)
 
     def _damaged(self, entry: Path, changed: str) -> None:
+        discard(entry)
+        self.on_damage(changed)
+
+    def _warn_damaged(self, changed: str) -> None:
         self.log.warn(f"the cached {self.what} was changed after it was stored ({changed}); discarding it "
                       "and installing again")
-        discard(entry)
