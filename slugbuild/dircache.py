@@ -64,15 +64,19 @@ class DirCache:
             os.utime(entry)  # recently used: pruned last
         return True
 
-    def save(self, key: str, source: Path) -> None:
+    def save(self, key: str, source: Path, copy: Callable[[Path, Path], object] | None = None) -> None:
         """Store a copy of `source` under `key`, replacing an older one; when another build stores that key
-        at the same moment, one of the two whole copies stays."""
+        at the same moment, one of the two whole copies stays. `copy(source, dest)` makes the copy (dest
+        does not exist yet) when not all of `source` is kept."""
         self.root.mkdir(parents=True, exist_ok=True)
         prune_stale(self.root, ".partial.")
         prune_stale(self.root, ".discard.")
         staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".partial."))
         try:
-            shutil.copytree(source, staging / _COPY, symlinks=True)
+            if copy is None:
+                shutil.copytree(source, staging / _COPY, symlinks=True)
+            else:
+                copy(source, staging / _COPY)
             manifest.write(staging / manifest.MANIFEST, manifest.scan(staging / _COPY), key)
             self._rename_into_place(staging, self._entry(key))
         except OSError as exc:  # a FIFO or socket in it, a full disk: the build itself is fine
