@@ -93,6 +93,29 @@ def test_an_unchanged_rebuild_restores_the_packages_and_stores_nothing_new(pytho
         [p.name for p in stored]
 
 
+def test_stored_packages_rewritten_with_size_and_mtime_kept_are_not_put_back(python_app):
+    python_app.compile()
+    [stored] = (python_app.root / "cache/python" / STACK / "installed").glob(
+        "*/dir/lib/python3.11/site-packages/flask/__init__.py")
+    st = stored.stat()
+    stored.write_text("EVIL = 1\n\n".ljust(st.st_size))
+    os.utime(stored, ns=(st.st_atime_ns, st.st_mtime_ns))
+    python_app.app_dir.joinpath(".heroku").rename(python_app.root / "old-heroku")
+    log = python_app.compile()
+    assert [w for w in log.texts("warn") if "cached" in w] == [
+        "the cached packages for this lockfile, Python and stack were changed after they were stored "
+        "(lib/python3.11/site-packages/flask/__init__.py); discarding them and installing again"]
+    assert "Saving cache" in log.texts("step")
+    site = python_app.app_dir / ".heroku/python/lib/python3.11/site-packages/flask/__init__.py"
+    assert site.read_text() == "installed\n"
+    fresh = python_app.root / "fresh" / ".heroku" / "python"
+    fresh.mkdir(parents=True)
+    ctx = python_app.context()
+    key = cache.key(python_app.app_dir, "pip", tools.VERSIONS["pip"], python_app.sha256, STACK)
+    assert cache.restore(ctx, key, fresh) and ctx.log.texts("warn") == []  # stored again, intact
+    assert (fresh / "lib/python3.11/site-packages/flask/__init__.py").read_text() == "installed\n"
+
+
 def test_a_changed_lockfile_installs_afresh(python_app):
     python_app.compile()
     python_app.app_dir.joinpath(".heroku").rename(python_app.root / "old-heroku")
