@@ -2,10 +2,13 @@
 
 A classic buildpack comes from a directory, a git URL (`#ref` optional; cloned once into the cache) or a
 `.tgz` URL, and always runs from a private copy, so nothing it writes lands in the user's tree or cache.
+A clone is kept in the cache like node_modules (slugbuild.dircache): sealed with a manifest of its content
+when stored, and the private copy made from it is checked against that manifest before it runs.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -21,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from slugbuild.buildpack import BuildContext, Detection, ReleaseInfo
+from slugbuild.dircache import DirCache
 from slugbuild.errors import BuildFailed, CommandFailed, DownloadFailed
 from slugbuild.fetch import Fetcher
 from slugbuild.log import BuildLog
@@ -28,6 +32,7 @@ from slugbuild.log import BuildLog
 TARBALL_SUFFIXES = (".tgz", ".tar.gz")
 URL_SCHEMES = ("http", "https", "file", "git", "ssh")
 FAILURE_LINES = 3
+CLONES_KEPT = 16  # git buildpacks kept in one cache, the most recently used
 # Variables bash sets for itself; they are not part of what an `export` file exports.
 SHELL_OWN_VARS = frozenset({"PWD", "OLDPWD", "SHLVL", "_"})
 
@@ -54,7 +59,8 @@ def _key(text: str) -> str:
 class ClassicBuildpack:
     """The Buildpack protocol over a classic buildpack directory, run from a private copy."""
 
-    def __init__(self, source: Path, spec: str, scratch_dir: Path | None = None) -> None:
+    def __init__(self, source: Path | None, spec: str, scratch_dir: Path | None = None) -> None:
+        """Copy `source` to a private `home`; with `source` None, the caller fills `home` itself."""
         self.spec = spec
         base = spec.split("#", 1)[0].rstrip("/").removesuffix(".git")
         self.name = f"classic-{_safe_label(Path(base).name)}-{_key(spec)}"  # also its cache directory
@@ -62,7 +68,8 @@ class ClassicBuildpack:
         private = Path(tempfile.mkdtemp(prefix="slugbuild-buildpack-", dir=scratch_dir))
         weakref.finalize(self, shutil.rmtree, private, True)
         self.home = private / "buildpack"
-        shutil.copytree(source, self.home, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        if source is not None:
+            shutil.copytree(source, self.home, symlinks=True, ignore=shutil.ignore_patterns(".git"))
         self.display_name = self.name
 
     def _script(self, name: str) -> Path:
@@ -218,7 +225,7 @@ def resolve(spec: str, cache_dir: Path, log: BuildLog, *, offline: bool = False,
     if parsed.scheme in ("http", "https") and parsed.path.endswith(TARBALL_SUFFIXES):
         return ClassicBuildpack(_from_tarball(url, cache_dir, log, offline), spec, scratch_dir)
     if parsed.scheme in URL_SCHEMES or spec.startswith("git@"):
-        return ClassicBuildpack(_from_git(url, ref, cache_dir, log, offline), spec, scratch_dir)
+        return _from_git(spec, url, ref, Sources(cache_dir, log, offline, scratch_dir))
     raise BuildpackUnusable(f"buildpack {spec}: no such directory, and not a git or .tgz URL; give a "
                             "buildpack name, a directory or a URL")
 
@@ -240,24 +247,35 @@ def _from_tarball(url: str, cache_dir: Path, log: BuildLog, offline: bool) -> Pa
     return _buildpack_root(tree.path)
 
 
-def _from_git(url: str, ref: str, cache_dir: Path, log: BuildLog, offline: bool) -> Path:
-    clone = cache_dir / "buildpacks" / f"git-{_safe_label(Path(url).name)}-{_key(f'{url}#{ref}')}"
-    if clone.is_dir():
-        return clone
-    if offline:
-        raise DownloadFailed(f"--offline: buildpack {url} has not been cloned into the cache {cache_dir}; "
-                             "run the build once online or drop --offline")
+def _from_git(spec: str, url: str, ref: str, sources: Sources) -> ClassicBuildpack:
+    """The buildpack from its clone in the cache, checked byte for byte; cloned (again) when there is no
+    intact one."""
+    log, key = sources.log, f"{url}#{ref}"
+    clones = DirCache(sources.cache_dir / "buildpacks" / "git", log, f"buildpack {url}", CLONES_KEPT,
+                      on_damage=functools.partial(_clone_damaged, url, ref, sources))
+    buildpack = ClassicBuildpack(None, spec, sources.scratch_dir)
+    if clones.restore(key, buildpack.home):
+        return buildpack
+    if sources.offline:
+        raise DownloadFailed(f"--offline: buildpack {url} has not been cloned into the cache "
+                             f"{sources.cache_dir}; run the build once online or drop --offline")
     log.step(f"Cloning buildpack {url}" + (f" at {ref}" if ref else ""))
-    clone.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=clone.parent, prefix=".partial-"))
-    try:
-        _git(["clone", "--quiet", "--", url, str(staging / "repo")], url, ref)
-        if ref:
-            _git(["-C", str(staging / "repo"), "checkout", "--quiet", ref, "--"], url, ref)
-        os.replace(staging / "repo", clone)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return clone
+    _git(["clone", "--quiet", "--", url, str(buildpack.home)], url, ref)
+    if ref:
+        _git(["-C", str(buildpack.home), "checkout", "--quiet", ref, "--"], url, ref)
+    shutil.rmtree(buildpack.home / ".git")  # its history never runs; the files checked out are the entry
+    clones.save(key, buildpack.home)
+    return buildpack
+
+
+def _clone_damaged(url: str, ref: str, sources: Sources, changed: str) -> None:
+    what = f"{url}#{ref}" if ref else url
+    if sources.offline:
+        raise DownloadFailed(f"--offline: the cached clone of buildpack {what} was changed after it was "
+                             f"cloned ({changed}) and has been discarded; run the build once online to clone "
+                             "it again")
+    sources.log.warn(f"the cached clone of buildpack {what} was changed after it was cloned ({changed}); "
+                     "cloning it again")
 
 
 def _git(args: list[str], url: str, ref: str) -> None:

@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from slugbuild.fetch import manifest
@@ -26,10 +27,16 @@ _COPY = "dir"
 
 
 class DirCache:
-    """Saved copies of one directory of an app (`what`, e.g. "node_modules") under `root`."""
+    """Saved copies of one directory of an app (`what`, e.g. "node_modules") under `root`.
 
-    def __init__(self, root: Path, log: BuildLog, what: str, keep: int = KEEP_ENTRIES) -> None:
+    A damaged entry is discarded, then `on_damage` is told which path changed; by default it warns that
+    the directory is installed again.
+    """
+
+    def __init__(self, root: Path, log: BuildLog, what: str, keep: int = KEEP_ENTRIES,
+                 on_damage: Callable[[str], None] | None = None) -> None:
         self.root, self.log, self.what, self.keep = Path(root), log, what, keep
+        self.on_damage = on_damage or self._warn_damaged
 
     def restore(self, key: str, dest: Path) -> bool:
         """Copy the entry for `key` to `dest` (which must not exist) and check the copy; False, with `dest`
@@ -57,15 +64,19 @@ class DirCache:
             os.utime(entry)  # recently used: pruned last
         return True
 
-    def save(self, key: str, source: Path) -> None:
+    def save(self, key: str, source: Path, copy: Callable[[Path, Path], object] | None = None) -> None:
         """Store a copy of `source` under `key`, replacing an older one; when another build stores that key
-        at the same moment, one of the two whole copies stays."""
+        at the same moment, one of the two whole copies stays. `copy(source, dest)` makes the copy (dest
+        does not exist yet) when not all of `source` is kept."""
         self.root.mkdir(parents=True, exist_ok=True)
         prune_stale(self.root, ".partial.")
         prune_stale(self.root, ".discard.")
         staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".partial."))
         try:
-            shutil.copytree(source, staging / _COPY, symlinks=True)
+            if copy is None:
+                shutil.copytree(source, staging / _COPY, symlinks=True)
+            else:
+                copy(source, staging / _COPY)
             manifest.write(staging / manifest.MANIFEST, manifest.scan(staging / _COPY), key)
             self._rename_into_place(staging, self._entry(key))
         except OSError as exc:  # a FIFO or socket in it, a full disk: the build itself is fine
@@ -113,6 +124,9 @@ class DirCache:
             discard(entry)
 
     def _damaged(self, entry: Path, changed: str) -> None:
+        discard(entry)
+        self.on_damage(changed)
+
+    def _warn_damaged(self, changed: str) -> None:
         self.log.warn(f"the cached {self.what} was changed after it was stored ({changed}); discarding it "
                       "and installing again")
-        discard(entry)

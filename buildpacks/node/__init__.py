@@ -247,7 +247,7 @@ class NodeBuildpack:
         if env.get("NODE_MODULES_CACHE") == "false":
             cache.clear()
             if custom is not None:
-                custom.clear()
+                custom.clear(ctx)
             ctx.log.info("Skipped: NODE_MODULES_CACHE is false")
         elif custom is not None:  # as Heroku: the app's list replaces the default cache
             cache.clear()

@@ -2,10 +2,12 @@
 the runtime archive did not hold) is stored under a key made of the lockfile, Python, the stack and the
 tool's version, and put back when a build has the same key, as Heroku's lib/cache.sh restores
 .heroku/python when none of those changed. The cache is shared by every app built with it, so entries
-are kept per key (the newest few) rather than one per app."""
+are kept per key (the newest few) rather than one per app. Each is a slugbuild.dircache entry: sealed with a
+manifest of its content when stored and checked against it, byte for byte, when put back."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -16,6 +18,7 @@ from pathlib import Path
 from slugbuild.buildpacks.python.install import LOCKFILES
 
 from slugbuild.buildpack import BuildContext
+from slugbuild.dircache import DirCache
 
 KEEP_ENTRIES = 8  # the newest installs kept; older ones are pruned when a new one is stored
 
@@ -32,43 +35,48 @@ def key(app_dir: Path, manager: str, tool_version: str, python_sha256: str, stac
     return digest.hexdigest()[:32]
 
 
-def _entries(ctx: BuildContext) -> Path:
-    return ctx.cache_dir / ctx.stack / "installed"
+def _entries(ctx: BuildContext) -> DirCache:
+    def damaged(changed: str) -> None:
+        ctx.log.warn(f"the cached packages for this lockfile, Python and stack were changed after they were "
+                     f"stored ({changed}); discarding them and installing again")
+
+    return DirCache(ctx.cache_dir / ctx.stack / "installed", ctx.log, "the installed packages", KEEP_ENTRIES,
+                    on_damage=damaged)
 
 
 def restore(ctx: BuildContext, cache_key: str, python_home: Path) -> bool:
-    """Copy the packages stored under `cache_key` into `python_home`; False when there are none."""
-    stored = _entries(ctx) / cache_key
-    if not stored.is_dir():
-        ctx.log.step("No cached packages for this lockfile, Python and stack: installing them all")
-        return False
-    ctx.log.step("Restoring cache")
-    shutil.copytree(stored, python_home, symlinks=True, dirs_exist_ok=True)
-    os.utime(stored)  # most recently used: kept longest
+    """Put the packages stored under `cache_key` into `python_home`; False when there is no intact copy."""
+    with tempfile.TemporaryDirectory(dir=python_home.parent, prefix=".restoring-") as scratch:
+        packages = Path(scratch) / "packages"
+        if not _entries(ctx).restore(cache_key, packages):
+            ctx.log.step("No cached packages for this lockfile, Python and stack: installing them all")
+            return False
+        ctx.log.step("Restoring cache")
+        _move_into(packages, python_home)
     return True
 
 
 def store(ctx: BuildContext, cache_key: str, python_home: Path, runtime_paths: Iterable[str]) -> None:
     """Keep what the install added to `python_home` under `cache_key`, replacing it atomically."""
     ctx.log.step("Saving cache")
-    entries = _entries(ctx)
-    entries.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=entries, prefix=".partial-"))
-    try:
-        _copy_added(python_home, staging, set(runtime_paths))
-        target = entries / cache_key
-        old = target.with_name(f".old-{cache_key}-{os.getpid()}")
-        if target.exists():
-            target.rename(old)
-        staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    _prune(entries)
+    added = functools.partial(_copy_added, runtime_paths=set(runtime_paths))
+    _entries(ctx).save(cache_key, python_home, copy=added)
+
+
+def _move_into(source: Path, dest: Path) -> None:
+    """Move everything under `source` into `dest`, merging the directories both have. A file is renamed
+    over, never written into: the runtime's files are hard links into the cache."""
+    for item in os.scandir(source):
+        target = dest / item.name
+        if item.is_dir(follow_symlinks=False) and target.is_dir() and not target.is_symlink():
+            _move_into(Path(item.path), target)
+        else:
+            os.replace(item.path, target)
 
 
 def _copy_added(root: Path, dest: Path, runtime_paths: set[str]) -> None:
     """Copy every file and link under `root` whose path the runtime archive does not have."""
+    dest.mkdir()
     for directory, dirs, files in os.walk(root):
         rel_dir = os.path.relpath(directory, root)
         for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(directory, d))]):
@@ -82,10 +90,3 @@ def _copy_added(root: Path, dest: Path, runtime_paths: set[str]) -> None:
                 target.symlink_to(os.readlink(source))
             else:
                 shutil.copy2(source, target)
-
-
-def _prune(entries: Path) -> None:
-    stored = sorted((p for p in entries.iterdir() if not p.name.startswith(".")),
-                    key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in stored[KEEP_ENTRIES:]:
-        shutil.rmtree(old, ignore_errors=True)

@@ -4,13 +4,16 @@ environments kept in the build cache, made from the cached (unchanging) copy of 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from slugbuild.buildpack import BuildContext
 from slugbuild.errors import BuildFailed, CommandFailed
+from slugbuild.fetch import manifest
 
 PIP_VERSION = "26.2.1"
 PIPENV_VERSION = "2026.7.1"
@@ -19,7 +22,6 @@ UV_VERSION = "0.12.5"
 SETUPTOOLS_VERSION = "70.3.0"  # Heroku still adds it for Python 3.12 and older
 SETUPTOOLS_MAJORS = ("3.10", "3.11", "3.12")
 VERSIONS = {"pip": PIP_VERSION, "pipenv": PIPENV_VERSION, "poetry": POETRY_VERSION, "uv": UV_VERSION}
-COMPLETE = ".slugbuild-complete"
 NAMES = {"pip": "pip", "pipenv": "Pipenv", "poetry": "Poetry", "uv": "uv"}
 # Heroku's export_env_dir deny list, plus what would point the tools at another Python.
 DENIED_CONFIG = re.compile(r"^(PATH|GIT_DIR|CPATH|CPPATH|LD_PRELOAD|LIBRARY_PATH|LANG|BUILD_DIR|"
@@ -76,25 +78,51 @@ def install_pip(ctx: BuildContext, python_home: Path, major: str, env: Mapping[s
 def install_tool(ctx: BuildContext, tool: str, runtime_tree: Path, major: str,
                  env: Mapping[str, str]) -> Path:
     """Pipenv, Poetry or uv in its own virtual environment in the build cache; return its bin/ directory.
-    Kept per tool version and runtime checksum, so a rebuild reuses it."""
+    Kept per tool version and runtime checksum, so a rebuild reuses it once its manifest checks out. One
+    build at a time installs it (a lock beside it); the others wait and then use what it installed."""
     version = VERSIONS[tool]
     home = ctx.cache_dir / "tools" / f"{tool}-{version}-{runtime_tree.parent.name}"
-    if (home / COMPLETE).is_file():
-        ctx.log.step(f"Using cached {NAMES[tool]} {version}")
-        return home / "bin"
-    ctx.log.step(f"Installing {NAMES[tool]} {version}")
-    shutil.rmtree(home, ignore_errors=True)  # an earlier attempt that did not finish
+    seal = home.with_name(f"{home.name}.{manifest.MANIFEST}")  # beside it: a venv runs from a fixed path
     home.parent.mkdir(parents=True, exist_ok=True)
-    quiet = {**env, "PYTHONDONTWRITEBYTECODE": "1"}  # the cached runtime is shared: never write into it
-    try:
-        ctx.run([runtime_tree / "bin" / "python3", "-m", "venv", "--without-pip", home], env=quiet)
-        ctx.run([home / "bin" / "python3", bundled_pip(runtime_tree, major), "install", "--no-input",
-                 "--quiet", f"{tool}=={version}"], env=env)
-    except CommandFailed:
-        shutil.rmtree(home, ignore_errors=True)
-        raise _unreachable(NAMES[tool], ctx.offline) from None
-    (home / COMPLETE).write_text(f"{tool}=={version}\n")  # last: marks the environment usable
+    with _installing(home):
+        if _intact(ctx, home, seal, f"{tool}=={version}"):
+            ctx.log.step(f"Using cached {NAMES[tool]} {version}")
+            return home / "bin"
+        ctx.log.step(f"Installing {NAMES[tool]} {version}")
+        seal.unlink(missing_ok=True)
+        shutil.rmtree(home, ignore_errors=True)  # an earlier attempt that did not finish, or a changed one
+        quiet = {**env, "PYTHONDONTWRITEBYTECODE": "1"}  # the cached runtime is shared: never write into it
+        try:
+            ctx.run([runtime_tree / "bin" / "python3", "-m", "venv", "--without-pip", home], env=quiet)
+            ctx.run([home / "bin" / "python3", bundled_pip(runtime_tree, major), "install", "--no-input",
+                     "--quiet", f"{tool}=={version}"], env=env)
+        except CommandFailed:
+            shutil.rmtree(home, ignore_errors=True)
+            raise _unreachable(NAMES[tool], ctx.offline) from None
+        manifest.write(seal, manifest.scan(home), f"{tool}=={version}")  # last: marks it usable
     return home / "bin"
+
+
+@contextlib.contextmanager
+def _installing(home: Path) -> Iterator[None]:
+    """An exclusive lock on `home`'s lock file for as long as the block runs."""
+    with open(home.with_name(f".{home.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _intact(ctx: BuildContext, home: Path, seal: Path, requirement: str) -> bool:
+    """Whether `home` is as it was installed; a changed one is named in one warning. Without a manifest
+    (an install that did not finish) it is simply not there yet."""
+    if not (home.is_dir() and seal.is_file()):
+        return False
+    entries = manifest.read(seal, requirement)
+    changed = seal.name if entries is None else manifest.first_change(home, entries)
+    if changed is None:
+        return True
+    ctx.log.warn(f"the cached {requirement} in the build cache was changed after it was installed "
+                 f"({changed}); installing it again")
+    return False
 
 
 def _unreachable(name: str, offline: bool) -> BuildFailed:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import secrets
 import subprocess
+import tempfile
 from pathlib import Path
 
 from slugbuild.buildpacks.ruby.framework import Framework
@@ -11,6 +15,8 @@ from slugbuild.buildpacks.ruby.framework import Framework
 from slugbuild.buildpack import BuildContext
 from slugbuild.errors import BuildFailed
 
+SECRET_BYTES = 64
+SECRET = re.compile(f"[0-9a-f]{{{2 * SECRET_BYTES}}}")
 MANIFEST_GLOBS = ("public/assets/.sprockets-manifest-*.json", "public/assets/manifest-*.json")
 
 
@@ -36,9 +42,17 @@ def secret_key_base(ctx: BuildContext) -> str:
     if ctx.config.get("SECRET_KEY_BASE"):
         return ctx.config["SECRET_KEY_BASE"]
     path = ctx.cache_dir / "secret_key_base"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(64))
+    with contextlib.suppress(OSError):
+        kept = path.read_text().strip()
+        if SECRET.fullmatch(kept):
+            return kept
+    # None yet, or not one this code wrote (an older slugbuild could leave it empty): a new one, written
+    # whole, so a build reading it meanwhile gets the old one or the new one.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key_base.")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(SECRET_BYTES))
+    os.replace(tmp, path)
     return path.read_text().strip()
 
 

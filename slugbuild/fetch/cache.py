@@ -41,7 +41,8 @@ def file_name(url: str) -> str:
 
 
 class DownloadCache:
-    """Files at downloads/<url key>-<sha256>/<name>, pins at pins/<url key>, indexes at index/<url key>."""
+    """Files at downloads/<url key>-<sha256>/<name>, pins at pins/<url key>, indexes at
+    index/<url key>.sealed."""
 
     def __init__(self, root: Path, log: BuildLog) -> None:
         self.root = Path(root)
@@ -85,7 +86,32 @@ class DownloadCache:
         return final
 
     def index_file(self, url: str) -> Path:
-        return self.root / "index" / url_key(url)
+        """Where the copy of the index at `url` is kept: its sha256 on the first line, then its text."""
+        return self.root / "index" / f"{url_key(url)}.sealed"
+
+    def keep_index(self, url: str, download: Path) -> str:
+        """Keep the index just downloaded to `download` as the copy of `url`; return its text."""
+        body = download.read_bytes()
+        path = self.index_file(url)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".partial.")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(b"sha256 " + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+        os.replace(tmp, path)
+        return body.decode(errors="replace")
+
+    def index_copy(self, url: str) -> str | None:
+        """The text kept by `keep_index` for `url`, or None when there is none or it changed since it was
+        kept (then it is removed, with one warning)."""
+        path = self.index_file(url)
+        try:
+            header, _, body = path.read_bytes().partition(b"\n")
+        except FileNotFoundError:
+            return None
+        if header == b"sha256 " + hashlib.sha256(body).hexdigest().encode():
+            return body.decode(errors="replace")
+        self.log.warn(f"the cached copy of {url} was changed after it was downloaded; discarding it")
+        path.unlink(missing_ok=True)
+        return None
 
     def pinned(self, url: str) -> str | None:
         pin = self._pin_file(url)

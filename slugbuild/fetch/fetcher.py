@@ -73,25 +73,25 @@ class Fetcher:
         return Download(final, actual, sha256 is not None)
 
     def fetch_text(self, url: str, *, label: str | None = None, mirror: str | None = None) -> str:
-        """An index file (JSON, SHASUMS256.txt): fresh when online, the cached copy with --offline."""
-        cached = self.cache.index_file(url)
+        """An index file (JSON, SHASUMS256.txt): fresh when online, the cached copy with --offline or when
+        the download fails, and only while that copy is as it was downloaded."""
         if self.offline:
-            if cached.is_file():
-                return cached.read_text()
+            if (kept := self.cache.index_copy(url)) is not None:
+                return kept
             raise self._not_cached(url)
-        tmp = self.cache.partial(url, beside=cached)
+        tmp = self.cache.partial(url, beside=self.cache.index_file(url))
         try:
             self.downloader.download(url, tmp, label, quiet=True, mirror=mirror)
-            tmp.replace(cached)
+            return self.cache.keep_index(url, tmp)
         except NotFound:
             raise
         except DownloadFailed as exc:
-            if not cached.is_file():
+            if (kept := self.cache.index_copy(url)) is None:
                 raise
             self.log.warn(f"{exc}; using the copy cached earlier")
+            return kept
         finally:
             tmp.unlink(missing_ok=True)
-        return cached.read_text()
 
     def install(self, url: str, sha256: str | None, dest: Path, *, strip_components: int = 0,
                 label: str | None = None, mirror: str | None = None) -> Tree:

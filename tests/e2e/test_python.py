@@ -187,6 +187,8 @@ def test_a_poetry_app_installs_its_main_group(run_cli, index_env, tmp_path):
     assert_served_by_the_slugs_python(body, app_dir, programs, "Hello from Poetry on Python")
     check = run_cli("run", tmp_path / "slug.tgz", "--check")
     assert check.exit_code == 0, check.stderr
+    _, again = build(run_cli, source, tmp_path / "again.tgz", index_env)  # Poetry ran: its venv is unchanged
+    assert "Using cached Poetry 2.4.1" in again and "changed after it was installed" not in again
 
 
 def test_a_requirement_the_index_lacks_stops_the_build_in_one_line(run_cli, index_env, tmp_path):

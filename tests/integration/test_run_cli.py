@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -205,6 +206,31 @@ def test_a_classic_buildpack_by_git_url_with_a_ref(run_cli, tmp_path: Path):
     assert f"-----> Cloning buildpack file://{repo} at main" in result.stdout
     assert "-----> Greeter app detected" in result.stdout
     assert run_cli("run", tmp_path / "s.tgz", "--check").exit_code == 0
+
+
+def test_a_changed_git_buildpack_clone_is_cloned_again_or_offline_named_in_one_line(run_cli, tmp_path: Path):
+    repo = tmp_path / "greeter.git"
+    shutil.copytree(GREETER, repo)
+    git("init", "-q", "-b", "main", cwd=repo)
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "greeter", cwd=repo)
+    build = ("build", FIXTURES / "classic-app", "-b", f"file://{repo}", "-o", tmp_path / "s.tgz")
+    assert run_cli(*build).exit_code == 0
+    [compile_script] = (tmp_path / "cache" / "buildpacks" / "git").glob("*/dir/bin/compile")
+    st = compile_script.stat()
+    compile_script.write_bytes(b"#!/bin/sh\nexit 0\n".ljust(st.st_size, b"#"))
+    os.utime(compile_script, ns=(st.st_atime_ns, st.st_mtime_ns))
+    offline = run_cli(*build, "--offline")
+    assert offline.exit_code == 1 and "Traceback" not in offline.stderr
+    assert offline.last_error_line.endswith(
+        f"--offline: the cached clone of buildpack file://{repo} was changed after it was cloned "
+        "(bin/compile) and has been discarded; run the build once online to clone it again")
+    online = run_cli(*build)
+    assert online.exit_code == 0, online.stderr
+    assert f"-----> Cloning buildpack file://{repo}" in online.stdout
+    with tarfile.open(tmp_path / "s.tgz") as slug:  # the real bin/compile ran
+        page = slug.extractfile("./app/public/index.html")
+        assert page is not None and page.read() == b"Hello from a classic buildpack (plain)\n"
 
 
 def test_a_classic_buildpack_by_tgz_url(run_cli, tmp_path: Path, httpserver):

@@ -21,7 +21,8 @@ VERSION = "3.11.2"
 # package in site-packages and a console script whose #! line names this Python, as pip writes them.
 STUBS = {
     # `python3 -m venv --without-pip DIR` makes DIR/bin/python3 (this stub again); `DIR/bin/python3
-    # <wheel>/pip install TOOL==V` puts a TOOL stub in DIR/bin that logs how it was called and with what.
+    # <wheel>/pip install TOOL==V` puts a TOOL stub in DIR/bin that logs how it was called and with what
+    # (after FAKE_INSTALL_PAUSE_S seconds, so that concurrent builds overlap).
     "bin/python3": """echo "python3 $*" >> "$FAKE_PYTHON_LOG"
 if [ "$1 $2" = "-m venv" ]; then mkdir -p "$4/bin"; cp "$0" "$4/bin/python3"; exit 0; fi
 if [ "$2" = collectstatic ]; then
@@ -30,6 +31,7 @@ if [ "$2" = collectstatic ]; then
   echo "1 static file copied"; exit 0
 fi
 if [ "$2" = install ]; then
+  if [ -n "$FAKE_INSTALL_PAUSE_S" ]; then sleep "$FAKE_INSTALL_PAUSE_S"; fi
   for spec in "$@"; do tool=${spec%%==*}
     case "$tool" in pipenv|poetry|uv)
       printf '#!/bin/sh\\necho "%s $* VIRTUAL_ENV=${VIRTUAL_ENV:-} PIPENV_SYSTEM=${PIPENV_SYSTEM:-} \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -192,12 +193,111 @@ def test_an_unknown_git_ref_is_one_clear_error(tmp_path: Path, greeter_repo: Pat
     with pytest.raises(DownloadFailed) as failure:
         classic.resolve(f"file://{greeter_repo}#v9", tmp_path / "cache", RecordingLog())
     assert str(failure.value).startswith(f"could not check out 'v9' of buildpack file://{greeter_repo} (")
-    assert not list((tmp_path / "cache" / "buildpacks").iterdir())
+    assert not list((tmp_path / "cache").glob("buildpacks/git/*/manifest.json"))
 
 
 def test_an_uncloned_git_url_offline_is_one_clear_error(tmp_path: Path, greeter_repo: Path):
     with pytest.raises(DownloadFailed, match="--offline: buildpack file://.* has not been cloned"):
         classic.resolve(f"file://{greeter_repo}", tmp_path / "cache", RecordingLog(), offline=True)
+
+
+def cached_clone_files(cache_dir: Path) -> Path:
+    [files] = (cache_dir / "buildpacks" / "git").glob("*/dir")
+    return files
+
+
+def tamper_keeping_size_and_mtime(script: Path) -> None:
+    """Make `script` write a forged page instead, with the size and mtime it had."""
+    st = script.stat()
+    forged = '#!/usr/bin/env bash\nmkdir -p "$1/public" && echo forged > "$1/public/index.html"\n#'
+    script.write_text(forged.ljust(st.st_size, "#"))
+    os.utime(script, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert script.stat().st_size == st.st_size
+
+
+def build_with_git_buildpack(tmp_path: Path, spec: str, offline: bool = False) -> tuple[RecordingLog, Path]:
+    source = tmp_path / "src"
+    if not source.is_dir():
+        shutil.copytree(FIXTURES / "classic-app", source)
+    settings = config.build_settings(
+        source=str(source), output=str(tmp_path / "slug.tgz"), buildpacks=[spec], stack=None,
+        cache_dir=str(tmp_path / "cache"), clear_cache=False, env=None, env_file=None, commit="c0ffee",
+        max_size=None, offline=offline)
+    log = RecordingLog()
+    report = build.build(settings, log, available=[])
+    shutil.rmtree(tmp_path / "unpacked", ignore_errors=True)
+    return log, run.unpack(report.path, tmp_path / "unpacked")
+
+
+def test_a_cached_clone_rewritten_with_its_size_and_mtime_kept_is_cloned_again(tmp_path: Path,
+                                                                               greeter_repo: Path):
+    url = f"file://{greeter_repo}#v1"
+    build_with_git_buildpack(tmp_path, url)
+    tamper_keeping_size_and_mtime(cached_clone_files(tmp_path / "cache") / "bin" / "compile")
+    log, app_dir = build_with_git_buildpack(tmp_path, url)
+    assert log.texts("warn") == [f"the cached clone of buildpack {url} was changed after it was cloned "
+                                 "(bin/compile); cloning it again"]
+    assert f"Cloning buildpack file://{greeter_repo} at v1" in log.texts("step")
+    assert (app_dir / "public" / "index.html").read_text() == "Hello from a classic buildpack (plain)\n"
+    log, app_dir = build_with_git_buildpack(tmp_path, url, offline=True)  # the new clone is kept, intact
+    assert log.texts("warn") == [] and not [t for t in log.texts("step") if t.startswith("Cloning")]
+    assert (app_dir / "public" / "index.html").read_text() == "Hello from a classic buildpack (plain)\n"
+
+
+@pytest.mark.parametrize(("damage", "named"), [
+    (lambda files: (files / "bin" / "release").unlink(), "bin/release"),
+    (lambda files: (files / "bin" / "compile").chmod(0o644), "bin/compile"),
+    (lambda files: (files / "bin" / "export").write_text("export PATH=/tmp/evil\n"), "bin/export"),
+    (lambda files: (files.parent / "manifest.json").write_text("[]"), "manifest.json"),
+], ids=["file removed", "mode changed", "file planted", "manifest replaced"])
+def test_any_change_to_a_cached_clone_is_named_and_the_clone_made_again(tmp_path: Path, app: Path,
+                                                                        greeter_repo: Path, damage, named):
+    url = f"file://{greeter_repo}"
+    classic.resolve(url, tmp_path / "cache", RecordingLog())
+    damage(cached_clone_files(tmp_path / "cache"))
+    log = RecordingLog()
+    bp = classic.resolve(url, tmp_path / "cache", log)
+    assert log.texts("warn") == [f"the cached clone of buildpack {url} was changed after it was cloned "
+                                 f"({named}); cloning it again"]
+    assert sorted(p.name for p in (bp.home / "bin").iterdir()) == ["compile", "detect", "release"]
+    assert os.access(bp.home / "bin" / "compile", os.X_OK) and bp.detect(app) == Detection("Greeter v2")
+
+
+def test_a_damaged_clone_offline_is_one_line_naming_the_fix(tmp_path: Path, greeter_repo: Path):
+    url = f"file://{greeter_repo}#v1"
+    classic.resolve(url, tmp_path / "cache", RecordingLog())
+    tamper_keeping_size_and_mtime(cached_clone_files(tmp_path / "cache") / "bin" / "compile")
+    log = RecordingLog()
+    with pytest.raises(DownloadFailed) as failure:
+        classic.resolve(url, tmp_path / "cache", log, offline=True)
+    assert str(failure.value) == (f"--offline: the cached clone of buildpack {url} was changed after it was "
+                                  "cloned (bin/compile) and has been discarded; run the build once online to "
+                                  "clone it again")
+    assert log.texts("warn") == [] and not list((tmp_path / "cache").glob("buildpacks/git/*/dir"))
+
+
+def _resolve_many_times(args: tuple[str, str, str]) -> list[str]:
+    """One build after another resolving a git buildpack on a shared cache; the problems it met."""
+    url, cache_dir, app_dir = args
+    log = RecordingLog()
+    problems = []
+    for _ in range(5):
+        try:
+            detected = classic.resolve(url, Path(cache_dir), log).detect(Path(app_dir))
+            if detected != Detection("Greeter v1" if url.endswith("#v1") else "Greeter v2"):
+                problems.append(f"detected {detected}")
+        except Exception as exc:  # every failure is a finding; the assertion shows them
+            problems.append(f"{type(exc).__name__}: {exc}")
+    return problems + [f"warned: {w}" for w in log.texts("warn")]
+
+
+def test_builds_sharing_one_cache_clone_and_reuse_git_buildpacks_at_once(tmp_path: Path, app: Path,
+                                                                         greeter_repo: Path):
+    urls = [f"file://{greeter_repo}", f"file://{greeter_repo}#v1"] * 2
+    jobs = [(url, str(tmp_path / "cache"), str(app)) for url in urls]
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        assert pool.map(_resolve_many_times, jobs) == [[]] * 4
+    assert len(list((tmp_path / "cache").glob("buildpacks/git/*/manifest.json"))) == 2
 
 
 def greeter_tarball(tmp_path: Path) -> bytes:

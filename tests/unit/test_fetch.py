@@ -230,6 +230,39 @@ def test_an_index_falls_back_to_its_cached_copy_when_the_network_fails(http, fet
         "cached earlier"]
 
 
+def tamper_index_copy(cache_dir: Path) -> None:
+    """Change the kept copy's text, keeping its size and mtime."""
+    [kept] = (cache_dir / "index").iterdir()
+    st = kept.stat()
+    kept.write_bytes(kept.read_bytes().replace(SHA[:8].encode(), b"0badf00d"))
+    os.utime(kept, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_cached_index_changed_with_its_size_and_mtime_kept_is_not_used_offline(http, fetcher, tmp_path):
+    http.expect_request("/SHASUMS256.txt").respond_with_data(f"{SHA}  node.tgz\n")
+    url = http.url_for("/SHASUMS256.txt")
+    assert fetcher.fetch_text(url) == f"{SHA}  node.tgz\n"
+    tamper_index_copy(tmp_path / "cache")
+    offline = Fetcher(tmp_path / "cache", RecordingLog(), offline=True)
+    with pytest.raises(DownloadFailed, match=r"^--offline: .*SHASUMS256.txt is not in the cache"):
+        offline.fetch_text(url)
+    assert offline.log.texts("warn") == [
+        f"the cached copy of {url} was changed after it was downloaded; discarding it"]
+
+
+def test_a_changed_cached_index_is_no_fallback_when_the_download_fails(http, fetcher, tmp_path):
+    http.expect_ordered_request("/SHASUMS256.txt").respond_with_data(f"{SHA}  node.tgz\n")
+    for _ in range(3):
+        http.expect_ordered_request("/SHASUMS256.txt").respond_with_data("down", status=500)
+    url = http.url_for("/SHASUMS256.txt")
+    fetcher.fetch_text(url)
+    tamper_index_copy(tmp_path / "cache")
+    with pytest.raises(DownloadFailed, match="after 3 attempts: HTTP 500"):
+        fetcher.fetch_text(url)
+    assert fetcher.log.texts("warn")[-1] == (f"the cached copy of {url} was changed after it was downloaded; "
+                                             "discarding it")
+
+
 # -- runtimes unpacked once in the cache, linked into each app ------------------------------------------
 
 def runtime(tmp_path: Path) -> tuple[str, str]:

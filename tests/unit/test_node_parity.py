@@ -3,6 +3,7 @@ test/fixtures, with the expectations of test/run-*): each test names its source.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -139,6 +140,22 @@ def test_cache_directories_are_saved_and_restored(node_app):
     assert not (node_app.root / "cache" / "node" / "node_modules").exists()  # the list replaced the default
 
 
+def test_saved_cache_directories_changed_with_size_and_mtime_kept_are_not_restored(node_app):
+    node_app.write(CAMEL)
+    compile_app(node_app, {"FAKE_MAKES": MADE})
+    [kept] = (node_app.root / "cache" / "node" / "directories").glob("*/dir/server/node_modules/a")
+    st = kept.stat()
+    kept.write_bytes(b"X" * st.st_size)
+    os.utime(kept, ns=(st.st_atime_ns, st.st_mtime_ns))
+    log = rebuilt(node_app)
+    assert [w for w in log.texts("warn") if "cached" in w] == [
+        "the cached cacheDirectories directories were changed after they were saved (server/node_modules/a); "
+        "discarding them, the build makes them again"]
+    assert "- not restored: nothing saved for this node, npm, package manager and stack" in log.texts("info")
+    assert not (node_app.app_dir / "server" / "node_modules").exists()
+    assert not list(node_app.app_dir.glob(".slugbuild-restoring-*"))
+
+
 def test_cache_directories_snake_case_and_a_changed_runtime(node_app):
     # test/fixtures/cache-directories: cache_directories, read when cacheDirectories is absent
     snake = {"scripts": {"build": "x"}, "cache_directories": ["bower_components", "node_modules"]}
@@ -147,7 +164,7 @@ def test_cache_directories_snake_case_and_a_changed_runtime(node_app):
     assert "- bower_components" in rebuilt(node_app, snake).texts("info")
     ctx_log = rebuilt(node_app, snake, NODE_MODULES_CACHE="false").texts("info")
     assert not [line for line in ctx_log if line.startswith("Loading from")]
-    assert not (node_app.root / "cache" / "node" / "directories").exists()
+    assert not list((node_app.root / "cache" / "node" / "directories").glob("*/manifest.json"))
 
 
 @pytest.mark.parametrize("value", [["../outside"], ["/etc"], [5], ["."], ["  "], "node_modules",
@@ -167,7 +184,7 @@ def test_links_never_carry_cache_directories_outside_the_app(node_app, tmp_path)
     node_app.write(package)
     (node_app.app_dir / "linked").symlink_to(outside)
     compile_app(node_app, {"FAKE_MAKES": "out/cache/kept"})
-    saved = node_app.root / "cache" / "node" / "directories"
+    [saved] = (node_app.root / "cache" / "node" / "directories").glob("*/dir")
     assert not (saved / "linked").exists() and (saved / "out" / "cache" / "kept").is_file()
     shutil.rmtree(node_app.app_dir)
     node_app.write(package)

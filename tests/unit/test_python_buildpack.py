@@ -3,6 +3,8 @@ installs, what the dyno sources, what it keeps between builds, and how it fails.
 
 from __future__ import annotations
 
+import dataclasses
+import multiprocessing
 import os
 import subprocess
 from pathlib import Path
@@ -24,6 +26,7 @@ from slugbuild.buildpacks.python.mirror import fill, lay_out
 
 from slugbuild.buildpack import Runtime
 from slugbuild.errors import BuildFailed, DownloadFailed, UsageError
+from slugbuild.fetch import Fetcher
 from slugbuild.log import RecordingLog
 
 
@@ -91,6 +94,29 @@ def test_an_unchanged_rebuild_restores_the_packages_and_stores_nothing_new(pytho
     assert site.read_text() == "installed\n"
     assert [p.name for p in (python_app.root / "cache/python" / STACK / "installed").iterdir()] == \
         [p.name for p in stored]
+
+
+def test_stored_packages_rewritten_with_size_and_mtime_kept_are_not_put_back(python_app):
+    python_app.compile()
+    [stored] = (python_app.root / "cache/python" / STACK / "installed").glob(
+        "*/dir/lib/python3.11/site-packages/flask/__init__.py")
+    st = stored.stat()
+    stored.write_text("EVIL = 1\n\n".ljust(st.st_size))
+    os.utime(stored, ns=(st.st_atime_ns, st.st_mtime_ns))
+    python_app.app_dir.joinpath(".heroku").rename(python_app.root / "old-heroku")
+    log = python_app.compile()
+    assert [w for w in log.texts("warn") if "cached" in w] == [
+        "the cached packages for this lockfile, Python and stack were changed after they were stored "
+        "(lib/python3.11/site-packages/flask/__init__.py); discarding them and installing again"]
+    assert "Saving cache" in log.texts("step")
+    site = python_app.app_dir / ".heroku/python/lib/python3.11/site-packages/flask/__init__.py"
+    assert site.read_text() == "installed\n"
+    fresh = python_app.root / "fresh" / ".heroku" / "python"
+    fresh.mkdir(parents=True)
+    ctx = python_app.context()
+    key = cache.key(python_app.app_dir, "pip", tools.VERSIONS["pip"], python_app.sha256, STACK)
+    assert cache.restore(ctx, key, fresh) and ctx.log.texts("warn") == []  # stored again, intact
+    assert (fresh / "lib/python3.11/site-packages/flask/__init__.py").read_text() == "installed\n"
 
 
 def test_a_changed_lockfile_installs_afresh(python_app):
@@ -286,6 +312,51 @@ def test_a_tool_is_kept_in_the_build_cache_between_builds(tmp_path):
         script.unlink()
     log = app.compile()
     assert "Using cached uv 0.12.5" in log.texts("step")
+
+
+def test_a_cached_tool_rewritten_with_its_size_and_mtime_kept_is_installed_again(tmp_path):
+    app = PythonApp(tmp_path, UV_APP)
+    app.compile()
+    [uv] = (tmp_path / "cache" / "python" / "tools").glob("uv-*/bin/uv")
+    st = uv.stat()
+    uv.write_text('#!/bin/sh\necho "forged $*" >> "$FAKE_PYTHON_LOG"\n#'.ljust(st.st_size, "#"))
+    os.utime(uv, ns=(st.st_atime_ns, st.st_mtime_ns))
+    (app.app_dir / ".heroku").rename(tmp_path / "old-heroku")
+    for script in (app.app_dir / ".profile.d").iterdir():
+        script.unlink()
+    app.calls_file.unlink()
+    log = app.compile()
+    assert [w for w in log.texts("warn") if "cached" in w] == [
+        f"the cached uv=={tools.UV_VERSION} in the build cache was changed after it was installed (bin/uv); "
+        "installing it again"]
+    assert f"Installing uv {tools.UV_VERSION}" in log.texts("step")
+    assert [c for c in app.calls() if c.startswith(("uv ", "forged "))][0].startswith("uv sync")
+
+
+def _compile_uv_app(root: str) -> list[str]:
+    """A uv app built on the cache shared at root/../cache; its steps, or the error it ended with."""
+    app = PythonApp(Path(root), UV_APP)
+    shared = Path(root).parent / "cache"
+    log = RecordingLog()
+    ctx = app.context(log=log, FAKE_INSTALL_PAUSE_S="1")
+    ctx = dataclasses.replace(ctx, cache_dir=shared / "python",
+                              fetcher=Fetcher(shared, log, retries=0))
+    try:
+        PythonBuildpack().compile(ctx)
+    except Exception as exc:  # every failure is a finding; the assertion shows them
+        return [f"{type(exc).__name__}: {exc}"]
+    return log.texts("step")
+
+
+def test_builds_sharing_a_cache_install_a_tool_once_and_all_use_it(tmp_path):
+    roots = [str(tmp_path / f"app{n}") for n in range(3)]
+    for root in roots:
+        Path(root).mkdir()
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        steps = pool.map(_compile_uv_app, roots)
+    installs = [s for s in sum(steps, []) if s.startswith("Installing uv")]
+    assert installs == [f"Installing uv {tools.UV_VERSION}"], steps
+    assert all(f"Using cached uv {tools.UV_VERSION}" in s for s in steps if installs[0] not in s), steps
 
 
 DJANGO_APP = {"requirements.txt": "django\n", ".python-version": "3.11.2", "manage.py": ""}

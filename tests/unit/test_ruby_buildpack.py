@@ -10,7 +10,7 @@ import pytest
 from node_fakes import make_mirror
 from ruby_fakes import RubyApp
 from slugbuild.buildpacks.node import NodeBuildpack
-from slugbuild.buildpacks.ruby import RubyBuildpack, runtime
+from slugbuild.buildpacks.ruby import RubyBuildpack, assets, runtime
 from slugbuild.buildpacks.ruby.buildpack import LOCK_MISSING, profile_script
 from slugbuild.buildpacks.ruby.framework import detect as detect_framework
 from slugbuild.buildpacks.ruby.gemfile_lock import read as read_lock
@@ -237,3 +237,13 @@ def test_offline_bundler_installs_only_from_gems_it_already_has(ruby_app):
     RubyBuildpack().compile(ctx)
     assert ruby_app.calls()[0] == (
         "bundle install -j4 --no-clean --local WITHOUT=development:test DEPLOYMENT=1 PATH=vendor/bundle")
+
+
+@pytest.mark.parametrize("kept", ["", "0123abc", "x" * 128], ids=["empty", "cut short", "not hex"])
+def test_a_damaged_cached_secret_key_base_is_replaced_by_a_whole_one(tmp_path, kept):
+    ctx = RubyApp(tmp_path).context()
+    (ctx.cache_dir / "secret_key_base").parent.mkdir(parents=True)
+    (ctx.cache_dir / "secret_key_base").write_text(kept)
+    secret = assets.secret_key_base(ctx)
+    assert len(secret) == 128 and set(secret) <= set("0123456789abcdef")
+    assert assets.secret_key_base(ctx) == secret  # kept for the next build
