@@ -140,15 +140,16 @@ class NodeBuildpack:
         call it with their context rather than carrying a Node.js installer of their own."""
         runtime.check_node_home(ctx.app_dir)
         base = runtime.mirror_base(ctx)
-        index = runtime.index(ctx, base)
-        wide = allow_wide_range
-        try:
-            resolution = runtime.pinned(ctx) or versions.resolve(requested, index, allow_wide_range=wide)
-        except versions.NodeVersionNotFound:
-            if base == runtime.UPSTREAM:
-                raise
-            raise runtime.MissingFromMirror(requested, base, index.suggestion()) from None
-        self._warn_about_version(ctx, resolution, index)
+        resolution = runtime.pinned(ctx)  # `slugbuild verify`: the report names the release, no index needed
+        if resolution is None:
+            index = runtime.index(ctx, base)
+            try:
+                resolution = versions.resolve(requested, index, allow_wide_range=allow_wide_range)
+            except versions.NodeVersionNotFound:
+                if base == runtime.UPSTREAM:
+                    raise
+                raise runtime.MissingFromMirror(requested, base, index.suggestion()) from None
+            self._warn_about_version(ctx, resolution, index)
         why = (f"{requested} from {versions.ENGINES_SOURCE}" if resolution.source == versions.ENGINES_SOURCE
                else resolution.source)
         ctx.log.step(f"Installing node {resolution.version} ({why})")

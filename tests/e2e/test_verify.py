@@ -83,6 +83,12 @@ def test_verify_offline_reproduces_from_the_cache_alone(built, run_cli, mirror_e
     assert offline.exit_code == 0, offline.stderr
     assert runtime_mirror.requests_since(mark) == []
     assert offline.stdout.strip() == f"reproduced: {report['checksum']}"
+    # Without the mirror variable too (another shell, a reviewer's machine sharing the cache): the report
+    # names the archive, which the cache holds; no release index is needed.
+    unset = {key: "" for key in mirror_env}
+    elsewhere = run_cli("verify", slug, source, "--offline", env=unset)
+    assert elsewhere.exit_code == 0, elsewhere.stderr
+    assert elsewhere.stdout.strip() == f"reproduced: {report['checksum']}"
 
 
 def test_verify_refuses_a_slug_whose_report_belongs_to_another(built, run_cli, mirror_env):
