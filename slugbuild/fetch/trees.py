@@ -16,6 +16,7 @@ import functools
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from slugbuild.fetch.unpack import extract_into, fill_and_move
 
 # Link failures that mean "not here", not "broken": another filesystem, no hard links, too many links.
 _NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP)
+MKDIR_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -60,17 +62,28 @@ def link_tree(tree: Tree, dest: Path) -> None:
     """Recreate `tree` at `dest`: directories and symlinks are new, files are hard links (or copies)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.mkdir()
+    _make_dirs(dest, tree.entries)
     for entry in tree.entries:
         target = os.path.join(dest, entry.path)
-        if entry.kind == "d":
-            os.mkdir(target)
-        elif entry.kind == "l":
+        if entry.kind == "l":
             os.symlink(entry.target, target)
-        else:
+        elif entry.kind == "f":
             _link_or_copy(os.path.join(tree.path, entry.path), target)
     for entry in reversed(tree.entries):  # last, so a read-only directory is filled first
         if entry.kind == "d":
             os.chmod(os.path.join(dest, entry.path), entry.mode)
+
+
+def _make_dirs(dest: Path, entries: tuple[Entry, ...]) -> None:
+    """Every directory of `entries` under `dest`, a level at a time so that each parent is there first.
+    mkdir waits on the filesystem more than on the CPU (ext4: 0.3 ms each), so several go at once."""
+    levels: dict[int, list[str]] = {}
+    for entry in entries:
+        if entry.kind == "d":
+            levels.setdefault(entry.path.count("/"), []).append(os.path.join(dest, entry.path))
+    with ThreadPoolExecutor(MKDIR_THREADS, thread_name_prefix="mkdir") as pool:
+        for depth in sorted(levels):
+            list(pool.map(os.mkdir, levels[depth], chunksize=4))
 
 
 def _link_or_copy(source: str, target: str) -> None:
