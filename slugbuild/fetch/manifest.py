@@ -73,26 +73,36 @@ def first_change(root: Path, entries: tuple[Entry, ...], *, content: bool = True
     mtime, link target or, unless `content` is False, content), or None when it is exactly as stored.
     Something that cannot be read is a change too."""
     try:
-        return _first_change(root, entries, content)
+        changed = _first_listed_change(root, entries)
     except OSError as exc:
-        return os.path.relpath(exc.filename, root) if isinstance(exc.filename, str) else "unreadable"
+        return _unreadable(root, exc)
+    return first_content_change(root, entries) if changed is None and content else changed
 
 
-def _first_change(root: Path, entries: tuple[Entry, ...], content: bool) -> str | None:
+def first_content_change(root: Path, entries: tuple[Entry, ...]) -> str | None:
+    """The first file of `entries` whose content under `root` no longer has its sha256 (every file is
+    read), or None; a file that cannot be read is a change too. Compare the listing with `first_change`."""
+    files = [e for e in entries if e.kind == "f"]
+    try:
+        for entry, digest in zip(files, _hash_all(root, [e.path for e in files]), strict=True):
+            if digest != entry.sha256:
+                return entry.path
+    except OSError as exc:
+        return _unreadable(root, exc)
+    return None
+
+
+def _unreadable(root: Path, exc: OSError) -> str:
+    return os.path.relpath(exc.filename, root) if isinstance(exc.filename, str) else "unreadable"
+
+
+def _first_listed_change(root: Path, entries: tuple[Entry, ...]) -> str | None:
     now = {e.path: e for e in _listing(root)}
     for entry in entries:
         seen = now.pop(entry.path, None)
         if seen is None or seen._replace(sha256=entry.sha256) != entry:
             return entry.path
-    if now:
-        return min(now)  # something added since
-    if not content:
-        return None
-    files = [e for e in entries if e.kind == "f"]
-    for entry, digest in zip(files, _hash_all(root, [e.path for e in files]), strict=True):
-        if digest != entry.sha256:
-            return entry.path
-    return None
+    return min(now) if now else None  # something added since
 
 
 def _listing(root: Path) -> list[Entry]:

@@ -42,14 +42,15 @@ class Tree:
     reused: bool
 
 
-def unpack_tree(archive: Path, final: Path, strip_components: int) -> None:
+def unpack_tree(archive: Path, final: Path, strip_components: int) -> bool:
     """Unpack `archive` into final/tree with final/manifest.json, in a temporary directory renamed into
-    place, so no build ever sees a half-unpacked tree; when another build wins the race, its tree stays."""
+    place, so no build ever sees a half-unpacked tree; when another build wins the race, its tree stays
+    (and False is returned)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     prune_stale(final.parent, ".partial.")
     prune_stale(final.parent, ".discard.")
     staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=".partial."))
-    fill_and_move(archive, staging, final, functools.partial(_fill_tree, archive, strip_components))
+    return fill_and_move(archive, staging, final, functools.partial(_fill_tree, archive, strip_components))
 
 
 def _fill_tree(archive: Path, strip_components: int, staging: Path) -> None:
