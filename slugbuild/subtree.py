@@ -1,8 +1,9 @@
 """Stable subtrees of the app: the directories (runtimes, restored dependencies) that are usually the same
 from one build to the next, each a gzip member of its own; their digest, and compressing one.
 
-A subtree's digest is the sha256 of the sha256 of each entry's tar bytes, in order: it follows every
-header and every byte of every file, and lets several threads read and hash at once. An entry's digest
+A subtree's digest is the sha256 of each entry's digest, in order (tarstream.entry_digest: its header and
+its content's sha256): it follows every header and every byte of every file, and lets several threads read
+and hash at once. An entry's digest
 may be reused from an earlier reading when the entry provably did not change since (`Known`).
 """
 

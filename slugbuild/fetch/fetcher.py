@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from slugbuild.fetch import manifest
 from slugbuild.fetch.cache import DownloadCache, discard, file_name, file_sha256
 from slugbuild.fetch.download import BACKOFF_S, RETRIES, TIMEOUT_S, Downloader, NotFound
 from slugbuild.fetch.manifest import MANIFEST, Entry
-from slugbuild.fetch.trees import Tree, link_tree, unpack_tree
+from slugbuild.fetch.trees import Checked, Tree, link_tree, unpack_tree
 from slugbuild.log import BuildLog
 
 UNPACKED_DIR = "unpacked"
@@ -38,12 +37,13 @@ class Fetcher:
     """
 
     def __init__(self, cache_dir: Path, log: BuildLog, *, offline: bool = False, retries: int = RETRIES,
-                 backoff_s: float = BACKOFF_S, timeout_s: float = TIMEOUT_S,
-                 stall_s: float | None = None, on_install: Callable[[Path], None] | None = None) -> None:
+                 backoff_s: float = BACKOFF_S, timeout_s: float = TIMEOUT_S, stall_s: float | None = None,
+                 on_install: Callable[[Path, Checked | None], None] | None = None) -> None:
         self.cache_dir = Path(cache_dir)
         self.log = log
         self.offline = offline
-        self.on_install = on_install  # told where each runtime went, so the slug can start packing it
+        # Told where each runtime went (and what its check read), so the slug can start packing it.
+        self.on_install = on_install
         self._leases: list[leases.Lease] = []
         self.cache = DownloadCache(self.cache_dir, log)
         self.downloader = Downloader(log, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s,
@@ -102,7 +102,7 @@ class Fetcher:
         if dest.exists() or dest.is_symlink():
             raise DownloadFailed(f"cannot install {url} into {dest}: it exists; remove it first")
         try:
-            tree = self._reuse_into(url, sha256, dest, strip_components, label or file_name(url))
+            tree, checked = self._reuse_into(url, sha256, dest, strip_components, label or file_name(url))
             if tree is None:
                 tree = self.tree(url, sha256, strip_components=strip_components, label=label, mirror=mirror)
                 link_tree(tree, dest)
@@ -111,34 +111,34 @@ class Fetcher:
             raise DownloadFailed(f"could not install {url} into {dest}: {exc.strerror}; check the "
                                  "directory and the free space") from None
         if self.on_install is not None:
-            self.on_install(dest)
+            self.on_install(dest, checked)
         return tree
 
     def _reuse_into(self, url: str, sha256: str | None, dest: Path, strip_components: int,
-                    name: str) -> Tree | None:
-        """The intact cached tree for `url`, linked at `dest`; None, with nothing at `dest`, when there is
-        none. The content of the files is checked while the links are made (both read the tree, neither
-        runs it), so the caller gets the tree only once it has passed."""
+                    name: str) -> tuple[Tree | None, Checked | None]:
+        """The intact cached tree for `url`, linked at `dest`, and what its check read; (None, None), with
+        nothing at `dest`, when there is none. The links are made first and the content checked through
+        them (neither runs anything), so the caller gets the tree only once it has passed."""
         expected = (sha256 or self.cache.pinned(url) or "").lower() or None
         if not expected:
-            return None
+            return None, None
         slot = self._tree_dir(expected, strip_components)
         if not self._hold(slot) or (entries := self._intact(slot, name, content=False)) is None:
-            return None
+            return None, None
         tree = Tree(slot / "tree", expected, sha256 is not None, entries, reused=True)
-        with ThreadPoolExecutor(1, thread_name_prefix="tree-check") as pool:
-            checking = pool.submit(manifest.first_content_change, tree.path, entries)
-            try:
-                link_tree(tree, dest)
-            except FileNotFoundError:  # the cached tree went away meanwhile (--clear-cache)
-                shutil.rmtree(dest, ignore_errors=True)
-                return None
-            changed = checking.result()
-        if changed is None:
-            return tree
+        try:
+            link_tree(tree, dest)
+        except FileNotFoundError:  # the cached tree went away meanwhile (--clear-cache)
+            shutil.rmtree(dest, ignore_errors=True)
+            return None, None
+        # Read through the links: the very files the build will run and the slug will hold, so that the
+        # slug need not read them again (trees.Checked).
+        check = manifest.check_content(dest, entries)
+        if check.changed is None:
+            return tree, Checked.of(entries, check.inodes)
         shutil.rmtree(dest, ignore_errors=True)
-        self._discard(slot, name, changed)
-        return None
+        self._discard(slot, name, check.changed)
+        return None, None
 
     def tree(self, url: str, sha256: str | None, *, strip_components: int = 0,
              label: str | None = None, mirror: str | None = None) -> Tree:

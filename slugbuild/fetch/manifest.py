@@ -15,8 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
-from slugbuild.fetch.cache import file_sha256
-
 MANIFEST = "manifest.json"
 FORMAT = 2
 # Hashing is reading and hashlib, which both let go of the GIL: a few threads keep two cores busy.
@@ -41,7 +39,7 @@ def scan(root: Path, digests: Mapping[str, str] | None = None) -> list[Entry]:
     entries = _listing(root)
     known = digests or {}
     missing = [e.path for e in entries if e.kind == "f" and e.path not in known]
-    computed = dict(zip(missing, _hash_all(root, missing), strict=True))
+    computed = {path: digest for path, (digest, _) in zip(missing, _hash_all(root, missing), strict=True)}
     return [e._replace(sha256=known.get(e.path) or computed[e.path]) if e.kind == "f" else e for e in entries]
 
 
@@ -76,20 +74,31 @@ def first_change(root: Path, entries: tuple[Entry, ...], *, content: bool = True
         changed = _first_listed_change(root, entries)
     except OSError as exc:
         return _unreadable(root, exc)
-    return first_content_change(root, entries) if changed is None and content else changed
+    return check_content(root, entries).changed if changed is None and content else changed
 
 
-def first_content_change(root: Path, entries: tuple[Entry, ...]) -> str | None:
-    """The first file of `entries` whose content under `root` no longer has its sha256 (every file is
-    read), or None; a file that cannot be read is a change too. Compare the listing with `first_change`."""
+class ContentCheck(NamedTuple):
+    """What reading every file of a tree found: the first that changed (None: none did), and the
+    (device, inode) of each file read, by its path."""
+
+    changed: str | None
+    inodes: Mapping[str, tuple[int, int]]
+
+
+def check_content(root: Path, entries: tuple[Entry, ...]) -> ContentCheck:
+    """Read every file of `entries` under `root`: which is the first whose sha256 is no longer the one
+    listed (a file that cannot be read is a change too), and which files were read. Compare the listing
+    first with `first_change(content=False)`."""
     files = [e for e in entries if e.kind == "f"]
+    inodes = {}
     try:
-        for entry, digest in zip(files, _hash_all(root, [e.path for e in files]), strict=True):
+        for entry, (digest, inode) in zip(files, _hash_all(root, [e.path for e in files]), strict=True):
             if digest != entry.sha256:
-                return entry.path
+                return ContentCheck(entry.path, {})
+            inodes[entry.path] = inode
     except OSError as exc:
-        return _unreadable(root, exc)
-    return None
+        return ContentCheck(_unreadable(root, exc), {})
+    return ContentCheck(None, inodes)
 
 
 def _unreadable(root: Path, exc: OSError) -> str:
@@ -126,11 +135,18 @@ def _listing(root: Path) -> list[Entry]:
     return entries
 
 
-def _hash_all(root: Path, paths: list[str]) -> list[str]:
+def _hash_all(root: Path, paths: list[str]) -> list[tuple[str, tuple[int, int]]]:
     if not paths:
         return []
     with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="hash") as pool:
-        return list(pool.map(lambda rel: file_sha256(Path(root, rel)), paths))
+        return list(pool.map(lambda rel: _hashed(os.path.join(root, rel)), paths))
+
+
+def _hashed(path: str) -> tuple[str, tuple[int, int]]:
+    """The sha256 of the file at `path`, and the (device, inode) of the very file read."""
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        return hashlib.file_digest(fh, "sha256").hexdigest(), (st.st_dev, st.st_ino)
 
 
 def _seal(key: str, rows: object) -> str:

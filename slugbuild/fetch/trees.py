@@ -16,6 +16,8 @@ import functools
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,20 @@ class Tree:
     verified: bool
     entries: tuple[Entry, ...]
     reused: bool
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The files of a tree whose content a check just read and found as listed, for whoever reads them
+    next: by path in the tree, the (device, inode) read and its sha256; `done_ns` when the check ended.
+    Nothing this build runs wrote to them before then; what anyone writes later changes their ctime."""
+
+    files: Mapping[str, tuple[tuple[int, int], str]]
+    done_ns: int
+
+    @classmethod
+    def of(cls, entries: tuple[Entry, ...], inodes: Mapping[str, tuple[int, int]]) -> Checked:
+        return cls({e.path: (inodes[e.path], e.sha256) for e in entries if e.path in inodes}, time.time_ns())
 
 
 def unpack_tree(archive: Path, final: Path, strip_components: int) -> bool:

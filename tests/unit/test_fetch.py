@@ -324,7 +324,7 @@ def test_a_damaged_runtime_in_the_cache_is_unpacked_again_with_one_warning(tmp_p
 def test_a_damaged_runtime_is_handed_on_only_once_unpacked_again(tmp_path):
     url, sha = runtime(tmp_path)
     seen = []
-    fetcher = Fetcher(tmp_path / "cache", RecordingLog(), on_install=lambda dest: seen.append(
+    fetcher = Fetcher(tmp_path / "cache", RecordingLog(), on_install=lambda dest, checked: seen.append(
         (dest, (dest / "bin" / "node").read_bytes())))
     fetcher.tree(url, sha, strip_components=1)
     [slot] = (fetcher.cache_dir / "unpacked").iterdir()
