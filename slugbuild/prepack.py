@@ -97,25 +97,29 @@ class Prepacker:
         if self.members.has_seen(head.arcname):
             digests = subtree.digest(entries, self.epoch, self._check, unread)
             if self.members.contains(entry_key(subtree.combined(digests)[0])):
-                return {**_known(entries, digests, read_ns), **unread}
+                return {**_known(entries, digests, [read_ns] * len(entries)), **unread}
         staged = self.members.stage()
         if staged is None:
             return {}
+        started_ns: list[int] = []
         try:
-            digests = subtree.compress(entries, self.epoch, staged, self._check)
+            digests = subtree.compress(entries, self.epoch, staged, self._check, started_ns)
         except BaseException:
             staged.discard()
             raise
         digest, tar_size = subtree.combined(digests)
         self.members.store(staged, entry_key(digest), tar_size, head.arcname)
-        return {**_known(entries, digests, read_ns), **unread}
+        return {**_known(entries, digests, started_ns), **unread}
 
 
 def _known(entries: list[tarstream.Entry], digests: subtree.Digests,
-           read_ns: int) -> dict[str, subtree.Known]:
+           read_ns: list[int]) -> dict[str, subtree.Known]:
+    """What was read, for each entry settled by the time its reading began: whatever changes it after
+    that gives it another ctime than the one in its signature, and what changed it before was read.
+    (A runtime linked a moment before the compression began is settled for most of its files.)"""
     return {entry.arcname: subtree.Known(subtree.signature(entry), digest, size)
-            for entry, (digest, size) in zip(entries, digests, strict=True)
-            if subtree.is_settled(entry.st, read_ns)}
+            for entry, (digest, size), began in zip(entries, digests, read_ns, strict=True)
+            if subtree.is_settled(entry.st, began)}
 
 
 def _unread(head: tarstream.Entry, entries: list[tarstream.Entry], checked: Checked | None,

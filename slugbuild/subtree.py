@@ -13,6 +13,7 @@ import fnmatch
 import hashlib
 import os
 import stat
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -50,8 +51,8 @@ def signature(entry: Entry) -> tuple[object, ...]:
 
 
 def is_settled(st: os.stat_result, read_ns: int) -> bool:
-    """Whether a later change to this entry is sure to leave another ctime than the one it had when it was
-    read at `read_ns` (a time before its lstat)."""
+    """Whether a change to this entry after `read_ns` (a time before its content was read, after its
+    lstat or before) is sure to leave another ctime than the one it had."""
     margin = SETTLED_FINE_NS if st.st_ctime_ns % 1_000_000_000 else SETTLED_COARSE_NS
     return st.st_ctime_ns < read_ns - margin
 
@@ -108,8 +109,10 @@ def digest(entries: list[Entry], epoch: int, check: Check, known: Mapping[str, K
         return list(pool.map(one, entries, chunksize=32))
 
 
-def compress(entries: list[Entry], epoch: int, sink: compressor.Sink, check: Check) -> Digests:
-    """Compress the entries as one gzip member into `sink`; each entry's digest and length."""
+def compress(entries: list[Entry], epoch: int, sink: compressor.Sink, check: Check,
+             started_ns: list[int] | None = None) -> Digests:
+    """Compress the entries as one gzip member into `sink`; each entry's digest and length, and in
+    `started_ns` when the reading of each began."""
     member = compressor.MemberWriter(sink)
     digests = []
 
@@ -119,6 +122,8 @@ def compress(entries: list[Entry], epoch: int, sink: compressor.Sink, check: Che
 
     try:
         for entry in entries:
+            if started_ns is not None:
+                started_ns.append(time.time_ns())
             digests.append(tarstream.write_entry(entry, epoch, write))
         member.close()
     except BaseException:
