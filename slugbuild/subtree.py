@@ -97,16 +97,23 @@ def combined(digests: Digests) -> tuple[bytes, int]:
 
 
 def digest(entries: list[Entry], epoch: int, check: Check, known: Mapping[str, Known]) -> Digests:
-    """Each entry's digest and length, read on DIGEST_THREADS threads or taken from `known`."""
-    def one(entry: Entry) -> tuple[bytes, int]:
-        check()
+    """Each entry's digest and length, taken from `known` or read on DIGEST_THREADS threads."""
+    digests: list[tuple[bytes, int] | None] = []
+    for entry in entries:  # here, not on the threads: handing thousands of known entries over costs more
         found = known.get(entry.arcname)
-        if found is not None and found.signature == signature(entry):
-            return found.digest, found.size
-        return tarstream.write_entry(entry, epoch)
+        digests.append((found.digest, found.size) if found and found.signature == signature(entry) else None)
+    unread = [i for i, found in enumerate(digests) if found is None]
 
-    with ThreadPoolExecutor(DIGEST_THREADS, thread_name_prefix="slug-digest") as pool:
-        return list(pool.map(one, entries, chunksize=32))
+    def one(i: int) -> tuple[bytes, int]:
+        check()
+        return tarstream.write_entry(entries[i], epoch)
+
+    check()
+    if unread:
+        with ThreadPoolExecutor(DIGEST_THREADS, thread_name_prefix="slug-digest") as pool:
+            for i, read in zip(unread, pool.map(one, unread, chunksize=32), strict=True):
+                digests[i] = read
+    return [found for found in digests if found is not None]
 
 
 def compress(entries: list[Entry], epoch: int, sink: compressor.Sink, check: Check,
