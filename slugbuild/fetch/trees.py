@@ -6,7 +6,8 @@ buildpack runs, so instead each tree keeps a manifest (slugbuild.fetch.manifest:
 file's sha256) written when it was unpacked and checked before every reuse; any difference discards the
 tree and the archive is unpacked again. Files that are replaced
 (unlink, then create) never touch the cache. Left open: a build that rewrites a file while another build
-is linking the same tree.
+is linking and checking the same tree (that other build may then run the rewritten file, and its slug,
+which takes the checked files' digests from the check, may hold the bytes as they were checked).
 """
 
 from __future__ import annotations
