@@ -18,7 +18,6 @@ from slugbuild import (
     leftovers,
     procfile,
     provenance,
-    sbom,
     slug,
     source,
 )
@@ -292,7 +291,7 @@ def _report(packed: slug.Slug, ctx: BuildContext, procs: dict[str, str], desc: s
     return BuildReport(path=packed.path, checksum=packed.checksum, size=packed.size, process_types=procs,
                        stack=ctx.stack, buildpack_provided_description=desc, commit=commit,
                        runtimes=list(ctx.runtimes), buildpacks=[c.spec for c in chosen],
-                       source_date_epoch=epoch, sbom=sbom.sbom_path(packed.path),
+                       source_date_epoch=epoch, sbom=attest.sbom_path(packed.path),
                        provenance=provenance.provenance_path(packed.path))
 
 
@@ -315,7 +314,7 @@ def build(settings: BuildSettings, log: BuildLog,
     leftovers.reclaim_partials(output)
     with leftovers.work_dir() as work:
         # Whatever slugbuild itself writes may sit inside SRC; none of it belongs in the slug.
-        own_files = (output, slug.metadata_path(output), sbom.sbom_path(output),
+        own_files = (output, slug.metadata_path(output), attest.sbom_path(output),
                      provenance.provenance_path(output), settings.cache_dir.value, work)
         tree = source.prepare(settings.source_dir, work / "app", log, commit=settings.commit,
                               exclude=own_files)
@@ -330,6 +329,7 @@ def build(settings: BuildSettings, log: BuildLog,
         checkpoints.reached("detect")
         members = MemberCache(cache) if settings.reuse_members else None
         # Runtimes start packing (into the member cache) as soon as they are installed, while compile goes on.
+        attest.preload()
         with Prepacker(tree.app_dir, members, settings.source_date_epoch) as prepacker:
             ctx = _context(settings, tree, work, log, prepacker)
             infos = compile_all(chosen, ctx)

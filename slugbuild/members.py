@@ -27,7 +27,7 @@ MEMBER_FILE = "member.gz"
 META_FILE = "meta.json"
 PARTIAL_PREFIX = ".partial."
 HINTS_DIR = ".seen"
-KEY_VERSION = b"slugbuild member v1"
+KEY_VERSION = b"slugbuild member v2"  # v2: entry digests hash each file's content digest
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, Property, XsUri
@@ -21,7 +20,6 @@ from slugbuild import __version__
 from slugbuild.buildpack import Runtime
 from slugbuild.inventory import Inventory, Package
 
-SUFFIX = ".cdx.json"
 APP_REF = "app"
 _ALGORITHMS = {a.value: a for a in HashAlgorithm}
 
@@ -35,11 +33,6 @@ class Subject:
     commit: str | None
     slug_sha256: str
     stack: str
-
-
-def sbom_path(slug_path: Path) -> Path:
-    """Where the SBOM of `slug_path` goes: beside it, `slug.tgz.cdx.json`."""
-    return slug_path.with_name(slug_path.name + SUFFIX)
 
 
 def runtime_purl(runtime: Runtime) -> str:

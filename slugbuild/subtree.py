@@ -1,8 +1,9 @@
 """Stable subtrees of the app: the directories (runtimes, restored dependencies) that are usually the same
 from one build to the next, each a gzip member of its own; their digest, and compressing one.
 
-A subtree's digest is the sha256 of the sha256 of each entry's tar bytes, in order: it follows every
-header and every byte of every file, and lets several threads read and hash at once. An entry's digest
+A subtree's digest is the sha256 of each entry's digest, in order (tarstream.entry_digest: its header and
+its content's sha256): it follows every header and every byte of every file, and lets several threads read
+and hash at once. An entry's digest
 may be reused from an earlier reading when the entry provably did not change since (`Known`).
 """
 
@@ -12,6 +13,7 @@ import fnmatch
 import hashlib
 import os
 import stat
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -49,8 +51,8 @@ def signature(entry: Entry) -> tuple[object, ...]:
 
 
 def is_settled(st: os.stat_result, read_ns: int) -> bool:
-    """Whether a later change to this entry is sure to leave another ctime than the one it had when it was
-    read at `read_ns` (a time before its lstat)."""
+    """Whether a change to this entry after `read_ns` (a time before its content was read, after its
+    lstat or before) is sure to leave another ctime than the one it had."""
     margin = SETTLED_FINE_NS if st.st_ctime_ns % 1_000_000_000 else SETTLED_COARSE_NS
     return st.st_ctime_ns < read_ns - margin
 
@@ -95,20 +97,29 @@ def combined(digests: Digests) -> tuple[bytes, int]:
 
 
 def digest(entries: list[Entry], epoch: int, check: Check, known: Mapping[str, Known]) -> Digests:
-    """Each entry's digest and length, read on DIGEST_THREADS threads or taken from `known`."""
-    def one(entry: Entry) -> tuple[bytes, int]:
-        check()
+    """Each entry's digest and length, taken from `known` or read on DIGEST_THREADS threads."""
+    digests: list[tuple[bytes, int] | None] = []
+    for entry in entries:  # here, not on the threads: handing thousands of known entries over costs more
         found = known.get(entry.arcname)
-        if found is not None and found.signature == signature(entry):
-            return found.digest, found.size
-        return tarstream.write_entry(entry, epoch)
+        digests.append((found.digest, found.size) if found and found.signature == signature(entry) else None)
+    unread = [i for i, found in enumerate(digests) if found is None]
 
-    with ThreadPoolExecutor(DIGEST_THREADS, thread_name_prefix="slug-digest") as pool:
-        return list(pool.map(one, entries, chunksize=32))
+    def one(i: int) -> tuple[bytes, int]:
+        check()
+        return tarstream.write_entry(entries[i], epoch)
+
+    check()
+    if unread:
+        with ThreadPoolExecutor(DIGEST_THREADS, thread_name_prefix="slug-digest") as pool:
+            for i, read in zip(unread, pool.map(one, unread, chunksize=32), strict=True):
+                digests[i] = read
+    return [found for found in digests if found is not None]
 
 
-def compress(entries: list[Entry], epoch: int, sink: compressor.Sink, check: Check) -> Digests:
-    """Compress the entries as one gzip member into `sink`; each entry's digest and length."""
+def compress(entries: list[Entry], epoch: int, sink: compressor.Sink, check: Check,
+             started_ns: list[int] | None = None) -> Digests:
+    """Compress the entries as one gzip member into `sink`; each entry's digest and length, and in
+    `started_ns` when the reading of each began."""
     member = compressor.MemberWriter(sink)
     digests = []
 
@@ -118,6 +129,8 @@ def compress(entries: list[Entry], epoch: int, sink: compressor.Sink, check: Che
 
     try:
         for entry in entries:
+            if started_ns is not None:
+                started_ns.append(time.time_ns())
             digests.append(tarstream.write_entry(entry, epoch, write))
         member.close()
     except BaseException:

@@ -161,24 +161,36 @@ def _data(entry: Entry) -> Iterator[bytes]:
 
 
 def write_entry(entry: Entry, epoch: int, write: Write | None = None) -> tuple[bytes, int]:
-    """Hand the entry's tar bytes to `write` (none: only hash them); return their sha256 and length."""
+    """Hand the entry's tar bytes to `write` (none: only read them); return its digest (`entry_digest`)
+    and the length of its tar bytes."""
     head = header_bytes(entry, epoch)
-    digest = hashlib.sha256(head)
     if write:
         write(head)
+    if not entry.is_file():
+        return entry_digest(head, None), len(head)
+    content = hashlib.sha256()
     size = len(head)
-    if entry.is_file():
-        for chunk in _data(entry):
-            digest.update(chunk)
-            if write:
-                write(chunk)
-            size += len(chunk)
-        if pad := -size % BLOCK_B:
-            digest.update(b"\0" * pad)
-            if write:
-                write(b"\0" * pad)
-            size += pad
-    return digest.digest(), size
+    for chunk in _data(entry):
+        content.update(chunk)
+        if write:
+            write(chunk)
+        size += len(chunk)
+    if (pad := -size % BLOCK_B) and write:
+        write(b"\0" * pad)
+    return entry_digest(head, content.digest()), size + pad
+
+
+def digest_of_content(entry: Entry, epoch: int, content_sha256: bytes) -> tuple[bytes, int]:
+    """What `write_entry` returns for a file whose content is known to have `content_sha256`, unread."""
+    head = header_bytes(entry, epoch)
+    size = len(head) + entry.st.st_size
+    return entry_digest(head, content_sha256), size + -size % BLOCK_B
+
+
+def entry_digest(head: bytes, content_sha256: bytes | None) -> bytes:
+    """An entry's digest: the sha256 of its header and, for a file, of its content's sha256. It follows
+    every byte of both, and a file's content digest may come from an earlier reading of it."""
+    return hashlib.sha256(head + (content_sha256 or b"")).digest()
 
 
 def end_of_archive(tar_size: int) -> bytes:

@@ -14,7 +14,7 @@ from slugbuild.fetch import manifest
 from slugbuild.fetch.cache import DownloadCache, discard, file_name, file_sha256
 from slugbuild.fetch.download import BACKOFF_S, RETRIES, TIMEOUT_S, Downloader, NotFound
 from slugbuild.fetch.manifest import MANIFEST, Entry
-from slugbuild.fetch.trees import Tree, link_tree, unpack_tree
+from slugbuild.fetch.trees import Checked, Tree, link_tree, unpack_tree
 from slugbuild.log import BuildLog
 
 UNPACKED_DIR = "unpacked"
@@ -37,12 +37,13 @@ class Fetcher:
     """
 
     def __init__(self, cache_dir: Path, log: BuildLog, *, offline: bool = False, retries: int = RETRIES,
-                 backoff_s: float = BACKOFF_S, timeout_s: float = TIMEOUT_S,
-                 stall_s: float | None = None, on_install: Callable[[Path], None] | None = None) -> None:
+                 backoff_s: float = BACKOFF_S, timeout_s: float = TIMEOUT_S, stall_s: float | None = None,
+                 on_install: Callable[[Path, Checked | None], None] | None = None) -> None:
         self.cache_dir = Path(cache_dir)
         self.log = log
         self.offline = offline
-        self.on_install = on_install  # told where each runtime went, so the slug can start packing it
+        # Told where each runtime went (and what its check read), so the slug can start packing it.
+        self.on_install = on_install
         self._leases: list[leases.Lease] = []
         self.cache = DownloadCache(self.cache_dir, log)
         self.downloader = Downloader(log, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s,
@@ -100,12 +101,9 @@ class Fetcher:
         dest = Path(dest)
         if dest.exists() or dest.is_symlink():
             raise DownloadFailed(f"cannot install {url} into {dest}: it exists; remove it first")
-        tree = self.tree(url, sha256, strip_components=strip_components, label=label, mirror=mirror)
         try:
-            try:
-                link_tree(tree, dest)
-            except FileNotFoundError:  # the cached tree went away meanwhile (--clear-cache): once more
-                shutil.rmtree(dest, ignore_errors=True)
+            tree, checked = self._reuse_into(url, sha256, dest, strip_components, label or file_name(url))
+            if tree is None:
                 tree = self.tree(url, sha256, strip_components=strip_components, label=label, mirror=mirror)
                 link_tree(tree, dest)
         except OSError as exc:
@@ -113,8 +111,34 @@ class Fetcher:
             raise DownloadFailed(f"could not install {url} into {dest}: {exc.strerror}; check the "
                                  "directory and the free space") from None
         if self.on_install is not None:
-            self.on_install(dest)
+            self.on_install(dest, checked)
         return tree
+
+    def _reuse_into(self, url: str, sha256: str | None, dest: Path, strip_components: int,
+                    name: str) -> tuple[Tree | None, Checked | None]:
+        """The intact cached tree for `url`, linked at `dest`, and what its check read; (None, None), with
+        nothing at `dest`, when there is none. The links are made first and the content checked through
+        them (neither runs anything), so the caller gets the tree only once it has passed."""
+        expected = (sha256 or self.cache.pinned(url) or "").lower() or None
+        if not expected:
+            return None, None
+        slot = self._tree_dir(expected, strip_components)
+        if not self._hold(slot) or (entries := self._intact(slot, name, content=False)) is None:
+            return None, None
+        tree = Tree(slot / "tree", expected, sha256 is not None, entries, reused=True)
+        try:
+            link_tree(tree, dest)
+        except FileNotFoundError:  # the cached tree went away meanwhile (--clear-cache)
+            shutil.rmtree(dest, ignore_errors=True)
+            return None, None
+        # Read through the links: the very files the build will run and the slug will hold, so that the
+        # slug need not read them again (trees.Checked).
+        check = manifest.check_content(dest, entries)
+        if check.changed is None:
+            return tree, Checked.of(entries, check.inodes)
+        shutil.rmtree(dest, ignore_errors=True)
+        self._discard(slot, name, check.changed)
+        return None, None
 
     def tree(self, url: str, sha256: str | None, *, strip_components: int = 0,
              label: str | None = None, mirror: str | None = None) -> Tree:
@@ -129,8 +153,9 @@ class Fetcher:
         download = self.fetch(url, sha256, label=label, mirror=mirror)
         slot = self._tree_dir(download.sha256, strip_components)
         for _ in range(3):  # another build that found the old copy damaged may discard ours: unpack again
-            unpack_tree(download.path, slot, strip_components)
-            entries = self._intact(slot, name) if self._hold(slot) else None
+            # What this build unpacked was hashed as it was written: its listing is all there is to check.
+            placed = unpack_tree(download.path, slot, strip_components)
+            entries = self._intact(slot, name, content=not placed) if self._hold(slot) else None
             if entries is not None:
                 return Tree(slot / "tree", download.sha256, download.verified, entries, reused=False)
         raise DownloadFailed(f"{slot} changed each time it was unpacked; check what else writes the cache")
@@ -162,16 +187,21 @@ class Fetcher:
     def _tree_dir(self, sha256: str, strip_components: int) -> Path:
         return self.cache_dir / UNPACKED_DIR / f"{sha256}-strip{strip_components}"
 
-    def _intact(self, slot: Path, name: str) -> tuple[Entry, ...] | None:
-        """The manifest of the tree in `slot` when every entry still matches it; otherwise the slot is
-        discarded (renamed aside, then removed) and None is returned."""
+    def _intact(self, slot: Path, name: str, *, content: bool = True) -> tuple[Entry, ...] | None:
+        """The manifest of the tree in `slot` when every entry (and, with `content`, every file's content)
+        still matches it; otherwise the slot is discarded (renamed aside, then removed) and None is
+        returned."""
         if not slot.is_dir():
             return None
         entries = manifest.read(slot / MANIFEST)
-        changed = MANIFEST if entries is None else manifest.first_change(slot / "tree", entries)
+        changed = MANIFEST if entries is None else manifest.first_change(slot / "tree", entries,
+                                                                          content=content)
         if changed is None:
             return entries
+        self._discard(slot, name, changed)
+        return None
+
+    def _discard(self, slot: Path, name: str, changed: str) -> None:
         self.log.warn(f"the cache's unpacked {name} changed since it was unpacked ({changed}): a build "
                       "wrote into it; unpacking it again")
         discard(slot)
-        return None

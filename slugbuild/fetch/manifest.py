@@ -15,12 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
-from slugbuild.fetch.cache import file_sha256
-
 MANIFEST = "manifest.json"
 FORMAT = 2
 # Hashing is reading and hashlib, which both let go of the GIL: a few threads keep two cores busy.
-HASH_THREADS = 4
+HASH_THREADS = 3
+HASH_BATCH = 64
+READ_CHUNK_B = 1 << 20
 
 
 class Entry(NamedTuple):
@@ -41,7 +41,7 @@ def scan(root: Path, digests: Mapping[str, str] | None = None) -> list[Entry]:
     entries = _listing(root)
     known = digests or {}
     missing = [e.path for e in entries if e.kind == "f" and e.path not in known]
-    computed = dict(zip(missing, _hash_all(root, missing), strict=True))
+    computed = {path: digest for path, (digest, _) in zip(missing, _hash_all(root, missing), strict=True)}
     return [e._replace(sha256=known.get(e.path) or computed[e.path]) if e.kind == "f" else e for e in entries]
 
 
@@ -73,26 +73,47 @@ def first_change(root: Path, entries: tuple[Entry, ...], *, content: bool = True
     mtime, link target or, unless `content` is False, content), or None when it is exactly as stored.
     Something that cannot be read is a change too."""
     try:
-        return _first_change(root, entries, content)
+        changed = _first_listed_change(root, entries)
     except OSError as exc:
-        return os.path.relpath(exc.filename, root) if isinstance(exc.filename, str) else "unreadable"
+        return _unreadable(root, exc)
+    return check_content(root, entries).changed if changed is None and content else changed
 
 
-def _first_change(root: Path, entries: tuple[Entry, ...], content: bool) -> str | None:
+class ContentCheck(NamedTuple):
+    """What reading every file of a tree found: the first that changed (None: none did), and the
+    (device, inode) of each file read, by its path."""
+
+    changed: str | None
+    inodes: Mapping[str, tuple[int, int]]
+
+
+def check_content(root: Path, entries: tuple[Entry, ...]) -> ContentCheck:
+    """Read every file of `entries` under `root`: which is the first whose sha256 is no longer the one
+    listed (a file that cannot be read is a change too), and which files were read. Compare the listing
+    first with `first_change(content=False)`."""
+    files = [e for e in entries if e.kind == "f"]
+    inodes = {}
+    try:
+        for entry, (digest, inode) in zip(files, _hash_all(root, [e.path for e in files]), strict=True):
+            if digest != entry.sha256:
+                return ContentCheck(entry.path, {})
+            inodes[entry.path] = inode
+    except OSError as exc:
+        return ContentCheck(_unreadable(root, exc), {})
+    return ContentCheck(None, inodes)
+
+
+def _unreadable(root: Path, exc: OSError) -> str:
+    return os.path.relpath(exc.filename, root) if isinstance(exc.filename, str) else "unreadable"
+
+
+def _first_listed_change(root: Path, entries: tuple[Entry, ...]) -> str | None:
     now = {e.path: e for e in _listing(root)}
     for entry in entries:
         seen = now.pop(entry.path, None)
         if seen is None or seen._replace(sha256=entry.sha256) != entry:
             return entry.path
-    if now:
-        return min(now)  # something added since
-    if not content:
-        return None
-    files = [e for e in entries if e.kind == "f"]
-    for entry, digest in zip(files, _hash_all(root, [e.path for e in files]), strict=True):
-        if digest != entry.sha256:
-            return entry.path
-    return None
+    return min(now) if now else None  # something added since
 
 
 def _listing(root: Path) -> list[Entry]:
@@ -116,11 +137,27 @@ def _listing(root: Path) -> list[Entry]:
     return entries
 
 
-def _hash_all(root: Path, paths: list[str]) -> list[str]:
+def _hash_all(root: Path, paths: list[str]) -> list[tuple[str, tuple[int, int]]]:
     if not paths:
         return []
+    # In batches: most files of a runtime are a few KB, and a future per file cost more than hashing it.
+    batches = [paths[i:i + HASH_BATCH] for i in range(0, len(paths), HASH_BATCH)]
     with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="hash") as pool:
-        return list(pool.map(lambda rel: file_sha256(Path(root, rel)), paths))
+        done = pool.map(lambda batch: [_hashed(os.path.join(root, rel)) for rel in batch], batches)
+        return [hashed for batch in done for hashed in batch]
+
+
+def _hashed(path: str) -> tuple[str, tuple[int, int]]:
+    """The sha256 of the file at `path`, and the (device, inode) of the very file read."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        digest = hashlib.sha256()
+        while chunk := os.read(fd, READ_CHUNK_B):
+            digest.update(chunk)
+    finally:
+        os.close(fd)
+    return digest.hexdigest(), (st.st_dev, st.st_ino)
 
 
 def _seal(key: str, rows: object) -> str:

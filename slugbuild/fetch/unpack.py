@@ -114,12 +114,13 @@ def extract(archive: Path, dest: Path, *, strip_components: int = 0, limits: Lim
                   functools.partial(extract_into, archive, strip_components, limits=limits, relink=relink))
 
 
-def fill_and_move(archive: Path, staging: Path, dest: Path, fill: Callable[[Path], None]) -> None:
-    """`fill(staging)` with what `archive` holds, then rename staging to `dest`; any failure is one
-    DownloadFailed naming the archive, and the staging directory never outlives the call."""
+def fill_and_move(archive: Path, staging: Path, dest: Path, fill: Callable[[Path], None]) -> bool:
+    """`fill(staging)` with what `archive` holds, then rename staging to `dest`; False when another
+    process completed `dest` first (its copy stays). Any failure is one DownloadFailed naming the archive,
+    and the staging directory never outlives the call."""
     try:
         fill(staging)
-        _move_into_place(staging, dest)
+        return _move_into_place(staging, dest)
     except (tarfile.TarError, EOFError, OSError, zlib_ng.error, zstandard.ZstdError) as exc:
         raise DownloadFailed(f"could not unpack {archive}: {exc}") from None
     finally:
@@ -227,9 +228,11 @@ def _open_tar(archive: Path) -> Iterator[tarfile.TarFile]:
                 yield tf
 
 
-def _move_into_place(staging: Path, dest: Path) -> None:
+def _move_into_place(staging: Path, dest: Path) -> bool:
     try:
         os.replace(staging, dest)
     except OSError as exc:
         if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not dest.is_dir():
             raise
+        return False
+    return True

@@ -354,6 +354,18 @@ def test_a_damaged_runtime_in_the_cache_is_unpacked_again_with_one_warning(tmp_p
     assert fetcher.tree(url, sha, strip_components=1).reused and len(fetcher.log.texts("warn")) == 1
 
 
+def test_a_damaged_runtime_is_handed_on_only_once_unpacked_again(tmp_path):
+    url, sha = runtime(tmp_path)
+    seen = []
+    fetcher = Fetcher(tmp_path / "cache", RecordingLog(), on_install=lambda dest, checked: seen.append(
+        (dest, (dest / "bin" / "node").read_bytes())))
+    fetcher.tree(url, sha, strip_components=1)
+    [slot] = (fetcher.cache_dir / "unpacked").iterdir()
+    same_size_and_mtime(slot / "tree" / "bin" / "node", b"XX\n")
+    fetcher.install(url, sha, tmp_path / "app" / "node", strip_components=1)
+    assert seen == [(tmp_path / "app" / "node", b"hi\n")]
+
+
 def test_across_filesystems_the_runtime_is_copied(tmp_path, fetcher, monkeypatch):
     def cross_device(source, target):
         raise OSError(errno.EXDEV, "Invalid cross-device link")

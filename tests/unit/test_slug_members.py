@@ -380,3 +380,68 @@ def test_verify_compares_members_in_every_gzip_member_not_only_the_first(tmp_pat
     differences = verify.compare(Path(before.path), Path(after.path))
     assert [d.name for d in differences if d.name == "./app/web.js"] == ["./app/web.js"]
     assert not [d for d in differences if d.name.startswith(NODE)]
+
+
+# -- a runtime reused from the cache: read once, by its check -------------------------------------------
+
+@pytest.fixture
+def reads(monkeypatch) -> list[str]:
+    """The entries whose content is read for a slug, from now on."""
+    read: list[str] = []
+    real_data = tarstream._data
+    monkeypatch.setattr(tarstream, "_data", lambda entry: read.append(entry.arcname) or real_data(entry))
+    return read
+
+
+@pytest.fixture
+def installed(tmp_path, app, cache, reads, monkeypatch):
+    """A warm build's runtime: the member stored by an earlier build, the runtime reused from the fetch
+    cache (hard links, checked through them) and a prepacker told what the check read."""
+    from slugbuild.fetch import Fetcher
+    from slugbuild.fetch import fetcher as fetcher_module
+
+    pack(app, tmp_path / "cold.tgz", cache)
+    archive = tmp_path / "node.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(app / ".heroku" / "node", arcname="node-v1")
+    shutil.rmtree(app / ".heroku" / "node")
+    real_link_tree = fetcher_module.link_tree
+
+    def link_tree(tree, dest):  # the check of a real runtime (200 MB) outlasts the clock's granularity
+        real_link_tree(tree, dest)
+        time.sleep(subtree.SETTLED_FINE_NS / 1e9 * 1.5)
+
+    monkeypatch.setattr(fetcher_module, "link_tree", link_tree)
+    prepacker = Prepacker(app, cache, epoch=0)
+    fetcher = Fetcher(tmp_path / "fetch-cache", RecordingLog(), on_install=prepacker.start)
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    fetcher.tree(archive.as_uri(), sha, strip_components=1)
+    reads.clear()
+    assert fetcher.install(archive.as_uri(), sha, app / ".heroku" / "node", strip_components=1).reused
+    yield prepacker
+    prepacker.close()
+    fetcher.close()
+
+
+def test_a_reused_runtime_is_not_read_again_for_the_slug(tmp_path, app, cache, installed, reads):
+    packed, _ = pack(app, tmp_path / "slug.tgz", cache, installed)
+    assert packed.reused == (".heroku/node", "node_modules")
+    assert packed.path.read_bytes() == (tmp_path / "cold.tgz").read_bytes()
+    assert [name for name in reads if name.startswith(NODE + "/")] == []
+
+
+def test_a_reused_runtime_file_the_build_rewrites_is_read_again(tmp_path, app, cache, installed):
+    assert installed.known(NODE)  # found in the cache before the change below
+    node = app / RUNTIME_FILE
+    before = node.stat()
+    data = bytearray(node.read_bytes())
+    data[1000] ^= 0xFF
+    with open(node, "r+b") as fh:  # in place, as `npm i -g` might: same inode, size and mtime
+        fh.write(data)
+    os.utime(node, ns=(before.st_atime_ns, before.st_mtime_ns))
+    packed, _ = pack(app, tmp_path / "slug.tgz", cache, installed)
+    assert ".heroku/node" not in packed.reused
+    with tarfile.open(packed.path) as tar:
+        member = tar.extractfile(NODE + "/bin/node")
+        assert member is not None and member.read() == bytes(data)
+    assert packed.path.read_bytes() == pack(app, tmp_path / "afresh.tgz")[0].path.read_bytes()
