@@ -106,6 +106,12 @@ def test_regression_a_path_no_file_system_takes_is_one_line_naming_the_flag(plac
     assert stderr.strip().startswith(f"!     {flag} ") and stderr.strip().endswith(problem)
 
 
+@pytest.mark.parametrize("argv", [["run", "9" * 400 + ".tgz", "--", "true"], ["9" * 400]])
+def test_regression_a_slug_or_source_name_too_long_for_the_file_system_is_one_line(place, argv):
+    status, stderr = main_says(argv)  # pathlib's is_file() and exists() raise for such names
+    assert status == 2 and len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+
+
 def test_an_environment_variable_that_is_no_number_is_one_line(place, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "²")
     status, stderr = main_says(["build", str(place / "src"), "-o", str(place / "s.tgz"), "-b", "none"])
