@@ -8,10 +8,10 @@ from pathlib import Path
 
 from slugbuild.buildpacks.python.versions import LATEST, PythonRequest
 
-from slugbuild.atomic import published_sha256
-from slugbuild.buildpack import BuildContext, Runtime, host_arch
-from slugbuild.errors import BuildFailed, DownloadFailed
-from slugbuild.fetch import NotFound, Tree
+from slugbuild.atomic import install_published
+from slugbuild.buildpack import BuildContext, host_arch
+from slugbuild.errors import BuildFailed
+from slugbuild.fetch import Tree
 
 UPSTREAM_BASE = "https://heroku-buildpack-python.s3.dualstack.us-east-1.amazonaws.com"
 MIRROR_ENV = "SLUGBUILD_PYTHON_MIRROR"
@@ -50,27 +50,12 @@ def install(ctx: BuildContext, request: PythonRequest) -> Tree:
     """Put Python in .heroku/python (hard-linked from the cache's unpacked copy), record it in the report
     and return the cached tree, whose path stays put between builds."""
     ctx.log.step(f"Installing Python {request.version}")
-    if pin := ctx.pinned("python"):  # `slugbuild verify`: exactly the archive the report names
-        url, digest = pin.url, pin.sha256
-    else:
-        url = archive_url(ctx.env, ctx.stack, request.version)
-        digest = published_sha256(ctx.fetcher, url, offline=ctx.offline)
     dest = ctx.app_dir / PYTHON_HOME
     dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        tree = ctx.fetcher.install(url, digest, dest, label=f"python-{request.version}.tar.zst")
-    except NotFound:
-        raise _unavailable(request, url) from None
-    if not tree.verified:
-        ctx.log.info(f"{url} has no published checksum; using sha256 {tree.sha256[:12]} pinned at first "
-                     "download")
-    if not (dest / "bin" / "python3").exists():
-        raise DownloadFailed(f"{url} has no bin/python3 at its top level; it is not a Python archive in "
-                             "Heroku's layout")
-    ctx.record_runtime(Runtime(name="python", requested=request.requested, source=request.source,
-                               version=request.version, url=url, sha256=tree.sha256,
-                               verified=tree.verified))
-    return tree
+    return install_published(ctx, request, "python", archive_url(ctx.env, ctx.stack, request.version), dest,
+                             label=f"python-{request.version}.tar.zst", mirror=MIRROR_ENV,
+                             binary="bin/python3", what="a Python archive",
+                             missing=lambda url: _unavailable(request, url))
 
 
 def _unavailable(request: PythonRequest, url: str) -> BuildFailed:

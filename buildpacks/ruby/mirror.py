@@ -15,7 +15,7 @@ from slugbuild.buildpacks import debian
 from slugbuild.buildpacks.ruby import runtime
 from zlib_ng import gzip_ng
 
-from slugbuild.atomic import publish, publish_copy, sidecar
+from slugbuild.atomic import publish, publish_copy, published_sha256, sidecar
 from slugbuild.config import DEFAULT_STACK
 from slugbuild.errors import DownloadFailed, UsageError
 from slugbuild.fetch import Fetcher
@@ -58,7 +58,7 @@ def _from_upstream(version: str, stack: str, target: Path, cache_dir: Path, log:
     url = runtime.tarball_url(os.environ, stack, version)
     log.step(f"Mirroring Ruby {version} for {stack} from {url}")
     fetcher = Fetcher(cache_dir, log)
-    digest = runtime.published_sha256(fetcher, url, offline=False)
+    digest = published_sha256(fetcher, url, offline=False)
     try:
         download = fetcher.fetch(url, digest, label=target.name)
     except DownloadFailed as exc:

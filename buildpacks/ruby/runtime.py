@@ -9,11 +9,10 @@ from pathlib import Path
 from slugbuild.buildpacks.ruby import presence
 from slugbuild.buildpacks.ruby.versions import RubyRequest
 
-from slugbuild.atomic import published_sha256
-from slugbuild.buildpack import BuildContext, Runtime
+from slugbuild.atomic import install_published
+from slugbuild.buildpack import BuildContext
 from slugbuild.buildpack import host_arch as machine_arch
-from slugbuild.errors import BuildFailed, DownloadFailed
-from slugbuild.fetch import NotFound
+from slugbuild.errors import BuildFailed
 
 UPSTREAM_BASE = "https://heroku-buildpack-ruby.s3.dualstack.us-east-1.amazonaws.com"
 MIRROR_ENV = "SLUGBUILD_RUBY_MIRROR"
@@ -75,25 +74,9 @@ def install(ctx: BuildContext, request: RubyRequest) -> Path:
     """Put Ruby in vendor/ruby-<version> (linked from the cache's unpacked copy), record it, return it."""
     origin = "default" if request.source == "default" else f"from {request.source}"
     ctx.log.step(f"Installing ruby {request.version} ({origin})")
-    if pin := ctx.pinned("ruby"):
-        url, digest = pin.url, pin.sha256
-    else:
-        url = tarball_url(ctx.env, ctx.stack, request.version)
-        digest = published_sha256(ctx.fetcher, url, offline=ctx.offline, mirror=MIRROR_ENV)
     dest = ctx.app_dir / "vendor" / f"ruby-{request.version}"
     shutil.rmtree(dest, ignore_errors=True)
-    try:
-        tree = ctx.fetcher.install(url, digest, dest, label=f"ruby-{request.version}.tgz",
-                                   mirror=MIRROR_ENV)
-    except NotFound:
-        raise not_found(ctx, request.version, url) from None
-    if not tree.verified:
-        ctx.log.info(f"{url} has no published checksum; using sha256 {tree.sha256[:12]} pinned at "
-                     "first download")
-    if not (dest / "bin" / "ruby").exists():
-        raise DownloadFailed(f"{url} has no bin/ruby at its top level; "
-                             "it is not a Ruby tarball in Heroku's layout")
-    ctx.record_runtime(Runtime(name="ruby", requested=request.requested, source=request.source,
-                               version=request.version, url=url, sha256=tree.sha256,
-                               verified=tree.verified))
+    install_published(ctx, request, "ruby", tarball_url(ctx.env, ctx.stack, request.version), dest,
+                      label=f"ruby-{request.version}.tgz", mirror=MIRROR_ENV, binary="bin/ruby",
+                      what="a Ruby tarball", missing=lambda url: not_found(ctx, request.version, url))
     return dest
