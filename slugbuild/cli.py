@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import errno
 import io
 import json
 import math
-import os
 import signal
-import stat
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -237,16 +234,12 @@ def _normalise_argv(argv: Sequence[str]) -> list[str]:
     return args
 
 
-def _stat(path: Path) -> os.stat_result | OSError:
-    """The path's stat, or the error: pathlib's exists() and is_file() raise for a name too long."""
-    try:
-        return path.stat()
-    except OSError as exc:
-        return exc
-
-
 def _check_not_a_typo(word: str) -> None:
-    if "/" in word or not isinstance(_stat(Path(word)), OSError):  # `./relases` is a path for sure
+    try:
+        names_a_path = "/" in word or Path(word).exists()  # `./relases` is a path for sure
+    except OSError:  # a name too long for any file system: no directory, perhaps a mistyped command
+        names_a_path = False
+    if names_a_path:
         return
     close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.75)
     if close:
@@ -448,6 +441,7 @@ def _run_positionals(args: argparse.Namespace) -> tuple[str | None, str | None]:
 def _slug_to_run(args: argparse.Namespace, slug_arg: str | None, tmp: Path,
                  log: BuildLog) -> tuple[Path, dict[str, str], dict[str, str], str]:
     """The slug file, its process types, the app's config vars, and where the types came from."""
+    from slugbuild import config
     from slugbuild import slug as slugs
     if args.app:
         from slugbuild.platform import apps, client, release
@@ -455,13 +449,9 @@ def _slug_to_run(args: argparse.Namespace, slug_arg: str | None, tmp: Path,
         with client.connect(args.api_url, args.api_key, log) as api:
             slug, types = release.download_current_slug(api, args.app, tmp, log)
             return slug, types, apps.config_vars(api, args.app), f"the current release of {args.app}"
-    slug = Path(str(slug_arg))
-    found = _stat(slug)
-    what = (("does not exist" if found.errno in (errno.ENOENT, errno.ENOTDIR) else
-             f"cannot be read ({found.strerror})") if isinstance(found, OSError) else
-            None if stat.S_ISREG(found.st_mode) else
-            "is a directory, not a slug file" if stat.S_ISDIR(found.st_mode) else "is not a file")
-    if what:
+    slug = config.path_arg("slug", str(slug_arg))
+    if not slug.is_file():
+        what = "is a directory, not a slug file" if slug.is_dir() else "does not exist"
         raise UsageError(f"slug {slug} {what}; build one with `slugbuild build SRC`")
     metadata = {} if args.run_command else slugs.read_report(slug)  # refused unless it describes this slug
     return slug, dict(metadata.get("process_types") or {}), {}, str(slugs.metadata_path(slug))

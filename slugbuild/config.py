@@ -28,6 +28,7 @@ DEFAULT_API_URL = "https://api.heroku.com"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE | re.ASCII)
 MAX_SIZE_B = 1 << 50  # 1024T: far above any slug, and a bound for the arithmetic
 NAME_MAX_B = 255  # the longest file name Linux file systems allow
+PATH_MAX_B = 4096  # the longest path, with its NUL, that Linux's file calls take
 MAX_EPOCH_S = 8**11 - 1  # the largest mtime a tar header holds in octal, in the year 2242
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOUBLE_QUOTED = re.compile(r'^"((?:[^"\\]|\\.)*)"(.*)$')
@@ -185,6 +186,9 @@ def path_arg(what: str, text: str) -> Path:
     if any(len(name) > NAME_MAX_B for name in names):
         raise UsageError(f"{what} {_shown(text)}: a name in it is longer than {NAME_MAX_B} bytes, which no "
                          "file system allows; choose a shorter one")
+    if len(os.fsencode(text)) >= PATH_MAX_B:  # pathlib's exists() and is_file() raise for it
+        raise UsageError(f"{what} {_shown(text)} is {PATH_MAX_B} bytes or longer, more than a path may be; "
+                         "give a shorter (relative) path")
     return Path(text)
 
 

@@ -106,7 +106,9 @@ def test_regression_a_path_no_file_system_takes_is_one_line_naming_the_flag(plac
     assert stderr.strip().startswith(f"!     {flag} ") and stderr.strip().endswith(problem)
 
 
-@pytest.mark.parametrize("argv", [["run", "9" * 400 + ".tgz", "--", "true"], ["9" * 400]])
+@pytest.mark.parametrize("argv", [["run", "9" * 400 + ".tgz", "--", "true"], ["9" * 400],
+                                  ["run", "/".join(["d" * 200] * 25), "--", "true"],
+                                  ["build", "/".join(["d" * 200] * 25)]])
 def test_regression_a_slug_or_source_name_too_long_for_the_file_system_is_one_line(place, argv):
     status, stderr = main_says(argv)  # pathlib's is_file() and exists() raise for such names
     assert status == 2 and len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
